@@ -1,0 +1,815 @@
+//! The instruction layer (BuildKit's `instructions` package): keywords, flags, argument counts
+//! and per-instruction rules, turning line-parser nodes into typed [`Instruction`]s.
+
+use std::time::Duration;
+
+use crate::ast::{
+    ArgDecl, Command, Directives, Dockerfile, Flag, Healthcheck, Heredoc, Instruction,
+    InstructionKind, KeyValue, Keyword, Network, Security, Span,
+};
+use crate::error::{Error, ErrorKind, Warning};
+use crate::mount::Mount;
+use crate::parser::{heredoc_from_word, line_col, Parsed, Position, RawNode};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FlagType {
+    Bool,
+    Str,
+    List,
+}
+
+use FlagType::{Bool, List, Str};
+
+/// Flag values after checking, by name (borrowed from the node; booleans as `"true"`/`"false"`).
+#[derive(Default)]
+struct Flags<'a> {
+    values: Vec<(&'static str, &'a str)>,
+}
+
+impl Flags<'_> {
+    fn string(&self, name: &str) -> Option<String> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_string())
+    }
+
+    fn list(&self, name: &str) -> Vec<String> {
+        self.values
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_string())
+            .collect()
+    }
+
+    fn boolean(&self, name: &str) -> Option<bool> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v == "true")
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let best = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = best;
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+fn suggest(word: &str, options: impl IntoIterator<Item = &'static str>) -> Option<&'static str> {
+    let word = word.to_ascii_lowercase();
+    let limit = (word.chars().count() / 3).max(1);
+    options
+        .into_iter()
+        .map(|o| (distance(&word, &o.to_ascii_lowercase()), o))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, o)| o)
+}
+
+/// Positions for one instruction's errors.
+struct Ctx<'a> {
+    src: &'a str,
+    loc: &'a Position,
+}
+
+impl Ctx<'_> {
+    fn at(&self, logical: usize, kind: ErrorKind) -> Error {
+        let (l, c) = line_col(self.src, self.loc.source_offset(logical));
+        Error::new(l, c, kind)
+    }
+
+    fn args(&self, keyword: &'static str, requirement: &'static str) -> Error {
+        self.at(
+            self.loc.keyword_offset,
+            ErrorKind::Arguments {
+                keyword,
+                requirement,
+            },
+        )
+    }
+}
+
+fn check_flags<'n>(
+    ctx: &Ctx<'_>,
+    node: &'n RawNode,
+    spec: &[(&'static str, FlagType)],
+) -> Result<Flags<'n>, Error> {
+    let mut out = Flags::default();
+    for (flag, off) in &node.flags {
+        let Some(&(known, ty)) = spec
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&flag.name))
+        else {
+            let name = flag.name.to_ascii_lowercase();
+            return Err(ctx.at(
+                *off,
+                ErrorKind::UnknownFlag {
+                    suggestion: suggest(&name, spec.iter().map(|(n, _)| *n)),
+                    flag: name,
+                },
+            ));
+        };
+        let name = || known.to_string();
+        if ty != List && out.values.iter().any(|(n, _)| *n == known) {
+            return Err(ctx.at(*off, ErrorKind::DuplicateFlag(name())));
+        }
+        let value: &str = match ty {
+            Bool => match flag.value.as_deref() {
+                Some("") => return Err(ctx.at(*off, ErrorKind::MissingFlagValue(name()))),
+                None => "true",
+                Some(v) if v.eq_ignore_ascii_case("true") => "true",
+                Some(v) if v.eq_ignore_ascii_case("false") => "false",
+                Some(v) => {
+                    return Err(ctx.at(
+                        *off,
+                        ErrorKind::BadBoolFlag {
+                            flag: name(),
+                            value: v.to_string(),
+                        },
+                    ))
+                }
+            },
+            Str | List => match &flag.value {
+                Some(v) => v,
+                None => return Err(ctx.at(*off, ErrorKind::MissingFlagValue(name()))),
+            },
+        };
+        out.values.push((known, value));
+    }
+    Ok(out)
+}
+
+fn flag_offset(node: &RawNode, name: &str) -> Option<usize> {
+    node.flags
+        .iter()
+        .rev()
+        .find(|(f, _)| f.name.eq_ignore_ascii_case(name))
+        .map(|(_, o)| *o)
+}
+
+fn command(node: &RawNode) -> Command {
+    if node.json {
+        Command::Exec(node.args.clone())
+    } else {
+        Command::Shell(node.args.first().cloned().unwrap_or_default())
+    }
+}
+
+fn valid_stage_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_' | '.'))
+}
+
+/// Go's `time.ParseDuration`, for HEALTHCHECK durations.
+pub(crate) fn go_duration(s: &str) -> Result<Duration, &'static str> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let (negative, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest.is_empty() {
+        return Err("invalid duration");
+    }
+    let mut total: u128 = 0;
+    while !rest.is_empty() {
+        let int_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (int_part, after) = rest.split_at(int_end);
+        let (frac_part, after) = match after.strip_prefix('.') {
+            Some(a) => {
+                let e = a.find(|c: char| !c.is_ascii_digit()).unwrap_or(a.len());
+                a.split_at(e)
+            }
+            None => ("", after),
+        };
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err("invalid duration");
+        }
+        let unit_end = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_end);
+        let nanos_per: u128 = match unit {
+            "" => return Err("missing unit in duration"),
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err("unknown unit in duration"),
+        };
+        let int: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| "invalid duration")?
+        };
+        let mut frac: u128 = 0;
+        let mut scale: u128 = 1;
+        for d in frac_part.bytes().take(18) {
+            frac = frac * 10 + u128::from(d - b'0');
+            scale *= 10;
+        }
+        total = int
+            .checked_mul(nanos_per)
+            .and_then(|v| v.checked_add(frac * nanos_per / scale))
+            .and_then(|v| total.checked_add(v))
+            .filter(|&v| v <= i64::MAX as u128)
+            .ok_or("invalid duration")?;
+        rest = after;
+    }
+    if negative && total > 0 {
+        return Err("cannot be less than 1ms");
+    }
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| "invalid duration")?;
+    let nanos = u32::try_from(total % 1_000_000_000).map_err(|_| "invalid duration")?;
+    Ok(Duration::new(secs, nanos))
+}
+
+fn duration_flag(
+    ctx: &Ctx<'_>,
+    node: &RawNode,
+    flags: &Flags<'_>,
+    name: &'static str,
+) -> Result<Option<Duration>, Error> {
+    let Some(v) = flags
+        .values
+        .iter()
+        .rev()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v)
+    else {
+        return Ok(None);
+    };
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let off = flag_offset(node, name).unwrap_or(ctx.loc.keyword_offset);
+    let bad = |reason| {
+        ctx.at(
+            off,
+            ErrorKind::BadDuration {
+                flag: name,
+                value: v.to_string(),
+                reason,
+            },
+        )
+    };
+    let d = go_duration(v).map_err(bad)?;
+    if d.is_zero() {
+        return Ok(None);
+    }
+    if d < Duration::from_millis(1) {
+        return Err(bad("cannot be less than 1ms"));
+    }
+    Ok(Some(d))
+}
+
+/// Types one node. `heredocs` are the bodies that followed the line.
+fn type_node(
+    ctx: &Ctx<'_>,
+    node: RawNode,
+    heredocs: Vec<Heredoc>,
+    comments: Vec<String>,
+    warnings: &mut Vec<Warning>,
+) -> Result<Instruction, Error> {
+    let loc = ctx.loc;
+    let owned = node;
+    let node = &owned;
+    let Some(keyword) = Keyword::from_word(&node.keyword) else {
+        return Err(ctx.at(
+            loc.keyword_offset,
+            ErrorKind::UnknownInstruction {
+                keyword: node.keyword.clone(),
+                suggestion: suggest(&node.keyword, Keyword::ALL.map(Keyword::as_str)),
+            },
+        ));
+    };
+    let args = &node.args;
+    let no_flags = |ctx: &Ctx<'_>| check_flags(ctx, node, &[]);
+    let kind = match keyword {
+        Keyword::From => {
+            let flags = check_flags(ctx, node, &[("platform", Str)])?;
+            let alias = match args.as_slice() {
+                [_] => None,
+                [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
+                    let lower = name.to_lowercase();
+                    if !valid_stage_name(&lower) {
+                        return Err(ctx.at(
+                            loc.keyword_offset,
+                            ErrorKind::InvalidStageName(name.clone()),
+                        ));
+                    }
+                    Some(lower)
+                }
+                _ => return Err(ctx.args("FROM", "requires either one or three arguments")),
+            };
+            InstructionKind::From {
+                image: args.first().cloned().unwrap_or_default(),
+                platform: flags.string("platform"),
+                alias,
+            }
+        }
+        Keyword::Run => {
+            let flags = check_flags(
+                ctx,
+                node,
+                &[
+                    ("mount", List),
+                    ("network", Str),
+                    ("security", Str),
+                    ("device", List),
+                ],
+            )?;
+            let network = match flags.string("network").as_deref() {
+                None => None,
+                Some("default") => Some(Network::Default),
+                Some("none") => Some(Network::None),
+                Some("host") => Some(Network::Host),
+                Some(other) => {
+                    return Err(ctx.at(
+                        flag_offset(node, "network").unwrap_or(0),
+                        ErrorKind::BadFlagValue {
+                            flag: "network",
+                            value: other.to_string(),
+                            expected: "default, none or host",
+                        },
+                    ))
+                }
+            };
+            let security = match flags.string("security").as_deref() {
+                None => None,
+                Some("sandbox") => Some(Security::Sandbox),
+                Some("insecure") => Some(Security::Insecure),
+                Some(other) => {
+                    return Err(ctx.at(
+                        flag_offset(node, "security").unwrap_or(0),
+                        ErrorKind::BadFlagValue {
+                            flag: "security",
+                            value: other.to_string(),
+                            expected: "sandbox or insecure",
+                        },
+                    ))
+                }
+            };
+            let mut mounts = Vec::new();
+            for (flag, off) in &node.flags {
+                if !flag.name.eq_ignore_ascii_case("mount") {
+                    continue;
+                }
+                let value = flag.value.clone().unwrap_or_default();
+                let mount = Mount::parse_unexpanded(&value)
+                    .map_err(|reason| ctx.at(*off, ErrorKind::BadMount { value, reason }))?;
+                mounts.push(mount);
+            }
+            InstructionKind::Run {
+                command: command(node),
+                mounts,
+                network,
+                security,
+                devices: flags.list("device"),
+                heredocs: heredocs.clone(),
+            }
+        }
+        Keyword::Cmd => {
+            no_flags(ctx)?;
+            InstructionKind::Cmd {
+                command: command(node),
+            }
+        }
+        Keyword::Entrypoint => {
+            no_flags(ctx)?;
+            InstructionKind::Entrypoint {
+                command: command(node),
+            }
+        }
+        Keyword::Copy | Keyword::Add => {
+            let is_copy = keyword == Keyword::Copy;
+            let flags = if is_copy {
+                check_flags(
+                    ctx,
+                    node,
+                    &[
+                        ("from", Str),
+                        ("chown", Str),
+                        ("chmod", Str),
+                        ("link", Bool),
+                        ("parents", Bool),
+                        ("exclude", List),
+                    ],
+                )?
+            } else {
+                check_flags(
+                    ctx,
+                    node,
+                    &[
+                        ("chown", Str),
+                        ("chmod", Str),
+                        ("link", Bool),
+                        ("keep-git-dir", Bool),
+                        ("checksum", Str),
+                        ("unpack", Bool),
+                        ("exclude", List),
+                    ],
+                )?
+            };
+            let name = if is_copy { "COPY" } else { "ADD" };
+            let Some((dest, srcs)) = args.split_last().filter(|(_, s)| !s.is_empty()) else {
+                return Err(ctx.args(
+                    name,
+                    "requires at least two arguments, but only one was provided. Destination could not be determined.",
+                ));
+            };
+            if heredoc_from_word(dest).is_some() {
+                return Err(ctx.at(loc.keyword_offset, ErrorKind::HeredocDestination(name)));
+            }
+            let mut sources = Vec::new();
+            let mut inline = Vec::new();
+            for s in srcs {
+                match heredoc_from_word(s).filter(|_| !node.json) {
+                    Some(h) => inline.push(
+                        heredocs
+                            .iter()
+                            .find(|d| d.name == h.name)
+                            .cloned()
+                            .unwrap_or(h),
+                    ),
+                    None => sources.push(s.clone()),
+                }
+            }
+            if is_copy {
+                InstructionKind::Copy {
+                    sources,
+                    dest: dest.clone(),
+                    from: flags.string("from"),
+                    chown: flags.string("chown"),
+                    chmod: flags.string("chmod"),
+                    link: flags.boolean("link").unwrap_or(false),
+                    parents: flags.boolean("parents").unwrap_or(false),
+                    exclude: flags.list("exclude"),
+                    heredocs: inline,
+                }
+            } else {
+                InstructionKind::Add {
+                    sources,
+                    dest: dest.clone(),
+                    chown: flags.string("chown"),
+                    chmod: flags.string("chmod"),
+                    link: flags.boolean("link").unwrap_or(false),
+                    keep_git_dir: flags.boolean("keep-git-dir").unwrap_or(false),
+                    checksum: flags.string("checksum"),
+                    unpack: flags.boolean("unpack"),
+                    exclude: flags.list("exclude"),
+                    heredocs: inline,
+                }
+            }
+        }
+        Keyword::Env | Keyword::Label => {
+            no_flags(ctx)?;
+            let name = if keyword == Keyword::Env {
+                "ENV"
+            } else {
+                "LABEL"
+            };
+            if args.is_empty() {
+                return Err(ctx.args(name, "requires at least one argument"));
+            }
+            let pairs = if node.legacy {
+                vec![KeyValue {
+                    key: args.first().cloned().unwrap_or_default(),
+                    value: args.get(1).cloned().unwrap_or_default(),
+                }]
+            } else {
+                args.iter()
+                    .map(|w| {
+                        let (k, v) = w.split_once('=').unwrap_or((w.as_str(), ""));
+                        KeyValue {
+                            key: k.to_string(),
+                            value: v.to_string(),
+                        }
+                    })
+                    .collect()
+            };
+            if node.legacy {
+                warnings.push(Warning {
+                    line: loc.start_line,
+                    rule: "LegacyKeyValueFormat",
+                    message: format!(
+                        "\"{name} key=value\" should be used instead of legacy \"{name} key value\" format"
+                    ),
+                });
+            }
+            if keyword == Keyword::Env {
+                InstructionKind::Env {
+                    pairs,
+                    legacy: node.legacy,
+                }
+            } else {
+                InstructionKind::Label {
+                    pairs,
+                    legacy: node.legacy,
+                }
+            }
+        }
+        Keyword::Arg => {
+            if args.is_empty() {
+                return Err(ctx.args("ARG", "requires at least one argument"));
+            }
+            let mut decls = Vec::with_capacity(args.len());
+            for a in args {
+                decls.push(match a.split_once('=') {
+                    Some(("", _)) => {
+                        return Err(ctx.at(loc.keyword_offset, ErrorKind::BlankArgName))
+                    }
+                    Some((n, v)) => ArgDecl {
+                        name: n.to_string(),
+                        default: Some(v.to_string()),
+                    },
+                    None => ArgDecl {
+                        name: a.clone(),
+                        default: None,
+                    },
+                });
+            }
+            InstructionKind::Arg { args: decls }
+        }
+        Keyword::Workdir | Keyword::User | Keyword::Maintainer | Keyword::Stopsignal => {
+            if keyword != Keyword::Stopsignal {
+                no_flags(ctx)?;
+            }
+            let [value] = args.as_slice() else {
+                return Err(ctx.args(keyword.as_str(), "requires exactly one argument"));
+            };
+            let value = value.clone();
+            match keyword {
+                Keyword::Workdir => InstructionKind::Workdir { path: value },
+                Keyword::User => InstructionKind::User { user: value },
+                Keyword::Stopsignal => InstructionKind::Stopsignal { signal: value },
+                _ => {
+                    warnings.push(Warning {
+                        line: loc.start_line,
+                        rule: "MaintainerDeprecated",
+                        message: "Maintainer instruction is deprecated in favor of using label"
+                            .to_string(),
+                    });
+                    InstructionKind::Maintainer { name: value }
+                }
+            }
+        }
+        Keyword::Expose => {
+            no_flags(ctx)?;
+            if args.is_empty() {
+                return Err(ctx.args("EXPOSE", "requires at least one argument"));
+            }
+            InstructionKind::Expose {
+                ports: args.clone(),
+            }
+        }
+        Keyword::Volume => {
+            no_flags(ctx)?;
+            if args.is_empty() {
+                return Err(ctx.args("VOLUME", "requires at least one argument"));
+            }
+            if args.iter().any(|a| a.trim().is_empty()) {
+                return Err(ctx.at(loc.keyword_offset, ErrorKind::EmptyVolume));
+            }
+            InstructionKind::Volume {
+                paths: args.clone(),
+            }
+        }
+        Keyword::Shell => {
+            no_flags(ctx)?;
+            if args.is_empty() {
+                return Err(ctx.args("SHELL", "requires at least one argument"));
+            }
+            if !node.json {
+                return Err(ctx.at(loc.keyword_offset, ErrorKind::ShellNotJson));
+            }
+            InstructionKind::Shell {
+                shell: args.clone(),
+            }
+        }
+        Keyword::Healthcheck => {
+            let Some(typ) = args.first() else {
+                return Err(ctx.args("HEALTHCHECK", "requires at least one argument"));
+            };
+            let typ_upper = typ.to_uppercase();
+            if typ_upper == "NONE" {
+                if args.len() > 1 {
+                    return Err(ctx.at(loc.keyword_offset, ErrorKind::HealthcheckNoneArgs));
+                }
+                InstructionKind::Healthcheck(Healthcheck::None)
+            } else {
+                let flags = check_flags(
+                    ctx,
+                    node,
+                    &[
+                        ("interval", Str),
+                        ("timeout", Str),
+                        ("start-period", Str),
+                        ("start-interval", Str),
+                        ("retries", Str),
+                    ],
+                )?;
+                if typ_upper != "CMD" {
+                    return Err(ctx.at(loc.keyword_offset, ErrorKind::HealthcheckType(typ_upper)));
+                }
+                let cmd_args = args.get(1..).unwrap_or(&[]);
+                if cmd_args.is_empty() {
+                    return Err(ctx.at(loc.keyword_offset, ErrorKind::HealthcheckNoCommand));
+                }
+                let command = if node.json {
+                    Command::Exec(cmd_args.to_vec())
+                } else {
+                    Command::Shell(cmd_args.join(" "))
+                };
+                let interval = duration_flag(ctx, node, &flags, "interval")?;
+                let timeout = duration_flag(ctx, node, &flags, "timeout")?;
+                let start_period = duration_flag(ctx, node, &flags, "start-period")?;
+                let start_interval = duration_flag(ctx, node, &flags, "start-interval")?;
+                let retries = match flags.string("retries").filter(|v| !v.is_empty()) {
+                    None => None,
+                    Some(v) => match v.parse::<i64>() {
+                        Ok(n) if (0..=i64::from(i32::MAX)).contains(&n) => {
+                            u32::try_from(n).ok().filter(|&n| n > 0)
+                        }
+                        _ => {
+                            return Err(ctx.at(
+                                flag_offset(node, "retries").unwrap_or(0),
+                                ErrorKind::BadRetries(v),
+                            ))
+                        }
+                    },
+                };
+                InstructionKind::Healthcheck(Healthcheck::Cmd {
+                    command,
+                    interval,
+                    timeout,
+                    start_period,
+                    start_interval,
+                    retries,
+                })
+            }
+        }
+        Keyword::Onbuild => {
+            no_flags(ctx)?;
+            let Some(child) = node.child.as_deref() else {
+                return Err(ctx.args("ONBUILD", "requires at least one argument"));
+            };
+            let trigger_kw = child.keyword.to_ascii_uppercase();
+            match trigger_kw.as_str() {
+                "ONBUILD" => return Err(ctx.at(loc.keyword_offset, ErrorKind::OnbuildChained)),
+                "FROM" => return Err(ctx.at(loc.keyword_offset, ErrorKind::OnbuildTrigger("FROM"))),
+                "MAINTAINER" => {
+                    return Err(ctx.at(loc.keyword_offset, ErrorKind::OnbuildTrigger("MAINTAINER")))
+                }
+                _ => {}
+            }
+            let expression = args.get(1).cloned().unwrap_or_default();
+            let trigger = match type_node(
+                ctx,
+                child.clone(),
+                heredocs.clone(),
+                Vec::new(),
+                &mut Vec::new(),
+            ) {
+                Ok(mut t) => {
+                    t.text.clone_from(&expression);
+                    Some(Box::new(t))
+                }
+                Err(e) => {
+                    warnings.push(Warning {
+                        line: loc.start_line,
+                        rule: "OnbuildTrigger",
+                        message: format!(
+                            "ONBUILD trigger is stored as text and will fail in a downstream build: {}",
+                            e.kind()
+                        ),
+                    });
+                    None
+                }
+            };
+            InstructionKind::Onbuild {
+                expression,
+                trigger,
+            }
+        }
+    };
+    Ok(Instruction {
+        span: Span {
+            start_line: loc.start_line,
+            end_line: loc.end_line,
+            bytes: loc.bytes.clone(),
+        },
+        text: ctx
+            .src
+            .get(loc.bytes.clone())
+            .unwrap_or_default()
+            .to_string(),
+        comments,
+        keyword,
+        json: owned.json,
+        flags: owned
+            .flags
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect::<Vec<Flag>>(),
+        args: owned.args,
+        heredocs,
+        kind,
+    })
+}
+
+/// Runs the instruction layer over the line parser's nodes.
+pub(crate) fn type_file(src: &str, parsed: Parsed) -> Result<Dockerfile, Error> {
+    let Parsed {
+        directives,
+        nodes,
+        mut warnings,
+    } = parsed;
+    let mut instructions = Vec::with_capacity(nodes.len());
+    let mut seen_from = false;
+    for located in nodes {
+        let loc = &located.pos;
+        let ctx = Ctx { src, loc };
+        let inst = type_node(
+            &ctx,
+            located.node,
+            located.heredocs,
+            located.comments,
+            &mut warnings,
+        )?;
+        if !seen_from {
+            match inst.keyword {
+                Keyword::From => seen_from = true,
+                Keyword::Arg => {}
+                other => {
+                    return Err(ctx.at(
+                        loc.keyword_offset,
+                        ErrorKind::NoBuildStage(other.as_str().to_string()),
+                    ))
+                }
+            }
+        }
+        instructions.push(inst);
+    }
+    warnings.sort_by_key(|w| w.line);
+    Ok(Dockerfile {
+        directives: Directives { ..directives },
+        instructions,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_follow_go() {
+        assert_eq!(go_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(go_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(go_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(go_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(go_duration("2µs"), Ok(Duration::from_micros(2)));
+        assert_eq!(go_duration(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(go_duration("0"), Ok(Duration::ZERO));
+        assert!(go_duration("10").is_err());
+        assert!(go_duration("").is_err());
+        assert!(go_duration("1x").is_err());
+        assert!(go_duration(".s").is_err());
+        assert!(go_duration("-1s").is_err());
+        assert!(go_duration("99999999999h").is_err());
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            suggest("COPPY", Keyword::ALL.map(Keyword::as_str)),
+            Some("COPY")
+        );
+        assert_eq!(
+            suggest("workdri", Keyword::ALL.map(Keyword::as_str)),
+            Some("WORKDIR")
+        );
+        assert_eq!(suggest("XYZZY", Keyword::ALL.map(Keyword::as_str)), None);
+        assert_eq!(suggest("chmown", ["chown", "chmod"]), Some("chown"));
+    }
+}
