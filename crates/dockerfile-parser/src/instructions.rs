@@ -70,7 +70,7 @@ fn distance(a: &str, b: &str) -> usize {
 
 fn suggest(word: &str, options: impl IntoIterator<Item = &'static str>) -> Option<&'static str> {
     let word = word.to_ascii_lowercase();
-    let limit = (word.chars().count() / 3).max(1);
+    let limit = (word.chars().count() / 3).max(2);
     options
         .into_iter()
         .map(|o| (distance(&word, &o.to_ascii_lowercase()), o))
