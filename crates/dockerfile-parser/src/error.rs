@@ -70,10 +70,10 @@ pub enum ErrorKind {
     /// An instruction other than `ARG` comes before the first `FROM`.
     #[error("no build stage in current context ({0} before the first FROM)")]
     NoBuildStage(String),
-    /// The instruction does not know this flag.
-    #[error("unknown flag: --{flag}{}", did_you_mean_flag(.suggestion))]
+    /// The instruction does not know this flag (names are case-sensitive, as in BuildKit).
+    #[error("unknown flag: --{flag}{}", did_you_mean(.suggestion))]
     UnknownFlag {
-        /// The flag's name, lower-cased.
+        /// The flag's name as written.
         flag: String,
         /// The closest flag the instruction knows, when one is close.
         suggestion: Option<&'static str>,
@@ -92,16 +92,12 @@ pub enum ErrorKind {
         /// The value given.
         value: String,
     },
-    /// A flag value outside the values the flag accepts.
-    #[error("invalid value {value:?} for --{flag}: expected {expected}")]
-    BadFlagValue {
-        /// The flag's name.
-        flag: &'static str,
-        /// The value given.
-        value: String,
-        /// What is accepted.
-        expected: &'static str,
-    },
+    /// `RUN --network` with a mode other than `default`, `none` or `host`.
+    #[error("invalid network mode {0:?}")]
+    BadNetwork(String),
+    /// `RUN --security` with a mode other than `sandbox` or `insecure`.
+    #[error("security {0:?} is not valid")]
+    BadSecurity(String),
     /// Too few or too many arguments.
     #[error("{keyword} {requirement}")]
     Arguments {
@@ -115,9 +111,9 @@ pub enum ErrorKind {
         "invalid name for build stage: {0:?}, name can't start with a number or contain symbols"
     )]
     InvalidStageName(String),
-    /// `ARG =value`.
-    #[error("ARG names can not be blank")]
-    BlankArgName,
+    /// `ARG =value`, `ENV =value`, `LABEL =value`.
+    #[error("{0} names can not be blank")]
+    BlankName(&'static str),
     /// `SHELL` not in JSON form.
     #[error("SHELL requires the arguments to be in JSON form")]
     ShellNotJson,
@@ -142,16 +138,12 @@ pub enum ErrorKind {
     /// `HEALTHCHECK CMD` without a command.
     #[error("Missing command after HEALTHCHECK CMD")]
     HealthcheckNoCommand,
-    /// A duration flag that Go's `time.ParseDuration` would refuse.
-    #[error("invalid duration {value:?} for --{flag}: {reason}")]
-    BadDuration {
-        /// The flag's name.
-        flag: &'static str,
-        /// The value given.
-        value: String,
-        /// Why it is refused.
-        reason: &'static str,
-    },
+    /// A duration flag that Go's `time.ParseDuration` refuses (Go's message).
+    #[error("{0}")]
+    BadDuration(String),
+    /// A non-zero duration flag below BuildKit's minimum of 1ms.
+    #[error("Interval {0:?} cannot be less than 1ms")]
+    DurationTooShort(&'static str),
     /// `--retries` that is not a non-negative 32-bit integer.
     #[error("invalid value {0:?} for --retries: expected a non-negative integer")]
     BadRetries(String),
@@ -167,11 +159,6 @@ pub enum ErrorKind {
 
 fn did_you_mean(s: &Option<&'static str>) -> String {
     s.map(|s| format!(" (did you mean {s}?)"))
-        .unwrap_or_default()
-}
-
-fn did_you_mean_flag(s: &Option<&'static str>) -> String {
-    s.map(|s| format!(" (did you mean --{s}?)"))
         .unwrap_or_default()
 }
 

@@ -52,7 +52,7 @@ impl Flags<'_> {
     }
 }
 
-/// Levenshtein distance, for "did you mean" hints.
+/// Levenshtein distance, for "did you mean" hints (BuildKit suggests within two edits).
 fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -70,11 +70,10 @@ fn distance(a: &str, b: &str) -> usize {
 
 fn suggest(word: &str, options: impl IntoIterator<Item = &'static str>) -> Option<&'static str> {
     let word = word.to_ascii_lowercase();
-    let limit = (word.chars().count() / 3).max(2);
     options
         .into_iter()
         .map(|o| (distance(&word, &o.to_ascii_lowercase()), o))
-        .filter(|&(d, _)| d <= limit)
+        .filter(|&(d, _)| d <= 2)
         .min_by_key(|&(d, _)| d)
         .map(|(_, o)| o)
 }
@@ -109,11 +108,9 @@ fn check_flags<'n>(
 ) -> Result<Flags<'n>, Error> {
     let mut out = Flags::default();
     for (flag, off) in &node.flags {
-        let Some(&(known, ty)) = spec
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(&flag.name))
-        else {
-            let name = flag.name.to_ascii_lowercase();
+        // Flag names are matched exactly, as BuildKit's map lookup does.
+        let Some(&(known, ty)) = spec.iter().find(|(n, _)| *n == flag.name) else {
+            let name = flag.name.clone();
             return Err(ctx.at(
                 *off,
                 ErrorKind::UnknownFlag {
@@ -156,7 +153,7 @@ fn flag_offset(node: &RawNode, name: &str) -> Option<usize> {
     node.flags
         .iter()
         .rev()
-        .find(|(f, _)| f.name.eq_ignore_ascii_case(name))
+        .find(|(f, _)| f.name == name)
         .map(|(_, o)| *o)
 }
 
@@ -174,8 +171,9 @@ fn valid_stage_name(s: &str) -> bool {
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_' | '.'))
 }
 
-/// Go's `time.ParseDuration`, for HEALTHCHECK durations.
-pub(crate) fn go_duration(s: &str) -> Result<Duration, &'static str> {
+/// Go's `time.ParseDuration`, for HEALTHCHECK durations; the error is Go's message.
+pub(crate) fn go_duration(s: &str) -> Result<Duration, String> {
+    let invalid = || format!("time: invalid duration {}", go_quote(s));
     if s == "0" {
         return Ok(Duration::ZERO);
     }
@@ -184,7 +182,7 @@ pub(crate) fn go_duration(s: &str) -> Result<Duration, &'static str> {
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
     if rest.is_empty() {
-        return Err("invalid duration");
+        return Err(invalid());
     }
     let mut total: u128 = 0;
     while !rest.is_empty() {
@@ -200,26 +198,32 @@ pub(crate) fn go_duration(s: &str) -> Result<Duration, &'static str> {
             None => ("", after),
         };
         if int_part.is_empty() && frac_part.is_empty() {
-            return Err("invalid duration");
+            return Err(invalid());
         }
         let unit_end = after
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_end);
         let nanos_per: u128 = match unit {
-            "" => return Err("missing unit in duration"),
+            "" => return Err(format!("time: missing unit in duration {}", go_quote(s))),
             "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
             "ms" => 1_000_000,
             "s" => 1_000_000_000,
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            _ => return Err("unknown unit in duration"),
+            _ => {
+                return Err(format!(
+                    "time: unknown unit {} in duration {}",
+                    go_quote(unit),
+                    go_quote(s)
+                ))
+            }
         };
         let int: u128 = if int_part.is_empty() {
             0
         } else {
-            int_part.parse().map_err(|_| "invalid duration")?
+            int_part.parse().map_err(|_| invalid())?
         };
         let mut frac: u128 = 0;
         let mut scale: u128 = 1;
@@ -232,15 +236,34 @@ pub(crate) fn go_duration(s: &str) -> Result<Duration, &'static str> {
             .and_then(|v| v.checked_add(frac * nanos_per / scale))
             .and_then(|v| total.checked_add(v))
             .filter(|&v| v <= i64::MAX as u128)
-            .ok_or("invalid duration")?;
+            .ok_or_else(invalid)?;
         rest = after;
     }
     if negative && total > 0 {
-        return Err("cannot be less than 1ms");
+        // Negative durations parse in Go; BuildKit then refuses them as below the minimum.
+        return Ok(Duration::from_nanos(1));
     }
-    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| "invalid duration")?;
-    let nanos = u32::try_from(total % 1_000_000_000).map_err(|_| "invalid duration")?;
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| invalid())?;
+    let nanos = u32::try_from(total % 1_000_000_000).map_err(|_| invalid())?;
     Ok(Duration::new(secs, nanos))
+}
+
+/// Go's `%q` for the strings durations hold (printable text, `"` and `\\` escaped).
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn duration_flag(
@@ -262,22 +285,12 @@ fn duration_flag(
         return Ok(None);
     }
     let off = flag_offset(node, name).unwrap_or(ctx.loc.keyword_offset);
-    let bad = |reason| {
-        ctx.at(
-            off,
-            ErrorKind::BadDuration {
-                flag: name,
-                value: v.to_string(),
-                reason,
-            },
-        )
-    };
-    let d = go_duration(v).map_err(bad)?;
+    let d = go_duration(v).map_err(|e| ctx.at(off, ErrorKind::BadDuration(e)))?;
     if d.is_zero() {
         return Ok(None);
     }
     if d < Duration::from_millis(1) {
-        return Err(bad("cannot be less than 1ms"));
+        return Err(ctx.at(off, ErrorKind::DurationTooShort(name)));
     }
     Ok(Some(d))
 }
@@ -346,11 +359,7 @@ fn type_node(
                 Some(other) => {
                     return Err(ctx.at(
                         flag_offset(node, "network").unwrap_or(0),
-                        ErrorKind::BadFlagValue {
-                            flag: "network",
-                            value: other.to_string(),
-                            expected: "default, none or host",
-                        },
+                        ErrorKind::BadNetwork(other.to_string()),
                     ))
                 }
             };
@@ -361,17 +370,13 @@ fn type_node(
                 Some(other) => {
                     return Err(ctx.at(
                         flag_offset(node, "security").unwrap_or(0),
-                        ErrorKind::BadFlagValue {
-                            flag: "security",
-                            value: other.to_string(),
-                            expected: "sandbox or insecure",
-                        },
+                        ErrorKind::BadSecurity(other.to_string()),
                     ))
                 }
             };
             let mut mounts = Vec::new();
             for (flag, off) in &node.flags {
-                if !flag.name.eq_ignore_ascii_case("mount") {
+                if flag.name != "mount" {
                     continue;
                 }
                 let value = flag.value.clone().unwrap_or_default();
@@ -434,7 +439,7 @@ fn type_node(
             let Some((dest, srcs)) = args.split_last().filter(|(_, s)| !s.is_empty()) else {
                 return Err(ctx.args(
                     name,
-                    "requires at least two arguments, but only one was provided. Destination could not be determined.",
+                    "requires at least two arguments, but only one was provided. Destination could not be determined",
                 ));
             };
             if heredoc_from_word(dest).is_some() {
@@ -491,6 +496,9 @@ fn type_node(
             if args.is_empty() {
                 return Err(ctx.args(name, "requires at least one argument"));
             }
+            if !node.legacy && args.iter().any(|w| w.starts_with('=')) {
+                return Err(ctx.at(loc.keyword_offset, ErrorKind::BlankName(name)));
+            }
             let pairs = if node.legacy {
                 vec![KeyValue {
                     key: args.first().cloned().unwrap_or_default(),
@@ -536,7 +544,7 @@ fn type_node(
             for a in args {
                 decls.push(match a.split_once('=') {
                     Some(("", _)) => {
-                        return Err(ctx.at(loc.keyword_offset, ErrorKind::BlankArgName))
+                        return Err(ctx.at(loc.keyword_offset, ErrorKind::BlankName("ARG")))
                     }
                     Some((n, v)) => ArgDecl {
                         name: n.to_string(),
@@ -682,7 +690,13 @@ fn type_node(
                 }
                 _ => {}
             }
-            let expression = args.get(1).cloned().unwrap_or_default();
+            // The image config keeps the trigger with its heredoc bodies, as BuildKit writes it.
+            let mut expression = args.get(1).cloned().unwrap_or_default();
+            for h in &heredocs {
+                expression.push('\n');
+                expression.push_str(&h.content);
+                expression.push_str(&h.name);
+            }
             let trigger = match type_node(
                 ctx,
                 child.clone(),
@@ -791,11 +805,20 @@ mod tests {
         assert_eq!(go_duration("2µs"), Ok(Duration::from_micros(2)));
         assert_eq!(go_duration(".5s"), Ok(Duration::from_millis(500)));
         assert_eq!(go_duration("0"), Ok(Duration::ZERO));
-        assert!(go_duration("10").is_err());
-        assert!(go_duration("").is_err());
-        assert!(go_duration("1x").is_err());
+        assert_eq!(
+            go_duration("10"),
+            Err("time: missing unit in duration \"10\"".to_string())
+        );
+        assert_eq!(
+            go_duration(""),
+            Err("time: invalid duration \"\"".to_string())
+        );
+        assert_eq!(
+            go_duration("1x"),
+            Err("time: unknown unit \"x\" in duration \"1x\"".to_string())
+        );
         assert!(go_duration(".s").is_err());
-        assert!(go_duration("-1s").is_err());
+        assert!(go_duration("-1s").is_ok_and(|d| d < Duration::from_millis(1)));
         assert!(go_duration("99999999999h").is_err());
     }
 

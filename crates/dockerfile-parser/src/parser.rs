@@ -341,8 +341,11 @@ pub(crate) fn parse_lines(src: &str) -> Result<Parsed, Error> {
         });
     }
     if nodes.is_empty() {
-        let (l, _) = line_col(src, src.len());
-        return Err(Error::new(l, 1, ErrorKind::NoInstructions));
+        return Err(Error::new(
+            lines.number.max(1),
+            1,
+            ErrorKind::NoInstructions,
+        ));
     }
     Ok(Parsed {
         directives,
@@ -770,7 +773,7 @@ fn parse_name_val(
 }
 
 /// Finds the heredocs named on a logical line (BuildKit's `heredocsFromLine`).
-fn heredocs_from_line(line: &str) -> Vec<Heredoc> {
+pub(crate) fn heredocs_from_line(line: &str) -> Vec<Heredoc> {
     raw_words(line)
         .iter()
         .filter_map(|w| heredoc_from_word(w))

@@ -50,8 +50,17 @@ fn write_heredocs(f: &mut impl Write, inst: &Instruction) -> fmt::Result {
     Ok(())
 }
 
+/// How a flag with blanks, quotes or escape characters in it is written.
+#[derive(Clone, Copy)]
+enum FlagStyle {
+    /// `--"name=a b"`
+    Quoted,
+    /// `--name=a\ b` (with the file's escape character)
+    Escaped,
+}
+
 /// A flag word that `extractBuilderFlags` reads back as the same flag.
-fn write_flag(f: &mut impl Write, flag: &Flag, escape: char) -> fmt::Result {
+fn write_flag(f: &mut impl Write, flag: &Flag, escape: char, style: FlagStyle) -> fmt::Result {
     let raw = flag.raw();
     let plain = !raw
         .chars()
@@ -59,15 +68,27 @@ fn write_flag(f: &mut impl Write, flag: &Flag, escape: char) -> fmt::Result {
     if plain {
         return f.write_str(&raw);
     }
-    f.write_str("--")?;
-    f.write_char('"')?;
-    for c in raw.chars().skip(2) {
-        if c == '"' || c == escape {
-            f.write_char(escape)?;
+    match style {
+        FlagStyle::Quoted => {
+            f.write_str("--\"")?;
+            for c in raw.chars().skip(2) {
+                if c == '"' || c == escape {
+                    f.write_char(escape)?;
+                }
+                f.write_char(c)?;
+            }
+            f.write_char('"')
         }
-        f.write_char(c)?;
+        FlagStyle::Escaped => {
+            for c in raw.chars() {
+                if c.is_whitespace() || c == '"' || c == '\'' || c == escape {
+                    f.write_char(escape)?;
+                }
+                f.write_char(c)?;
+            }
+            Ok(())
+        }
     }
-    f.write_char('"')
 }
 
 fn write_json(f: &mut impl Write, args: &[String]) -> fmt::Result {
@@ -79,7 +100,25 @@ fn write_json(f: &mut impl Write, args: &[String]) -> fmt::Result {
 
 fn write_instruction(f: &mut impl Write, inst: &Instruction, escape: char) -> fmt::Result {
     let mut line = String::new();
-    write_line(&mut line, inst, escape)?;
+    write_line(&mut line, inst, escape, FlagStyle::Quoted)?;
+    // Heredocs are found by lexing the whole line, flags included: write flags so that the
+    // printed line names the same heredocs as the original did.
+    if !inst.heredocs.is_empty() || line.contains("<<") {
+        let names = |l: &str| -> Vec<String> {
+            crate::parser::heredocs_from_line(l)
+                .into_iter()
+                .map(|h| h.name)
+                .collect()
+        };
+        let wanted: Vec<&str> = inst.heredocs.iter().map(|h| h.name.as_str()).collect();
+        if names(&line) != wanted {
+            let mut escaped = String::new();
+            write_line(&mut escaped, inst, escape, FlagStyle::Escaped)?;
+            if names(&escaped) == wanted {
+                line = escaped;
+            }
+        }
+    }
     f.write_str(&line)?;
     // A line whose text ends in a lone escape character (BuildKit accepts `RUN \` followed by a
     // no-break space) would read as a continuation; a trailing no-break space is trimmed by the
@@ -92,11 +131,16 @@ fn write_instruction(f: &mut impl Write, inst: &Instruction, escape: char) -> fm
     Ok(())
 }
 
-fn write_line(f: &mut impl Write, inst: &Instruction, escape: char) -> fmt::Result {
+fn write_line(
+    f: &mut impl Write,
+    inst: &Instruction,
+    escape: char,
+    style: FlagStyle,
+) -> fmt::Result {
     f.write_str(inst.keyword.as_str())?;
     for flag in &inst.flags {
         f.write_char(' ')?;
-        write_flag(f, flag, escape)?;
+        write_flag(f, flag, escape, style)?;
     }
     let first_word = match inst.keyword {
         _ if inst.json => None,
