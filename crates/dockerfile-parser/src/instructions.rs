@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use crate::ast::{
-    ArgDecl, Command, Directives, Dockerfile, Flag, Healthcheck, Heredoc, Instruction,
-    InstructionKind, KeyValue, Keyword, Network, Security, Span,
+    ArgDecl, Command, Dockerfile, Flag, Healthcheck, Heredoc, Instruction, InstructionKind,
+    KeyValue, Keyword, Network, Security, Span,
 };
 use crate::error::{Error, ErrorKind, Warning};
 use crate::mount::Mount;
-use crate::parser::{heredoc_from_word, line_col, Parsed, Position, RawNode};
+use crate::parser::{heredoc_from_word, line_col, parse_lines, Parsed, Position, RawNode};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FlagType {
@@ -751,42 +751,54 @@ fn type_node(
     })
 }
 
-/// Runs the instruction layer over the line parser's nodes.
-pub(crate) fn type_file(src: &str, parsed: Parsed) -> Result<Dockerfile, Error> {
-    let Parsed {
-        directives,
-        nodes,
-        mut warnings,
-    } = parsed;
-    let mut instructions = Vec::with_capacity(nodes.len());
+/// Parses a whole file: the line parser feeds each node to the instruction layer as it is read.
+pub(crate) fn parse_file(src: &str) -> Result<Dockerfile, Error> {
+    let mut instructions = Vec::new();
     let mut seen_from = false;
-    for located in nodes {
+    let mut first_error: Option<Error> = None;
+    let parsed = parse_lines(src, |located, warnings| {
+        if first_error.is_some() {
+            return;
+        }
         let loc = &located.pos;
         let ctx = Ctx { src, loc };
-        let inst = type_node(
+        let typed = type_node(
             &ctx,
             located.node,
             located.heredocs,
             located.comments,
-            &mut warnings,
-        )?;
-        if !seen_from {
-            match inst.keyword {
-                Keyword::From => seen_from = true,
-                Keyword::Arg => {}
-                other => {
-                    return Err(ctx.at(
-                        loc.keyword_offset,
-                        ErrorKind::NoBuildStage(other.as_str().to_string()),
-                    ))
+            warnings,
+        );
+        match typed {
+            Err(e) => first_error = Some(e),
+            Ok(inst) => {
+                if !seen_from {
+                    match inst.keyword {
+                        Keyword::From => seen_from = true,
+                        Keyword::Arg => {}
+                        other => {
+                            first_error = Some(ctx.at(
+                                loc.keyword_offset,
+                                ErrorKind::NoBuildStage(other.as_str().to_string()),
+                            ));
+                            return;
+                        }
+                    }
                 }
+                instructions.push(inst);
             }
         }
-        instructions.push(inst);
+    })?;
+    if let Some(e) = first_error {
+        return Err(e);
     }
+    let Parsed {
+        directives,
+        mut warnings,
+    } = parsed;
     warnings.sort_by_key(|w| w.line);
     Ok(Dockerfile {
-        directives: Directives { ..directives },
+        directives,
         instructions,
         warnings,
     })

@@ -89,8 +89,7 @@ pub use port::{ExposedPort, PortError, Protocol};
 /// heredocs, JSON, `ENV` shape) before any instruction-layer error (unknown instructions, flags,
 /// argument counts).
 pub fn parse(text: &str) -> Result<Dockerfile, Error> {
-    let parsed = parser::parse_lines(text)?;
-    instructions::type_file(text, parsed)
+    instructions::parse_file(text)
 }
 
 /// Parses a Dockerfile given as bytes; bytes that are not UTF-8 are an error at their position.

@@ -64,7 +64,6 @@ impl Position {
 /// The result of the line parser.
 pub(crate) struct Parsed {
     pub(crate) directives: Directives,
-    pub(crate) nodes: Vec<Located>,
     pub(crate) warnings: Vec<Warning>,
 }
 
@@ -159,7 +158,14 @@ fn directive(line: &str) -> Option<(String, &str)> {
 }
 
 /// Runs the line parser over a whole file.
-pub(crate) fn parse_lines(src: &str) -> Result<Parsed, Error> {
+///
+/// Each node goes to `sink` as soon as its lines (and heredoc bodies) are read, with the warnings
+/// list; the sink may keep an error of its own, since a line-parser error later in the file must
+/// still win over it.
+pub(crate) fn parse_lines(
+    src: &str,
+    mut sink: impl FnMut(Located, &mut Vec<Warning>),
+) -> Result<Parsed, Error> {
     let mut lines = Lines {
         src,
         pos: 0,
@@ -168,7 +174,7 @@ pub(crate) fn parse_lines(src: &str) -> Result<Parsed, Error> {
     let mut directives = Directives::default();
     let mut directives_done = false;
     let mut escape = '\\';
-    let mut nodes = Vec::new();
+    let mut any_node = false;
     let mut warnings = Vec::new();
     let mut comments: Vec<String> = Vec::new();
     // One buffer for every logical line.
@@ -326,21 +332,25 @@ pub(crate) fn parse_lines(src: &str) -> Result<Parsed, Error> {
             }
         }
 
-        nodes.push(Located {
-            node,
-            heredocs,
-            comments: std::mem::take(&mut comments),
-            pos: Position {
-                start_line,
-                end_line,
-                bytes: first..end,
-                keyword_offset: lead,
-                first,
-                segments,
+        any_node = true;
+        sink(
+            Located {
+                node,
+                heredocs,
+                comments: std::mem::take(&mut comments),
+                pos: Position {
+                    start_line,
+                    end_line,
+                    bytes: first..end,
+                    keyword_offset: lead,
+                    first,
+                    segments,
+                },
             },
-        });
+            &mut warnings,
+        );
     }
-    if nodes.is_empty() {
+    if !any_node {
         return Err(Error::new(
             lines.number.max(1),
             1,
@@ -349,7 +359,6 @@ pub(crate) fn parse_lines(src: &str) -> Result<Parsed, Error> {
     }
     Ok(Parsed {
         directives,
-        nodes,
         warnings,
     })
 }

@@ -3,6 +3,11 @@
 //! The printed form is canonical, not the original layout: one line per instruction (no
 //! continuations, no comments), flags and arguments as the parser split them, heredoc bodies
 //! after their line. [`crate::Instruction::text`] keeps the original text when that is wanted.
+//!
+//! One shape cannot be written on a single line: an instruction whose last argument ends in an
+//! escaped blank (`ARG a\<tab>` followed by a continuation). BuildKit trims blanks from the end
+//! of every instruction, so only a continuation can have produced it; the printed line loses
+//! that blank. [`Dockerfile::prints_exactly`] tells whether a file is free of it.
 
 use std::fmt::{self, Write};
 
@@ -26,6 +31,21 @@ impl fmt::Display for Dockerfile {
             write_heredocs(f, inst)?;
         }
         Ok(())
+    }
+}
+
+impl Dockerfile {
+    /// Whether printing this file (its [`Display`](fmt::Display) form) and parsing the text
+    /// gives the same instructions ([`Dockerfile::same_as`]). It does unless an instruction's
+    /// last argument ends in a blank (see the module docs).
+    pub fn prints_exactly(&self) -> bool {
+        self.instructions.iter().all(|i| {
+            i.json
+                || i.args
+                    .last()
+                    .and_then(|a| a.chars().next_back())
+                    .is_none_or(|c| !c.is_whitespace())
+        })
     }
 }
 
