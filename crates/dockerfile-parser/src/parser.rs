@@ -418,7 +418,7 @@ pub(crate) fn split_node(
         .collect();
     let rest = &after[rest_start..];
     node.rest_offset = after_offset + rest_start;
-    let err_at = |k| (node_offset(after_offset, rest_start), k);
+    let err_at = |k| (after_offset + rest_start, k);
     match keyword.to_ascii_lowercase().as_str() {
         "add" | "copy" | "volume" => match parse_json(rest) {
             Json::Array(a) => {
@@ -464,10 +464,6 @@ pub(crate) fn split_node(
         _ => {}
     }
     Ok(node)
-}
-
-fn node_offset(after_offset: usize, rest_start: usize) -> usize {
-    after_offset + rest_start
 }
 
 /// BuildKit's `extractBuilderFlags`: leading `--words`, quotes removed, escapes honoured.

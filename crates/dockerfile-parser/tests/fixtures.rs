@@ -45,8 +45,12 @@ fn cases(dir: &str) -> Vec<PathBuf> {
     out
 }
 
-fn bless() -> bool {
-    std::env::var_os("BLESS").is_some()
+/// Compares `got` with the expected file (rewriting it first under `BLESS=1`); `true` when equal.
+fn matches_expected(path: &Path, got: &str) -> bool {
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(path, got).unwrap();
+    }
+    std::fs::read_to_string(path).is_ok_and(|expected| expected == got)
 }
 
 #[test]
@@ -64,12 +68,7 @@ fn positive_fixtures_match_expected_json() {
             }
         };
         let got = serde_json::to_string_pretty(&dump(&file)).unwrap() + "\n";
-        let expected_path = case.join("expected.json");
-        if bless() {
-            std::fs::write(&expected_path, &got).unwrap();
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if got != expected {
+        if !matches_expected(&case.join("expected.json"), &got) {
             failures.push(format!(
                 "{}: parse differs from expected.json\n--- got\n{got}",
                 case.display()
@@ -105,16 +104,8 @@ fn negative_fixtures_fail_with_expected_error() {
             }
             Err(e) => e.to_string() + "\n",
         };
-        let expected_path = case.join("error.txt");
-        if bless() {
-            std::fs::write(&expected_path, &got).unwrap();
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if got != expected {
-            failures.push(format!(
-                "{}: got {got:?}, expected {expected:?}",
-                case.display()
-            ));
+        if !matches_expected(&case.join("error.txt"), &got) {
+            failures.push(format!("{}: got {got:?}, not error.txt", case.display()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
