@@ -1,10 +1,10 @@
-//! boxwright-layer-store: the content-addressed heart of boxwright (not yet written).
+//! boxwright-layer-store: the content-addressed heart of boxwright.
 //!
-//! This crate will hold an OCI image layout on disk (`ROOT/oci`: `oci-layout`, `index.json`,
-//! `blobs/sha256/…`) that skopeo, umoci and podman can read; a `BlobStore` trait with a
-//! streaming, hash-while-writing, atomically committed on-disk implementation and an in-memory
-//! one; tags and names with Docker's normalization; snapshots keyed by chain ID; deterministic
-//! layer creation (whole directory, overlayfs upper dir, difference of two trees) and a layer
-//! applier that no hostile archive can escape; `import`, `save` and `load`.
-//!
-//! Nothing is implemented yet: the work is tracked as issue 3. No API is offered until it is real.
+//! An OCI image layout on disk (`ROOT/oci`) with verified blobs, tags, snapshots keyed by chain
+//! ID, deterministic layer creation and a layer applier that no hostile archive can escape.
+
+pub mod compress;
+pub mod digest;
+
+pub use compress::{CompressOptions, Compression, Compressor};
+pub use oci_spec::image::Digest;
