@@ -3,7 +3,9 @@
 //! An OCI image layout on disk (`ROOT/oci`) with verified blobs, tags, snapshots keyed by chain
 //! ID, deterministic layer creation and a layer applier that no hostile archive can escape.
 
+pub mod apply;
 pub mod compress;
+pub mod create;
 pub mod digest;
 
 pub use compress::{CompressOptions, Compression, Compressor};

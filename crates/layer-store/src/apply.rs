@@ -1,0 +1,1 @@
+//! Applying layer archives onto a directory, safely (being written).

@@ -1,0 +1,1 @@
+//! Creating layer archives from directories (being written).
