@@ -9,7 +9,7 @@ use oci_spec::image::{Digest, DigestAlgorithm};
 use sha2::{Digest as _, Sha256};
 
 /// Renders a finished sha256 state as an OCI [`Digest`] (`sha256:<64 hex>`).
-fn digest_of(hasher: Sha256) -> Digest {
+pub(crate) fn digest_of(hasher: Sha256) -> Digest {
     let sum = hasher.finalize();
     let mut text = String::with_capacity(7 + 64);
     text.push_str("sha256:");
