@@ -38,6 +38,7 @@
 //! ```
 
 pub mod apply;
+pub mod archive;
 pub mod blob;
 pub mod canonical;
 pub mod compress;

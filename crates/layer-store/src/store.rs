@@ -570,7 +570,10 @@ impl Store {
                 reason: "a tag cannot contain a digest".into(),
             }));
         }
-        let full = reference.to_string();
+        self.tag_as(target, reference.to_string())
+    }
+
+    fn tag_as(&self, target: &Descriptor, full: String) -> Result<String, StoreError> {
         if !self.blobs.has(target.digest())? {
             return Err(StoreError::Blob(BlobError::NotFound {
                 digest: target.digest().clone(),
@@ -611,6 +614,20 @@ impl Store {
         })?;
         tracing::debug!(name = %full, digest = %target.digest(), "tagged");
         Ok(full)
+    }
+
+    /// Tags `target` with `ref_name` exactly as given, without Docker's normalization — the bare
+    /// `latest` or `1.0` that skopeo and umoci write into a layout. It must follow the OCI
+    /// `ref.name` grammar (components of `[A-Za-z0-9]` joined by `-._:@+`, separated by `/`).
+    /// [`Store::resolve`] finds such names by exact match.
+    pub fn tag_raw(&self, target: &Descriptor, ref_name: &str) -> Result<String, StoreError> {
+        if !valid_ref_name(ref_name) {
+            return Err(StoreError::Name(NameError {
+                input: ref_name.into(),
+                reason: "not an OCI ref.name (components of [A-Za-z0-9] joined by -._:@+, separated by /)".into(),
+            }));
+        }
+        self.tag_as(target, ref_name.to_string())
     }
 
     /// Adds `target` to `index.json` without a name (an untagged image, kept from GC).
@@ -1025,6 +1042,22 @@ pub(crate) fn tempfile_in(dir: &Path) -> Result<(File, PathBuf), StoreError> {
             Err(e) => return Err(StoreError::Io { path, source: e }),
         }
     }
+}
+
+/// The OCI `ref.name` grammar: `component ("/" component)*`, a component being alphanumeric
+/// runs joined by one of `-._:@+` (or `--`).
+fn valid_ref_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('/').all(|component| {
+            let bytes = component.as_bytes();
+            let alnum = |b: &u8| b.is_ascii_alphanumeric();
+            bytes.first().is_some_and(alnum)
+                && bytes.last().is_some_and(alnum)
+                && bytes.iter().all(|b| alnum(b) || b"-._:@+".contains(b))
+                && !bytes
+                    .windows(2)
+                    .any(|w| !alnum(&w[0]) && !alnum(&w[1]) && w != b"--")
+        })
 }
 
 fn name_matches(pattern: &str, full: &str) -> bool {
