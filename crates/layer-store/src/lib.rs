@@ -44,6 +44,7 @@ pub mod canonical;
 pub mod compress;
 pub mod create;
 pub mod digest;
+pub mod import;
 pub mod name;
 pub mod snapshot;
 pub mod store;
