@@ -326,6 +326,16 @@ impl Store {
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
         let root = root.into();
         let layout = root.join("oci");
+        Store::with_layout(layout, root)
+    }
+
+    /// Opens an OCI image layout that is not under a boxwright root — one skopeo, buildah or
+    /// umoci wrote — keeping boxwright's own state (`tmp/`, `locks/`, `snapshots/`) under
+    /// `state`. `state` must be on the same filesystem as `layout` for writes to be atomic.
+    /// A missing layout is created.
+    pub fn with_layout(layout: impl Into<PathBuf>, state: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        let layout = layout.into();
+        let root = state.into();
         for dir in [
             &layout,
             &root.join("tmp"),
