@@ -146,7 +146,7 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
         let mut reader = self.open(digest, false)?;
         reader
             .by_ref()
-            .take(limit + 1)
+            .take(limit.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(BlobError::io(digest.to_string()))?;
         let actual = crate::digest::sha256(&bytes);

@@ -333,7 +333,10 @@ impl Store {
     /// umoci wrote — keeping boxwright's own state (`tmp/`, `locks/`, `snapshots/`) under
     /// `state`. `state` must be on the same filesystem as `layout` for writes to be atomic.
     /// A missing layout is created.
-    pub fn with_layout(layout: impl Into<PathBuf>, state: impl Into<PathBuf>) -> Result<Store, StoreError> {
+    pub fn with_layout(
+        layout: impl Into<PathBuf>,
+        state: impl Into<PathBuf>,
+    ) -> Result<Store, StoreError> {
         let layout = layout.into();
         let root = state.into();
         for dir in [
@@ -657,12 +660,26 @@ impl Store {
     /// Removes the tag `name`; the image stays as an untagged entry if nothing else holds it.
     /// Returns the descriptor the tag pointed at.
     pub fn untag(&self, name: &str) -> Result<Descriptor, StoreError> {
-        let full = name::normalize(name)?;
+        let full = name::normalize(name);
         let removed = self.update_index(|manifests| {
-            let pos = manifests
-                .iter()
-                .position(|m| entry_name(m).as_deref() == Some(full.as_str()))
-                .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+            // Docker's normalized name first, then a ref.name exactly as another tool wrote it.
+            let pos = full
+                .as_ref()
+                .ok()
+                .and_then(|full| {
+                    manifests
+                        .iter()
+                        .position(|m| entry_name(m).as_deref() == Some(full.as_str()))
+                })
+                .or_else(|| {
+                    manifests
+                        .iter()
+                        .position(|m| entry_name(m).as_deref() == Some(name))
+                })
+                .ok_or_else(|| match &full {
+                    Ok(_) => StoreError::NotFound(name.to_string()),
+                    Err(e) => StoreError::Name(e.clone()),
+                })?;
             let old = manifests.remove(pos);
             let digest = entry_digest(&old);
             if !manifests.iter().any(|m| entry_digest(m) == digest) {
@@ -761,6 +778,10 @@ impl Store {
                 }
             }
         }
+        // A ref.name written as is by another tool (`latest`, `1.0`).
+        if let Some(e) = entries.iter().find(|e| e.name.as_deref() == Some(what)) {
+            return image(&e.descriptor);
+        }
         // An image ID (or a prefix of one).
         let prefix = what.strip_prefix("sha256:").unwrap_or(what);
         if is_hex(prefix) {
@@ -816,7 +837,8 @@ impl Store {
         let image = self.resolve(what)?;
         let by_name = name::normalize(what)
             .ok()
-            .filter(|full| image.names.contains(full));
+            .filter(|full| image.names.contains(full))
+            .or_else(|| image.names.iter().find(|n| n.as_str() == what).cloned());
         let target = image.target.digest().clone();
         if let Some(full) = by_name {
             self.update_index(|manifests| {

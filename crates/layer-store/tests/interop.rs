@@ -328,10 +328,9 @@ fn skopeo_v2s2_and_zstd_copies_open_in_our_store() {
 /// skopeo, like umoci, writes the ref name it is given as is; a bare `latest` (what
 /// `oci:DIR:latest` and umoci's default write) is not a normalized name.
 ///
-/// This pins the present behaviour of an interop gap: `resolve("latest")` normalizes to
-/// `docker.io/library/latest:latest` and does not find the entry named `latest`. The image is
-/// reachable by digest and kept by gc. Flip the `NotFound` assertion when `resolve` learns
-/// bare OCI ref names.
+/// `resolve("latest")` finds it: Docker's normalized name (`docker.io/library/latest:latest`)
+/// is tried first, then the ref.name exactly as written. It is also reachable by digest and ID,
+/// and kept by gc.
 #[test]
 fn bare_oci_ref_names_written_by_skopeo() {
     let Some(sk) = tool("skopeo") else {
@@ -348,10 +347,7 @@ fn bare_oci_ref_names_written_by_skopeo() {
     let entries = store2.entries().unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].name.as_deref(), Some("latest"));
-    assert!(matches!(
-        store2.resolve("latest"),
-        Err(StoreError::NotFound(_))
-    ));
+    assert_eq!(store2.resolve("latest").unwrap().id, ours.id);
     let by_digest = store2.resolve(ours.manifest_digest.as_ref()).unwrap();
     assert_eq!(by_digest.names, ["latest"]);
     assert_eq!(store2.resolve(ours.short_id()).unwrap().id, ours.id);
@@ -437,11 +433,11 @@ fn umoci_built_image_opens_in_our_store() {
     );
     let umoci_image = &entries[2].descriptor;
     assert_ne!(umoci_image.digest(), fx.image.digest());
-    // The interop gap again: umoci's bare `latest` is not found by name.
-    assert!(matches!(
-        fx.store.resolve("latest"),
-        Err(StoreError::NotFound(_))
-    ));
+    // umoci's bare `latest` is found by name.
+    assert_eq!(
+        fx.store.resolve("latest").unwrap().target.digest(),
+        umoci_image.digest()
+    );
     let resolved = fx.store.resolve(umoci_image.digest().as_ref()).unwrap();
     let config = fx.store.config(&resolved.id).unwrap();
     assert_eq!(
