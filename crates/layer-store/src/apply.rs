@@ -748,8 +748,18 @@ impl Applier<'_> {
                 self.finish_at(&entry, &e, &parent, name)?;
             }
         }
-        self.added.insert(join(&comps));
+        self.mark_added(&comps);
         Ok(())
+    }
+
+    /// Records `comps` and its ancestors as this layer's, so opaque whiteouts keep them (and
+    /// still empty an ancestor that was only traversed of everything else).
+    fn mark_added(&mut self, comps: &[&[u8]]) {
+        for end in (1..=comps.len()).rev() {
+            if !self.added.insert(join(&comps[..end])) {
+                break; // its ancestors are in already
+            }
+        }
     }
 
     fn hard_link(
@@ -858,7 +868,7 @@ impl Applier<'_> {
             }
             let mut path = parent_comps.to_vec();
             path.push(hidden);
-            self.added.insert(join(&path));
+            self.mark_added(&path);
         }
         Ok(())
     }
