@@ -17,8 +17,9 @@
 //!   (`*at` system calls, `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`, cap-std for removal): the final
 //!   component is never followed. A file entry over an existing symlink replaces the symlink.
 //! * A missing parent is created (mode 0755) one component at a time beneath the already
-//!   resolved part. A parent path through a dangling symlink is refused with the I/O error
-//!   (`EEXIST`) rather than creating the symlink's target.
+//!   resolved part. A parent path through a symlink that leads nowhere inside the target (such
+//!   as `link -> ../outside`, clamped to `TARGET/outside`) is an error
+//!   ([`ApplyError::Io`], kind `NotADirectory`), rather than creating the symlink's target.
 //! * Hard link targets are resolved the same way (inside the root, final component not
 //!   followed; a hard link to a symlink links the symlink itself). Links to directories are
 //!   refused.
@@ -491,7 +492,19 @@ impl Applier<'_> {
                 }
             }
             // `fd` is the resolved parent; a dangling symlink here fails with EEXIST.
-            rustix::fs::mkdirat(&fd, *comp, Mode::from_raw_mode(0o755))?;
+            match rustix::fs::mkdirat(&fd, *comp, Mode::from_raw_mode(0o755)) {
+                Ok(()) => {}
+                Err(Errno::EXIST) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotADirectory,
+                        format!(
+                            "{:?} is a symlink that does not lead to a directory inside the target",
+                            lossy(&join(&comps[..=i]))
+                        ),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
             let next =
                 rustix::fs::openat(&fd, *comp, dir_flags() | OFlags::NOFOLLOW, Mode::empty())?;
             rustix::fs::fchmod(&next, Mode::from_raw_mode(0o755))?;

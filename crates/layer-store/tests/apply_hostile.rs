@@ -182,6 +182,7 @@ fn write_through_relative_symlink_out() {
     // `link` resolves to TARGET/outside, which does not exist: refused, nothing written.
     let err = sb.run(&tar).unwrap_err();
     assert!(err.to_string().contains("link/pwned"), "{err}");
+    assert!(err.to_string().contains("\"link\" is a symlink"), "{err}");
     assert!(!sb.outside().join("pwned").exists());
 }
 
