@@ -49,6 +49,9 @@ pub mod name;
 pub mod snapshot;
 pub mod store;
 
+pub use apply::{
+    apply_layer, apply_layer_path, ApplyError, ApplyOptions, ApplyStats, Refusal, WhiteoutMode,
+};
 pub use blob::{BlobError, BlobInfo, BlobStore, BlobWrite, DiskBlobs, MemoryBlobs};
 pub use compress::{CompressOptions, Compression, Compressor};
 pub use oci_spec::image::Digest;

@@ -12,7 +12,6 @@ use std::process::Command;
 
 use boxwright_layer_store::compress::decompress;
 use boxwright_layer_store::digest::sha256;
-use boxwright_layer_store::store::StoreError;
 use boxwright_layer_store::{BlobStore, GcOptions, Store};
 use common::{
     busybox_config, busybox_rootfs, diff_id, gzip, is_root, layer_from_dir, put_image, run,
