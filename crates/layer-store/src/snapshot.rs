@@ -12,9 +12,12 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::Digest;
 use serde::{Deserialize, Serialize};
 
-use crate::blob::BlobStore;
+use std::io::BufReader;
+
+use crate::apply::{apply_layer, ApplyError, ApplyOptions, WhiteoutMode};
+use crate::blob::{BlobError, BlobStore};
 use crate::digest::sha256;
-use crate::store::{Store, StoreError};
+use crate::store::{Image, Store, StoreError};
 
 /// The chain IDs of a stack of layers given by their diffIDs, base first: the first is its
 /// diffID; each next is `sha256(parent chain ID + " " + diffID)`.
@@ -50,6 +53,207 @@ pub struct Snapshot {
     pub chain_id: Digest,
     /// The directory holding the layer's files (overlay form).
     pub dir: PathBuf,
+}
+
+/// Why a snapshot or an unpack failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A layer could not be applied (a refused entry, a corrupt blob, I/O).
+    #[error("layer {layer}: {source}")]
+    Apply {
+        /// The layer blob.
+        layer: Digest,
+        /// What went wrong.
+        #[source]
+        source: ApplyError,
+    },
+    /// A layer's uncompressed content is not what the image config says.
+    #[error("layer {layer}: diffID is {actual}, the config says {expected}")]
+    DiffIdMismatch {
+        /// The layer blob.
+        layer: Digest,
+        /// The config's diffID.
+        expected: Digest,
+        /// The diffID of the content.
+        actual: Digest,
+    },
+    /// The manifest and the config disagree on the number of layers.
+    #[error("image {image}: the manifest has {layers} layers, the config {diff_ids} diffIDs")]
+    LayerCount {
+        /// The image ID.
+        image: Digest,
+        /// Layers in the manifest.
+        layers: usize,
+        /// diffIDs in the config.
+        diff_ids: usize,
+    },
+}
+
+impl From<BlobError> for SnapshotError {
+    fn from(e: BlobError) -> Self {
+        SnapshotError::Store(StoreError::Blob(e))
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+    move |source| {
+        SnapshotError::Store(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// The layers of `image` with their diffIDs, checked to agree in number.
+fn layers_of(
+    store: &Store,
+    image: &Image,
+) -> Result<Vec<(oci_spec::image::Descriptor, Digest)>, SnapshotError> {
+    let diff_ids = store.config(&image.id)?.diff_ids()?;
+    if diff_ids.len() != image.layers().len() {
+        return Err(SnapshotError::LayerCount {
+            image: image.id.clone(),
+            layers: image.layers().len(),
+            diff_ids: diff_ids.len(),
+        });
+    }
+    Ok(image.layers().iter().cloned().zip(diff_ids).collect())
+}
+
+/// Applies one layer blob onto `dir`, checking its content and its diffID.
+fn apply_blob(
+    store: &Store,
+    layer: &Digest,
+    diff_id: &Digest,
+    dir: &Path,
+    whiteouts: WhiteoutMode,
+) -> Result<(), SnapshotError> {
+    let reader = BufReader::with_capacity(1 << 20, store.blobs().open(layer, true)?);
+    let target =
+        cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority()).map_err(io(dir))?;
+    let options = ApplyOptions {
+        whiteouts,
+        ..ApplyOptions::default()
+    };
+    let stats = apply_layer(reader, &target, &options).map_err(|source| SnapshotError::Apply {
+        layer: layer.clone(),
+        source,
+    })?;
+    if &stats.diff_id != diff_id {
+        return Err(SnapshotError::DiffIdMismatch {
+            layer: layer.clone(),
+            expected: diff_id.clone(),
+            actual: stats.diff_id,
+        });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The snapshots of `image`'s layers, base first, unpacking each layer that no image has
+    /// unpacked before. Their `dir`s, top first, are the overlay `lowerdir` list of a container
+    /// of the image. Safe to call from several processes at once: a layer is unpacked once.
+    pub fn snapshots(&self, image: &Image) -> Result<Vec<Snapshot>, SnapshotError> {
+        let layers = layers_of(self, image)?;
+        let diff_ids: Vec<Digest> = layers.iter().map(|(_, d)| d.clone()).collect();
+        let chains = chain_ids(&diff_ids);
+        let mut out = Vec::with_capacity(layers.len());
+        for (i, ((layer, diff_id), chain_id)) in layers.iter().zip(&chains).enumerate() {
+            let parent = i.checked_sub(1).and_then(|p| chains.get(p)).cloned();
+            let dir = self.snapshot_path(chain_id);
+            if !dir.join("meta.json").is_file() {
+                self.unpack_snapshot(layer.digest(), diff_id, chain_id, parent)?;
+            }
+            out.push(Snapshot {
+                chain_id: chain_id.clone(),
+                dir: dir.join("fs"),
+            });
+        }
+        Ok(out)
+    }
+
+    fn snapshot_path(&self, chain_id: &Digest) -> PathBuf {
+        self.root().join("snapshots").join(chain_id.digest())
+    }
+
+    fn unpack_snapshot(
+        &self,
+        layer: &Digest,
+        diff_id: &Digest,
+        chain_id: &Digest,
+        parent: Option<Digest>,
+    ) -> Result<(), SnapshotError> {
+        // One unpacker per chain ID across processes; the others wait and then find it done.
+        let lock_path = self
+            .root()
+            .join("locks")
+            .join(format!("snapshot-{}.lock", chain_id.digest()));
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let dest = self.snapshot_path(chain_id);
+        if dest.join("meta.json").is_file() {
+            return Ok(());
+        }
+        let _lease = self.lease()?;
+        let stage = self.tmp_dir().join(format!(
+            "snapshot-{}-{}",
+            chain_id.digest(),
+            std::process::id()
+        ));
+        remove_tree(&stage)?;
+        fs::create_dir_all(stage.join("fs")).map_err(io(&stage))?;
+        // Held while unpacking: tells clean_tmp in other processes that the stage is alive.
+        let stage_handle = fs::File::open(&stage).map_err(io(&stage))?;
+        stage_handle.lock().map_err(io(&stage))?;
+        let result = (|| {
+            apply_blob(
+                self,
+                layer,
+                diff_id,
+                &stage.join("fs"),
+                WhiteoutMode::Overlay,
+            )?;
+            let meta = SnapshotMeta {
+                chain_id: chain_id.clone(),
+                diff_id: diff_id.clone(),
+                parent,
+                blob: layer.clone(),
+            };
+            let bytes = serde_json::to_vec(&meta).map_err(|e| StoreError::Json {
+                what: "meta.json".into(),
+                source: e,
+            })?;
+            fs::write(stage.join("meta.json"), bytes).map_err(io(&stage))?;
+            remove_tree(&dest)?; // an incomplete leftover (no meta.json) from a crash
+            fs::rename(&stage, &dest).map_err(io(&dest))?;
+            crate::blob::sync_dir(&self.root().join("snapshots"))?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&stage);
+        }
+        tracing::debug!(%chain_id, %layer, ok = result.is_ok(), "snapshot unpacked");
+        result
+    }
+
+    /// Unpacks `image` flattened into `target` (an existing directory, normally empty): every
+    /// layer applied in order with whiteouts honoured — a root filesystem, as `umoci unpack`
+    /// gives without the bundle. Each layer is checked against its diffID.
+    pub fn unpack(&self, image: &Image, target: &Path) -> Result<(), SnapshotError> {
+        for (layer, diff_id) in layers_of(self, image)? {
+            apply_blob(self, layer.digest(), &diff_id, target, WhiteoutMode::Apply)?;
+        }
+        Ok(())
+    }
 }
 
 /// Removes snapshot directories that no reachable image config's layers need.
