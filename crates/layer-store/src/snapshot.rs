@@ -72,15 +72,8 @@ pub enum SnapshotError {
         source: ApplyError,
     },
     /// A layer's uncompressed content is not what the image config says.
-    #[error("layer {layer}: diffID is {actual}, the config says {expected}")]
-    DiffIdMismatch {
-        /// The layer blob.
-        layer: Digest,
-        /// The config's diffID.
-        expected: Digest,
-        /// The diffID of the content.
-        actual: Digest,
-    },
+    #[error("layer {}: diffID is {}, the config says {}", .0.layer, .0.actual, .0.expected)]
+    DiffIdMismatch(Box<DiffIdMismatch>),
     /// The manifest and the config disagree on the number of layers.
     #[error("image {image}: the manifest has {layers} layers, the config {diff_ids} diffIDs")]
     LayerCount {
@@ -91,6 +84,17 @@ pub enum SnapshotError {
         /// diffIDs in the config.
         diff_ids: usize,
     },
+}
+
+/// The details of [`SnapshotError::DiffIdMismatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffIdMismatch {
+    /// The layer blob.
+    pub layer: Digest,
+    /// The config's diffID.
+    pub expected: Digest,
+    /// The diffID of the content.
+    pub actual: Digest,
 }
 
 impl From<BlobError> for SnapshotError {
@@ -144,11 +148,11 @@ fn apply_blob(
         source,
     })?;
     if &stats.diff_id != diff_id {
-        return Err(SnapshotError::DiffIdMismatch {
+        return Err(SnapshotError::DiffIdMismatch(Box::new(DiffIdMismatch {
             layer: layer.clone(),
             expected: diff_id.clone(),
             actual: stats.diff_id,
-        });
+        })));
     }
     Ok(())
 }
