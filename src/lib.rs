@@ -2,7 +2,7 @@
 //!
 //! This is the facade: it re-exports the parts that exist, and will wire the default engine
 //! (store + runtime + builder + registry) once those crates are written. Today it offers the
-//! Dockerfile parser:
+//! Dockerfile parser ([`dockerfile`]) and the layer store ([`store`]):
 //!
 //! ```
 //! let file = boxwright::dockerfile::parse("FROM busybox\nCMD [\"sh\"]\n")?;
@@ -11,6 +11,7 @@
 //! ```
 
 pub use boxwright_dockerfile_parser as dockerfile;
+pub use boxwright_layer_store as store;
 
 /// The README's code blocks, compiled and run as doc tests so the README cannot drift.
 #[cfg(doctest)]
