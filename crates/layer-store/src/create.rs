@@ -199,6 +199,7 @@ pub fn create_layer<W: Write>(
     let mut writer = TarWriter {
         out: BufWriter::with_capacity(WRITE_BUFFER, tar),
         buf: vec![0; READ_BUFFER],
+        headers: Vec::with_capacity(4 * BLOCK),
         epoch: options.source_date_epoch,
     };
     for entry in &entries {
@@ -702,6 +703,7 @@ fn read_all_xattrs(path: &Path) -> io::Result<Xattrs> {
 struct TarWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
+    headers: Vec<u8>,
     epoch: Option<i64>,
 }
 
@@ -720,91 +722,11 @@ impl<W: Write> TarWriter<W> {
     }
 
     fn entry(&mut self, root: &Path, entry: &Entry) -> Result<(), CreateError> {
-        let mut name = entry.path.clone();
-        if matches!(entry.kind, Kind::Dir) {
-            name.push(b'/');
-        }
-        let (typeflag, size, link, rdev): (u8, u64, &[u8], u64) = match &entry.kind {
-            Kind::Dir => (TYPE_DIR, 0, b"", 0),
-            Kind::File { size, .. } => (TYPE_FILE, *size, b"", 0),
-            Kind::Marker => (TYPE_FILE, 0, b"", 0),
-            Kind::Symlink(target) => (TYPE_SYMLINK, 0, target, 0),
-            Kind::HardLink(target) => (TYPE_HARD_LINK, 0, target, 0),
-            Kind::Char(rdev) => (TYPE_CHAR, 0, b"", *rdev),
-            Kind::Block(rdev) => (TYPE_BLOCK, 0, b"", *rdev),
-            Kind::Fifo => (TYPE_FIFO, 0, b"", 0),
-        };
-        let mtime = match self.epoch {
-            Some(epoch) => entry.mtime.min(epoch),
-            None => entry.mtime,
-        };
-
-        let mut pax = Vec::new();
-        if name.len() > 100 {
-            pax_record(&mut pax, b"path", &name);
-        }
-        if link.len() > 100 {
-            pax_record(&mut pax, b"linkpath", link);
-        }
-        if size > OCTAL_11_MAX {
-            pax_record(&mut pax, b"size", size.to_string().as_bytes());
-        }
-        if u64::from(entry.uid) > OCTAL_7_MAX {
-            pax_record(&mut pax, b"uid", entry.uid.to_string().as_bytes());
-        }
-        if u64::from(entry.gid) > OCTAL_7_MAX {
-            pax_record(&mut pax, b"gid", entry.gid.to_string().as_bytes());
-        }
-        let mtime_fits = u64::try_from(mtime).is_ok_and(|t| t <= OCTAL_11_MAX);
-        if !mtime_fits {
-            pax_record(&mut pax, b"mtime", mtime.to_string().as_bytes());
-        }
-        for (key, value) in &entry.xattrs {
-            let mut full = b"SCHILY.xattr.".to_vec();
-            full.extend_from_slice(key);
-            pax_record(&mut pax, &full, value);
-        }
-
-        let mut header = [0u8; BLOCK];
-        if !pax.is_empty() {
-            let mut pax_header = [0u8; BLOCK];
-            put_str(&mut pax_header[0..100], b"././@PaxHeader");
-            put_octal(&mut pax_header[100..108], 0o644);
-            put_octal(&mut pax_header[108..116], 0);
-            put_octal(&mut pax_header[116..124], 0);
-            put_octal(&mut pax_header[124..136], pax.len() as u64);
-            put_octal(&mut pax_header[136..148], 0);
-            pax_header[156] = TYPE_PAX;
-            finish_header(&mut pax_header);
-            self.write(&pax_header)?;
-            self.write(&pax)?;
-            self.pad(pax.len() as u64)?;
-        }
-
-        put_str(&mut header[0..100], &name);
-        put_octal(&mut header[100..108], u64::from(entry.mode));
-        put_octal(&mut header[108..116], u64::from(entry.uid).min(OCTAL_7_MAX));
-        put_octal(&mut header[116..124], u64::from(entry.gid).min(OCTAL_7_MAX));
-        put_octal(
-            &mut header[124..136],
-            if size > OCTAL_11_MAX { 0 } else { size },
-        );
-        put_octal(
-            &mut header[136..148],
-            if mtime_fits { mtime as u64 } else { 0 },
-        );
-        header[156] = typeflag;
-        put_str(&mut header[157..257], link);
-        if matches!(typeflag, TYPE_CHAR | TYPE_BLOCK) {
-            put_number(&mut header[329..337], u64::from(rustix::fs::major(rdev)));
-            put_number(&mut header[337..345], u64::from(rustix::fs::minor(rdev)));
-        } else {
-            put_octal(&mut header[329..337], 0);
-            put_octal(&mut header[337..345], 0);
-        }
-        finish_header(&mut header);
-        self.write(&header)?;
-
+        self.headers.clear();
+        headers(entry, self.epoch, &mut self.headers);
+        self.out
+            .write_all(&self.headers)
+            .map_err(CreateError::Write)?;
         if let Kind::File { size, dev, ino } = entry.kind {
             self.contents(root, entry, size, dev, ino)?;
         }
@@ -864,6 +786,95 @@ impl<W: Write> TarWriter<W> {
     }
 }
 
+/// Appends the header block of `entry`, preceded by a PAX extended header if it needs one.
+fn headers(entry: &Entry, epoch: Option<i64>, out: &mut Vec<u8>) {
+    let mut name = entry.path.clone();
+    if matches!(entry.kind, Kind::Dir) {
+        name.push(b'/');
+    }
+    let (typeflag, size, link, rdev): (u8, u64, &[u8], u64) = match &entry.kind {
+        Kind::Dir => (TYPE_DIR, 0, b"", 0),
+        Kind::File { size, .. } => (TYPE_FILE, *size, b"", 0),
+        Kind::Marker => (TYPE_FILE, 0, b"", 0),
+        Kind::Symlink(target) => (TYPE_SYMLINK, 0, target, 0),
+        Kind::HardLink(target) => (TYPE_HARD_LINK, 0, target, 0),
+        Kind::Char(rdev) => (TYPE_CHAR, 0, b"", *rdev),
+        Kind::Block(rdev) => (TYPE_BLOCK, 0, b"", *rdev),
+        Kind::Fifo => (TYPE_FIFO, 0, b"", 0),
+    };
+    let mtime = match epoch {
+        Some(epoch) => entry.mtime.min(epoch),
+        None => entry.mtime,
+    };
+
+    let mut pax = Vec::new();
+    if name.len() > 100 {
+        pax_record(&mut pax, b"path", &name);
+    }
+    if link.len() > 100 {
+        pax_record(&mut pax, b"linkpath", link);
+    }
+    if size > OCTAL_11_MAX {
+        pax_record(&mut pax, b"size", size.to_string().as_bytes());
+    }
+    if u64::from(entry.uid) > OCTAL_7_MAX {
+        pax_record(&mut pax, b"uid", entry.uid.to_string().as_bytes());
+    }
+    if u64::from(entry.gid) > OCTAL_7_MAX {
+        pax_record(&mut pax, b"gid", entry.gid.to_string().as_bytes());
+    }
+    let mtime_fits = u64::try_from(mtime).is_ok_and(|t| t <= OCTAL_11_MAX);
+    if !mtime_fits {
+        pax_record(&mut pax, b"mtime", mtime.to_string().as_bytes());
+    }
+    for (key, value) in &entry.xattrs {
+        let mut full = b"SCHILY.xattr.".to_vec();
+        full.extend_from_slice(key);
+        pax_record(&mut pax, &full, value);
+    }
+
+    let mut header = [0u8; BLOCK];
+    if !pax.is_empty() {
+        let mut pax_header = [0u8; BLOCK];
+        put_str(&mut pax_header[0..100], b"././@PaxHeader");
+        put_octal(&mut pax_header[100..108], 0o644);
+        put_octal(&mut pax_header[108..116], 0);
+        put_octal(&mut pax_header[116..124], 0);
+        put_octal(&mut pax_header[124..136], pax.len() as u64);
+        put_octal(&mut pax_header[136..148], 0);
+        pax_header[156] = TYPE_PAX;
+        finish_header(&mut pax_header);
+        out.extend_from_slice(&pax_header);
+        out.extend_from_slice(&pax);
+        out.resize(out.len().next_multiple_of(BLOCK), 0);
+    }
+
+    put_str(&mut header[0..100], &name);
+    put_octal(&mut header[100..108], u64::from(entry.mode));
+    put_octal(&mut header[108..116], u64::from(entry.uid).min(OCTAL_7_MAX));
+    put_octal(&mut header[116..124], u64::from(entry.gid).min(OCTAL_7_MAX));
+    put_octal(
+        &mut header[124..136],
+        if size > OCTAL_11_MAX { 0 } else { size },
+    );
+    put_octal(
+        &mut header[136..148],
+        if mtime_fits { mtime as u64 } else { 0 },
+    );
+    header[156] = typeflag;
+    put_str(&mut header[157..257], link);
+    // Linux device numbers have at most 12 (major) and 20 (minor) bits: 7 octal digits hold
+    // both.
+    let (major, minor) = match typeflag {
+        TYPE_CHAR | TYPE_BLOCK => (rustix::fs::major(rdev), rustix::fs::minor(rdev)),
+        _ => (0, 0),
+    };
+    put_octal(&mut header[329..337], u64::from(major).min(OCTAL_7_MAX));
+    put_octal(&mut header[337..345], u64::from(minor).min(OCTAL_7_MAX));
+    finish_header(&mut header);
+    out.extend_from_slice(&header);
+}
+
 const OCTAL_7_MAX: u64 = 0o7777777;
 const OCTAL_11_MAX: u64 = 0o77777777777;
 
@@ -880,20 +891,6 @@ fn put_octal(field: &mut [u8], mut value: u64) {
     for i in (0..digits).rev() {
         field[i] = b'0' + (value & 7) as u8;
         value >>= 3;
-    }
-}
-
-/// Writes `value` as octal, or in GNU base-256 when it does not fit (device numbers).
-fn put_number(field: &mut [u8], value: u64) {
-    let digits = field.len() - 1;
-    if value < 1u64 << (3 * digits) {
-        put_octal(field, value);
-    } else {
-        field.fill(0);
-        let bytes = value.to_be_bytes();
-        let n = field.len();
-        field[n - 8..].copy_from_slice(&bytes);
-        field[0] |= 0x80;
     }
 }
 
@@ -946,13 +943,81 @@ mod tests {
         assert_eq!(parse_epoch(OsStr::new("")), None);
     }
 
+    fn entry(kind: Kind, mtime: i64) -> Entry {
+        Entry {
+            path: b"f".to_vec(),
+            kind,
+            mode: 0o644,
+            uid: 1,
+            gid: 2,
+            mtime,
+            xattrs: Vec::new(),
+            link_key: None,
+        }
+    }
+
+    /// Reads `(size, mtime, device major, PAX records)` of the first entry back with `tar`.
+    fn read_back(bytes: &[u8]) -> (u64, u64, u32, Vec<(String, String)>) {
+        let mut archive = tar::Archive::new(bytes);
+        let mut entries = archive.entries().unwrap();
+        let mut e = entries.next().unwrap().unwrap();
+        let header = e.header().clone();
+        let pax = e
+            .pax_extensions()
+            .unwrap()
+            .map(|exts| {
+                exts.map(|x| {
+                    let x = x.unwrap();
+                    (x.key().unwrap().to_owned(), x.value().unwrap().to_owned())
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        let major = header.device_major().unwrap().unwrap_or(0);
+        (e.size(), header.mtime().unwrap(), major, pax)
+    }
+
     #[test]
-    fn octal_and_base256() {
+    fn huge_sizes_and_negative_times_use_pax() {
+        let huge = 9 << 30;
+        let mut out = Vec::new();
+        headers(
+            &entry(
+                Kind::File {
+                    size: huge,
+                    dev: 0,
+                    ino: 0,
+                },
+                -5,
+            ),
+            None,
+            &mut out,
+        );
+        assert_eq!(out.len(), 3 * BLOCK);
+        let (size, mtime, _, pax) = read_back(&out);
+        assert_eq!(size, huge);
+        assert_eq!(mtime, 0);
+        assert!(pax.contains(&("size".into(), huge.to_string())));
+        assert!(pax.contains(&("mtime".into(), "-5".into())));
+        // Clamping applies to the PAX mtime too; a time that fits needs no PAX header.
+        out.clear();
+        headers(&entry(Kind::Marker, 99_999_999_999), Some(7), &mut out);
+        assert_eq!(out.len(), BLOCK);
+        assert_eq!(read_back(&out).1, 7);
+    }
+
+    #[test]
+    fn largest_linux_device_numbers_fit() {
+        let mut out = Vec::new();
+        let rdev = rustix::fs::makedev(4095, 1_048_575);
+        headers(&entry(Kind::Block(rdev), 0), None, &mut out);
+        assert_eq!(read_back(&out).2, 4095);
+    }
+
+    #[test]
+    fn octal_fields() {
         let mut field = [0u8; 8];
         put_octal(&mut field, 0o755);
         assert_eq!(&field, b"0000755\0");
-        put_number(&mut field, 1 << 30);
-        assert_eq!(field[0] & 0x80, 0x80);
-        assert_eq!(u64::from_be_bytes(field) & !(0x80 << 56), 1 << 30);
     }
 }
