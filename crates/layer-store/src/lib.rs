@@ -8,5 +8,8 @@ pub mod compress;
 pub mod create;
 pub mod digest;
 
+pub use apply::{
+    apply_layer, apply_layer_path, ApplyError, ApplyOptions, ApplyStats, Refusal, WhiteoutMode,
+};
 pub use compress::{CompressOptions, Compression, Compressor};
 pub use oci_spec::image::Digest;
