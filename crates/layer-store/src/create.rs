@@ -15,7 +15,9 @@
 //!   are clamped to it;
 //! * hard links are kept: the second and later paths of an inode become link entries naming the
 //!   first path in entry order; symlinks are stored verbatim and never followed; fifos and device
-//!   nodes are kept, sockets skipped; `security.selinux` labels are host state and are skipped;
+//!   nodes are kept, sockets skipped; `security.selinux` labels are host state and overlayfs'
+//!   own `trusted.overlay.*` / `user.overlay.*` attributes are filesystem state: neither is
+//!   written;
 //! * the stream ends with the standard two zero blocks, and the compressors are reproducible (gzip
 //!   with a zero mtime and no name; zstd in its multi-threaded mode, whose frames do not depend on
 //!   the number of workers).
@@ -371,11 +373,13 @@ impl Scanner {
         let all = read_all_xattrs(path).map_err(|e| io_error(path, e))?;
         let mut kept = Vec::with_capacity(all.len());
         for (name, value) in all {
-            if self.overlay {
-                let private = name
-                    .strip_prefix(b"trusted.overlay.")
-                    .or_else(|| name.strip_prefix(b"user.overlay."));
-                if let Some(key) = private {
+            let private = name
+                .strip_prefix(b"trusted.overlay.")
+                .or_else(|| name.strip_prefix(b"user.overlay."));
+            if let Some(key) = private {
+                // overlayfs' own state is never written (appliers refuse it); in an upper
+                // directory it says what the entry means.
+                if self.overlay {
                     match key {
                         b"opaque" => state.opaque |= value == b"y",
                         b"redirect" | b"metacopy" => {
@@ -386,8 +390,8 @@ impl Scanner {
                         }
                         _ => {}
                     }
-                    continue;
                 }
+                continue;
             }
             if self.xattrs && name != b"security.selinux" {
                 kept.push((name, value));
