@@ -27,8 +27,10 @@
 //!
 //! The tar stream, its sha256 (the diffID), the compressor and the blob's sha256 are chained
 //! writers, so creation is one streaming pass whose memory does not depend on file sizes: file
-//! contents are copied through one reused 1 MiB buffer. The walk records metadata only (about a
-//! hundred bytes per entry) before the contents are streamed.
+//! contents are copied through one reused 1 MiB buffer, and entries are written as the walk
+//! meets them. What is held is one directory's listing per level of depth, the first path of
+//! each inode with several links, and, for [`LayerSource::Diff`], the changes below a directory
+//! until the walk knows whether the directory's own entry is written.
 //!
 //! Paths below the source roots are examined with `lstat` and never followed; regular files are
 //! opened with `O_NOFOLLOW` and checked to still be the inode that was walked. The source trees
@@ -167,7 +169,8 @@ pub enum CreateError {
 
 /// Writes the layer for `source` to `out` and returns `out` and the layer's digests and sizes.
 ///
-/// See the [module documentation](self) for the exact form of the archive.
+/// See the [module documentation](self) for the exact form of the archive. Entries are written
+/// as the source is walked, so on error `out` may hold part of a blob: discard it.
 pub fn create_layer<W: Write>(
     source: LayerSource<'_>,
     out: W,
@@ -177,36 +180,32 @@ pub fn create_layer<W: Write>(
         xattrs: options.xattrs,
         overlay: matches!(source, LayerSource::OverlayUpper(_)),
     };
-    let (root, mut entries) = match source {
-        LayerSource::Directory(dir) | LayerSource::OverlayUpper(dir) => {
-            check_root(dir)?;
-            let mut entries = Vec::new();
-            scanner.walk(dir, &mut Vec::new(), &mut entries)?;
-            (dir, entries)
-        }
-        LayerSource::Diff { lower, upper } => {
-            check_root(lower)?;
-            check_root(upper)?;
-            let mut entries = Vec::new();
-            scanner.diff(lower, upper, &mut Vec::new(), &mut entries)?;
-            (upper, entries)
-        }
-    };
-    link_hard_links(&mut entries);
-    tracing::debug!(root = %root.display(), entries = entries.len(), "writing layer");
-
     let blob = Sha256Writer::new(out);
     let compressor = Compressor::new(blob, options.compress).map_err(CreateError::Write)?;
     let tar = Sha256Writer::new(compressor);
-    let mut writer = TarWriter {
+    let writer = TarWriter {
         out: BufWriter::with_capacity(WRITE_BUFFER, tar),
         buf: vec![0; READ_BUFFER],
         headers: Vec::with_capacity(4 * BLOCK),
         epoch: options.source_date_epoch,
     };
-    for entry in &entries {
-        writer.entry(root, entry)?;
-    }
+    let archive = match source {
+        LayerSource::Directory(dir) | LayerSource::OverlayUpper(dir) => {
+            check_root(dir)?;
+            let mut archive = Archive::new(writer, dir);
+            scanner.walk(dir, &mut Vec::new(), &mut archive)?;
+            archive
+        }
+        LayerSource::Diff { lower, upper } => {
+            check_root(lower)?;
+            check_root(upper)?;
+            let mut archive = Archive::new(writer, upper);
+            scanner.diff(lower, upper, &mut Vec::new(), &mut archive)?;
+            archive
+        }
+    };
+    tracing::debug!(entries = archive.entries, "layer written");
+    let mut writer = archive.writer;
     writer.finish_archive()?;
     let tar = writer
         .out
@@ -295,22 +294,54 @@ enum Kind {
     Marker,
 }
 
-/// Turns the second and later entries of each inode into hard links to the first.
-fn link_hard_links(entries: &mut [Entry]) {
-    let mut first: HashMap<(u64, u64), usize> = HashMap::new();
-    for i in 0..entries.len() {
-        let Some(key) = entries[i].link_key else {
-            continue;
-        };
-        match first.get(&key) {
-            Some(&j) => {
-                let target = entries[j].path.clone();
-                entries[i].kind = Kind::HardLink(target);
-            }
-            None => {
-                first.insert(key, i);
+/// Where walked entries go: straight into the archive, or a buffer (a diff holds a
+/// directory's changes until it knows whether the directory itself is written).
+trait Emit {
+    fn emit(&mut self, entry: Entry) -> Result<(), CreateError>;
+}
+
+impl Emit for Vec<Entry> {
+    fn emit(&mut self, entry: Entry) -> Result<(), CreateError> {
+        self.push(entry);
+        Ok(())
+    }
+}
+
+/// The archive being written, and the first path of each multiply-linked inode written so far.
+struct Archive<'a, W: Write> {
+    writer: TarWriter<W>,
+    /// Where the archive's paths are read from.
+    root: &'a Path,
+    links: HashMap<(u64, u64), Vec<u8>>,
+    entries: u64,
+}
+
+impl<'a, W: Write> Archive<'a, W> {
+    fn new(writer: TarWriter<W>, root: &'a Path) -> Self {
+        Archive {
+            writer,
+            root,
+            links: HashMap::new(),
+            entries: 0,
+        }
+    }
+}
+
+impl<W: Write> Emit for Archive<'_, W> {
+    /// Writes `entry`, as a hard link to the first path of its inode if that was written.
+    fn emit(&mut self, mut entry: Entry) -> Result<(), CreateError> {
+        if let Some(key) = entry.link_key {
+            match self.links.entry(key) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    entry.kind = Kind::HardLink(first.get().clone());
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(entry.path.clone());
+                }
             }
         }
+        self.entries += 1;
+        self.writer.entry(self.root, &entry)
     }
 }
 
@@ -485,7 +516,7 @@ impl Scanner {
         &mut self,
         abs: &Path,
         prefix: &mut Vec<u8>,
-        out: &mut Vec<Entry>,
+        out: &mut dyn Emit,
     ) -> Result<(), CreateError> {
         for child in self.children(abs)? {
             let child_abs = abs.join(OsStr::from_bytes(&child.disk));
@@ -497,8 +528,10 @@ impl Scanner {
                 let opaque = state
                     .opaque
                     .then(|| marker(&entry, OPAQUE_MARKER, entry.mode & 0o777));
-                out.push(entry);
-                out.extend(opaque);
+                out.emit(entry)?;
+                if let Some(opaque) = opaque {
+                    out.emit(opaque)?;
+                }
                 let saved = prefix.len();
                 if !prefix.is_empty() {
                     prefix.push(b'/');
@@ -507,7 +540,7 @@ impl Scanner {
                 self.walk(&child_abs, prefix, out)?;
                 prefix.truncate(saved);
             } else {
-                out.push(entry);
+                out.emit(entry)?;
             }
         }
         Ok(())
@@ -520,7 +553,7 @@ impl Scanner {
         lower: &Path,
         upper: &Path,
         prefix: &mut Vec<u8>,
-        out: &mut Vec<Entry>,
+        out: &mut dyn Emit,
     ) -> Result<(), CreateError> {
         let uppers = list_dir(upper)?;
         let lowers = list_dir(lower)?;
@@ -555,7 +588,7 @@ impl Scanner {
             let path = join(prefix, &name);
             let up = upper.join(OsStr::from_bytes(&disk));
             if side == Side::Lower {
-                out.push(Entry {
+                out.emit(Entry {
                     path,
                     kind: Kind::Marker,
                     mode: 0o600,
@@ -564,7 +597,7 @@ impl Scanner {
                     mtime: 0,
                     xattrs: Vec::new(),
                     link_key: None,
-                });
+                })?;
                 continue;
             }
             let up_meta = lstat(&up)?;
@@ -578,7 +611,7 @@ impl Scanner {
                 _ => None,
             };
             let saved = prefix.len();
-            let mut descend = |scanner: &mut Self, out: &mut Vec<Entry>, both: bool| {
+            let mut descend = |scanner: &mut Self, out: &mut dyn Emit, both: bool| {
                 if !prefix.is_empty() {
                     prefix.push(b'/');
                 }
@@ -598,8 +631,10 @@ impl Scanner {
                     let changed = !same_meta(&low_meta, &up_meta)
                         || self.read_xattrs(&low)?.0 != entry.xattrs;
                     if changed || !below.is_empty() {
-                        out.push(entry);
-                        out.append(&mut below);
+                        out.emit(entry)?;
+                        for entry in below {
+                            out.emit(entry)?;
+                        }
                     }
                 }
                 Some(low_meta) if !is_dir && !low_meta.is_dir() => {
@@ -612,13 +647,13 @@ impl Scanner {
                                 != fs::read_link(&up).map_err(|e| io_error(&up, e))?)
                         || self.read_xattrs(&low)?.0 != entry.xattrs;
                     if changed {
-                        out.push(entry);
+                        out.emit(entry)?;
                     }
                 }
                 _ => {
                     // Added, or the type changed between a directory and something else: the
                     // whole upper entry (an applier replaces what is there).
-                    out.push(entry);
+                    out.emit(entry)?;
                     if is_dir {
                         descend(self, out, false)?;
                     }
