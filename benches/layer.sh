@@ -13,6 +13,9 @@
 #   create: tar -C DIR -c . | zstd -3 -T0 | sha256sum   vs  `create` example (zstd -3, all cores,
 #           and sha256 of both the tar stream and the blob)
 #   apply:  zstd -d < blob | tar -x -C X                 vs  `apply` example (if present)
+# Each figure is the best of RUNS, with the compared commands' runs interleaved so that a busy
+# machine disturbs them alike; wall time (MB/s of the tar stream) and CPU time (user + sys of all
+# processes and threads) are both shown. Peak RSS is measured for the MEM_SIZES trees.
 set -euo pipefail
 
 SIZE=${SIZE:-1024}
