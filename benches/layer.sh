@@ -13,6 +13,9 @@
 #   create: tar -C DIR -c . | zstd -3 -T0 | sha256sum   vs  `create` example (zstd -3, all cores,
 #           and sha256 of both the tar stream and the blob)
 #   apply:  zstd -d < blob | tar -x -C X                 vs  `apply` example (if present)
+# Each figure is the best of RUNS, with the compared commands' runs interleaved so that a busy
+# machine disturbs them alike; wall time (MB/s of the tar stream) and CPU time (user + sys of all
+# processes and threads) are both shown. Peak RSS is measured for the MEM_SIZES trees.
 set -euo pipefail
 
 SIZE=${SIZE:-1024}
@@ -79,18 +82,15 @@ print("%d small files, %d MB" % (i, done >> 20), file=sys.stderr)
 EOF
 }
 
-# best SECONDS of RUNS runs of a shell command
-best() {
-    local best_t="" t0 t1 t
-    for _ in $(seq "$RUNS"); do
-        t0=$(date +%s.%N)
-        bash -c "$1" >/dev/null
-        t1=$(date +%s.%N)
-        t=$(echo "$t1 - $t0" | bc -l)
-        if [[ -z $best_t ]] || (($(echo "$t < $best_t" | bc -l))); then best_t=$t; fi
-    done
-    echo "$best_t"
+# timed NAME CMD: appends "wall cpu" (seconds; cpu = user + sys of the command and its children)
+# of one run of shell command CMD to $WORK/times.NAME. Runs of the commands being compared are
+# interleaved, and the best of RUNS is kept, so that a busy machine disturbs them alike.
+timed() {
+    /usr/bin/time -f "%e %U %S" -o "$WORK/t" bash -c "$2" >/dev/null
+    awk '{printf "%s %.2f\n", $1, $2 + $3}' "$WORK/t" >>"$WORK/times.$1"
 }
+best_wall() { sort -n "$WORK/times.$1" | head -1 | cut -d' ' -f1; }
+best_cpu() { sort -n -k2 "$WORK/times.$1" | head -1 | cut -d' ' -f2; }
 
 mbps() { echo "scale=0; $1 / 1048576 / $2" | bc -l; }
 
@@ -117,23 +117,35 @@ gen "$TREE" "$SIZE"
 BYTES=$(tar -C "$TREE" -c . | wc -c)
 echo "tree: $(find "$TREE" -type f | wc -l) files, tar stream $((BYTES >> 20)) MiB, best of $RUNS"
 
-T_ZSTD=$(best "tar -C '$TREE' -c . | zstd -3 -T0 -q >/dev/null")
-T_TAR=$(best "tar -C '$TREE' -c . | zstd -3 -T0 -q | sha256sum")
-T_OURS=$(best "'$CREATE' '$TREE' /dev/null")
-printf 'create  tar|zstd -3 -T0 (no digest) %6.2f s  %5d MB/s\n' "$T_ZSTD" "$(mbps "$BYTES" "$T_ZSTD")"
-printf 'create  tar|zstd -3 -T0|sha256sum  %6.2f s  %5d MB/s\n' "$T_TAR" "$(mbps "$BYTES" "$T_TAR")"
-printf 'create  boxwright (both digests)   %6.2f s  %5d MB/s  (%.2fx)\n' "$T_OURS" \
-    "$(mbps "$BYTES" "$T_OURS")" "$(echo "$T_TAR / $T_OURS" | bc -l)"
+for _ in $(seq "$RUNS"); do
+    timed zstd "tar -C '$TREE' -c . | zstd -3 -T0 -q"
+    timed tarsha "tar -C '$TREE' -c . | zstd -3 -T0 -q | sha256sum"
+    timed ours "'$CREATE' '$TREE' /dev/null"
+done
+report() { # LABEL NAME [BASELINE]
+    local wall cpu
+    wall=$(best_wall "$2")
+    cpu=$(best_cpu "$2")
+    printf '%-38s %6.2f s  %5d MB/s  cpu %6.2f s' "$1" "$wall" "$(mbps "$BYTES" "$wall")" "$cpu"
+    if [[ -n ${3:-} ]]; then printf '  (%.2fx)' "$(echo "$(best_wall "$3") / $wall" | bc -l)"; fi
+    echo
+}
+report "create  tar|zstd -3 -T0 (no digest)" zstd
+report "create  tar|zstd -3 -T0|sha256sum" tarsha
+report "create  boxwright (both digests)" ours tarsha
 
 BLOB="$WORK/layer.tar.zst"
 "$CREATE" "$TREE" "$BLOB" >/dev/null
 echo "blob: $(($(stat -c %s "$BLOB") >> 20)) MiB"
-T_UNTAR=$(best "rm -rf '$WORK/x' && mkdir '$WORK/x' && zstd -d -q < '$BLOB' | tar -x -C '$WORK/x'")
-printf 'apply   zstd -d|tar -x              %6.2f s  %5d MB/s\n' "$T_UNTAR" "$(mbps "$BYTES" "$T_UNTAR")"
+for _ in $(seq "$RUNS"); do
+    timed untar "rm -rf '$WORK/x' && mkdir '$WORK/x' && zstd -d -q < '$BLOB' | tar -x -C '$WORK/x'"
+    if [[ -n $APPLY ]]; then
+        timed apply "rm -rf '$WORK/x' && mkdir '$WORK/x' && '$APPLY' '$BLOB' '$WORK/x'"
+    fi
+done
+report "apply   zstd -d|tar -x" untar
 if [[ -n $APPLY ]]; then
-    T_APPLY=$(best "rm -rf '$WORK/x' && mkdir '$WORK/x' && '$APPLY' '$BLOB' '$WORK/x'")
-    printf 'apply   boxwright                  %6.2f s  %5d MB/s  (%.2fx)\n' "$T_APPLY" \
-        "$(mbps "$BYTES" "$T_APPLY")" "$(echo "$T_UNTAR / $T_APPLY" | bc -l)"
+    report "apply   boxwright" apply untar
 else
     echo "apply   boxwright: skipped (crates/layer-store/examples/apply.rs not present yet)"
 fi

@@ -55,7 +55,13 @@ fn run() -> Result<(), String> {
     } else {
         Box::new(File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?)
     };
-    let (mut sink, layer) = create_layer(source, sink, &options).map_err(|e| e.to_string())?;
+    let (mut sink, layer) = create_layer(source, sink, &options).map_err(|e| {
+        if out.as_os_str() != "-" {
+            // Leave no half-written blob behind.
+            let _ = std::fs::remove_file(&out);
+        }
+        e.to_string()
+    })?;
     sink.flush().map_err(|e| e.to_string())?;
     drop(sink);
     let report = format!(

@@ -15,7 +15,9 @@
 //!   are clamped to it;
 //! * hard links are kept: the second and later paths of an inode become link entries naming the
 //!   first path in entry order; symlinks are stored verbatim and never followed; fifos and device
-//!   nodes are kept, sockets skipped; `security.selinux` labels are host state and are skipped;
+//!   nodes are kept, sockets skipped; `security.selinux` labels are host state and overlayfs'
+//!   own `trusted.overlay.*` / `user.overlay.*` attributes are filesystem state: neither is
+//!   written;
 //! * the stream ends with the standard two zero blocks, and the compressors are reproducible (gzip
 //!   with a zero mtime and no name; zstd in its multi-threaded mode, whose frames do not depend on
 //!   the number of workers).
@@ -25,8 +27,10 @@
 //!
 //! The tar stream, its sha256 (the diffID), the compressor and the blob's sha256 are chained
 //! writers, so creation is one streaming pass whose memory does not depend on file sizes: file
-//! contents are copied through one reused 1 MiB buffer. The walk records metadata only (about a
-//! hundred bytes per entry) before the contents are streamed.
+//! contents are copied through one reused 1 MiB buffer, and entries are written as the walk
+//! meets them. What is held is one directory's listing per level of depth, the first path of
+//! each inode with several links, and, for [`LayerSource::Diff`], the changes below a directory
+//! until the walk knows whether the directory's own entry is written.
 //!
 //! Paths below the source roots are examined with `lstat` and never followed; regular files are
 //! opened with `O_NOFOLLOW` and checked to still be the inode that was walked. The source trees
@@ -165,7 +169,8 @@ pub enum CreateError {
 
 /// Writes the layer for `source` to `out` and returns `out` and the layer's digests and sizes.
 ///
-/// See the [module documentation](self) for the exact form of the archive.
+/// See the [module documentation](self) for the exact form of the archive. Entries are written
+/// as the source is walked, so on error `out` may hold part of a blob: discard it.
 pub fn create_layer<W: Write>(
     source: LayerSource<'_>,
     out: W,
@@ -175,35 +180,32 @@ pub fn create_layer<W: Write>(
         xattrs: options.xattrs,
         overlay: matches!(source, LayerSource::OverlayUpper(_)),
     };
-    let (root, mut entries) = match source {
+    let blob = Sha256Writer::new(out);
+    let compressor = Compressor::new(blob, options.compress).map_err(CreateError::Write)?;
+    let tar = Sha256Writer::new(compressor);
+    let writer = TarWriter {
+        out: BufWriter::with_capacity(WRITE_BUFFER, tar),
+        buf: vec![0; READ_BUFFER],
+        headers: Vec::with_capacity(4 * BLOCK),
+        epoch: options.source_date_epoch,
+    };
+    let archive = match source {
         LayerSource::Directory(dir) | LayerSource::OverlayUpper(dir) => {
             check_root(dir)?;
-            let mut entries = Vec::new();
-            scanner.walk(dir, &mut Vec::new(), &mut entries)?;
-            (dir, entries)
+            let mut archive = Archive::new(writer, dir);
+            scanner.walk(dir, &mut Vec::new(), &mut archive)?;
+            archive
         }
         LayerSource::Diff { lower, upper } => {
             check_root(lower)?;
             check_root(upper)?;
-            let mut entries = Vec::new();
-            scanner.diff(lower, upper, &mut Vec::new(), &mut entries)?;
-            (upper, entries)
+            let mut archive = Archive::new(writer, upper);
+            scanner.diff(lower, upper, &mut Vec::new(), &mut archive)?;
+            archive
         }
     };
-    link_hard_links(&mut entries);
-    tracing::debug!(root = %root.display(), entries = entries.len(), "writing layer");
-
-    let blob = Sha256Writer::new(out);
-    let compressor = Compressor::new(blob, options.compress).map_err(CreateError::Write)?;
-    let tar = Sha256Writer::new(compressor);
-    let mut writer = TarWriter {
-        out: BufWriter::with_capacity(WRITE_BUFFER, tar),
-        buf: vec![0; READ_BUFFER],
-        epoch: options.source_date_epoch,
-    };
-    for entry in &entries {
-        writer.entry(root, entry)?;
-    }
+    tracing::debug!(entries = archive.entries, "layer written");
+    let mut writer = archive.writer;
     writer.finish_archive()?;
     let tar = writer
         .out
@@ -292,22 +294,54 @@ enum Kind {
     Marker,
 }
 
-/// Turns the second and later entries of each inode into hard links to the first.
-fn link_hard_links(entries: &mut [Entry]) {
-    let mut first: HashMap<(u64, u64), usize> = HashMap::new();
-    for i in 0..entries.len() {
-        let Some(key) = entries[i].link_key else {
-            continue;
-        };
-        match first.get(&key) {
-            Some(&j) => {
-                let target = entries[j].path.clone();
-                entries[i].kind = Kind::HardLink(target);
-            }
-            None => {
-                first.insert(key, i);
+/// Where walked entries go: straight into the archive, or a buffer (a diff holds a
+/// directory's changes until it knows whether the directory itself is written).
+trait Emit {
+    fn emit(&mut self, entry: Entry) -> Result<(), CreateError>;
+}
+
+impl Emit for Vec<Entry> {
+    fn emit(&mut self, entry: Entry) -> Result<(), CreateError> {
+        self.push(entry);
+        Ok(())
+    }
+}
+
+/// The archive being written, and the first path of each multiply-linked inode written so far.
+struct Archive<'a, W: Write> {
+    writer: TarWriter<W>,
+    /// Where the archive's paths are read from.
+    root: &'a Path,
+    links: HashMap<(u64, u64), Vec<u8>>,
+    entries: u64,
+}
+
+impl<'a, W: Write> Archive<'a, W> {
+    fn new(writer: TarWriter<W>, root: &'a Path) -> Self {
+        Archive {
+            writer,
+            root,
+            links: HashMap::new(),
+            entries: 0,
+        }
+    }
+}
+
+impl<W: Write> Emit for Archive<'_, W> {
+    /// Writes `entry`, as a hard link to the first path of its inode if that was written.
+    fn emit(&mut self, mut entry: Entry) -> Result<(), CreateError> {
+        if let Some(key) = entry.link_key {
+            match self.links.entry(key) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    entry.kind = Kind::HardLink(first.get().clone());
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(entry.path.clone());
+                }
             }
         }
+        self.entries += 1;
+        self.writer.entry(self.root, &entry)
     }
 }
 
@@ -370,11 +404,13 @@ impl Scanner {
         let all = read_all_xattrs(path).map_err(|e| io_error(path, e))?;
         let mut kept = Vec::with_capacity(all.len());
         for (name, value) in all {
-            if self.overlay {
-                let private = name
-                    .strip_prefix(b"trusted.overlay.")
-                    .or_else(|| name.strip_prefix(b"user.overlay."));
-                if let Some(key) = private {
+            let private = name
+                .strip_prefix(b"trusted.overlay.")
+                .or_else(|| name.strip_prefix(b"user.overlay."));
+            if let Some(key) = private {
+                // overlayfs' own state is never written (appliers refuse it); in an upper
+                // directory it says what the entry means.
+                if self.overlay {
                     match key {
                         b"opaque" => state.opaque |= value == b"y",
                         b"redirect" | b"metacopy" => {
@@ -385,8 +421,8 @@ impl Scanner {
                         }
                         _ => {}
                     }
-                    continue;
                 }
+                continue;
             }
             if self.xattrs && name != b"security.selinux" {
                 kept.push((name, value));
@@ -480,7 +516,7 @@ impl Scanner {
         &mut self,
         abs: &Path,
         prefix: &mut Vec<u8>,
-        out: &mut Vec<Entry>,
+        out: &mut dyn Emit,
     ) -> Result<(), CreateError> {
         for child in self.children(abs)? {
             let child_abs = abs.join(OsStr::from_bytes(&child.disk));
@@ -492,8 +528,10 @@ impl Scanner {
                 let opaque = state
                     .opaque
                     .then(|| marker(&entry, OPAQUE_MARKER, entry.mode & 0o777));
-                out.push(entry);
-                out.extend(opaque);
+                out.emit(entry)?;
+                if let Some(opaque) = opaque {
+                    out.emit(opaque)?;
+                }
                 let saved = prefix.len();
                 if !prefix.is_empty() {
                     prefix.push(b'/');
@@ -502,7 +540,7 @@ impl Scanner {
                 self.walk(&child_abs, prefix, out)?;
                 prefix.truncate(saved);
             } else {
-                out.push(entry);
+                out.emit(entry)?;
             }
         }
         Ok(())
@@ -515,7 +553,7 @@ impl Scanner {
         lower: &Path,
         upper: &Path,
         prefix: &mut Vec<u8>,
-        out: &mut Vec<Entry>,
+        out: &mut dyn Emit,
     ) -> Result<(), CreateError> {
         let uppers = list_dir(upper)?;
         let lowers = list_dir(lower)?;
@@ -550,7 +588,7 @@ impl Scanner {
             let path = join(prefix, &name);
             let up = upper.join(OsStr::from_bytes(&disk));
             if side == Side::Lower {
-                out.push(Entry {
+                out.emit(Entry {
                     path,
                     kind: Kind::Marker,
                     mode: 0o600,
@@ -559,7 +597,7 @@ impl Scanner {
                     mtime: 0,
                     xattrs: Vec::new(),
                     link_key: None,
-                });
+                })?;
                 continue;
             }
             let up_meta = lstat(&up)?;
@@ -573,7 +611,7 @@ impl Scanner {
                 _ => None,
             };
             let saved = prefix.len();
-            let mut descend = |scanner: &mut Self, out: &mut Vec<Entry>, both: bool| {
+            let mut descend = |scanner: &mut Self, out: &mut dyn Emit, both: bool| {
                 if !prefix.is_empty() {
                     prefix.push(b'/');
                 }
@@ -593,8 +631,10 @@ impl Scanner {
                     let changed = !same_meta(&low_meta, &up_meta)
                         || self.read_xattrs(&low)?.0 != entry.xattrs;
                     if changed || !below.is_empty() {
-                        out.push(entry);
-                        out.append(&mut below);
+                        out.emit(entry)?;
+                        for entry in below {
+                            out.emit(entry)?;
+                        }
                     }
                 }
                 Some(low_meta) if !is_dir && !low_meta.is_dir() => {
@@ -607,13 +647,13 @@ impl Scanner {
                                 != fs::read_link(&up).map_err(|e| io_error(&up, e))?)
                         || self.read_xattrs(&low)?.0 != entry.xattrs;
                     if changed {
-                        out.push(entry);
+                        out.emit(entry)?;
                     }
                 }
                 _ => {
                     // Added, or the type changed between a directory and something else: the
                     // whole upper entry (an applier replaces what is there).
-                    out.push(entry);
+                    out.emit(entry)?;
                     if is_dir {
                         descend(self, out, false)?;
                     }
@@ -702,6 +742,7 @@ fn read_all_xattrs(path: &Path) -> io::Result<Xattrs> {
 struct TarWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
+    headers: Vec<u8>,
     epoch: Option<i64>,
 }
 
@@ -720,91 +761,11 @@ impl<W: Write> TarWriter<W> {
     }
 
     fn entry(&mut self, root: &Path, entry: &Entry) -> Result<(), CreateError> {
-        let mut name = entry.path.clone();
-        if matches!(entry.kind, Kind::Dir) {
-            name.push(b'/');
-        }
-        let (typeflag, size, link, rdev): (u8, u64, &[u8], u64) = match &entry.kind {
-            Kind::Dir => (TYPE_DIR, 0, b"", 0),
-            Kind::File { size, .. } => (TYPE_FILE, *size, b"", 0),
-            Kind::Marker => (TYPE_FILE, 0, b"", 0),
-            Kind::Symlink(target) => (TYPE_SYMLINK, 0, target, 0),
-            Kind::HardLink(target) => (TYPE_HARD_LINK, 0, target, 0),
-            Kind::Char(rdev) => (TYPE_CHAR, 0, b"", *rdev),
-            Kind::Block(rdev) => (TYPE_BLOCK, 0, b"", *rdev),
-            Kind::Fifo => (TYPE_FIFO, 0, b"", 0),
-        };
-        let mtime = match self.epoch {
-            Some(epoch) => entry.mtime.min(epoch),
-            None => entry.mtime,
-        };
-
-        let mut pax = Vec::new();
-        if name.len() > 100 {
-            pax_record(&mut pax, b"path", &name);
-        }
-        if link.len() > 100 {
-            pax_record(&mut pax, b"linkpath", link);
-        }
-        if size > OCTAL_11_MAX {
-            pax_record(&mut pax, b"size", size.to_string().as_bytes());
-        }
-        if u64::from(entry.uid) > OCTAL_7_MAX {
-            pax_record(&mut pax, b"uid", entry.uid.to_string().as_bytes());
-        }
-        if u64::from(entry.gid) > OCTAL_7_MAX {
-            pax_record(&mut pax, b"gid", entry.gid.to_string().as_bytes());
-        }
-        let mtime_fits = u64::try_from(mtime).is_ok_and(|t| t <= OCTAL_11_MAX);
-        if !mtime_fits {
-            pax_record(&mut pax, b"mtime", mtime.to_string().as_bytes());
-        }
-        for (key, value) in &entry.xattrs {
-            let mut full = b"SCHILY.xattr.".to_vec();
-            full.extend_from_slice(key);
-            pax_record(&mut pax, &full, value);
-        }
-
-        let mut header = [0u8; BLOCK];
-        if !pax.is_empty() {
-            let mut pax_header = [0u8; BLOCK];
-            put_str(&mut pax_header[0..100], b"././@PaxHeader");
-            put_octal(&mut pax_header[100..108], 0o644);
-            put_octal(&mut pax_header[108..116], 0);
-            put_octal(&mut pax_header[116..124], 0);
-            put_octal(&mut pax_header[124..136], pax.len() as u64);
-            put_octal(&mut pax_header[136..148], 0);
-            pax_header[156] = TYPE_PAX;
-            finish_header(&mut pax_header);
-            self.write(&pax_header)?;
-            self.write(&pax)?;
-            self.pad(pax.len() as u64)?;
-        }
-
-        put_str(&mut header[0..100], &name);
-        put_octal(&mut header[100..108], u64::from(entry.mode));
-        put_octal(&mut header[108..116], u64::from(entry.uid).min(OCTAL_7_MAX));
-        put_octal(&mut header[116..124], u64::from(entry.gid).min(OCTAL_7_MAX));
-        put_octal(
-            &mut header[124..136],
-            if size > OCTAL_11_MAX { 0 } else { size },
-        );
-        put_octal(
-            &mut header[136..148],
-            if mtime_fits { mtime as u64 } else { 0 },
-        );
-        header[156] = typeflag;
-        put_str(&mut header[157..257], link);
-        if matches!(typeflag, TYPE_CHAR | TYPE_BLOCK) {
-            put_number(&mut header[329..337], u64::from(rustix::fs::major(rdev)));
-            put_number(&mut header[337..345], u64::from(rustix::fs::minor(rdev)));
-        } else {
-            put_octal(&mut header[329..337], 0);
-            put_octal(&mut header[337..345], 0);
-        }
-        finish_header(&mut header);
-        self.write(&header)?;
-
+        self.headers.clear();
+        headers(entry, self.epoch, &mut self.headers);
+        self.out
+            .write_all(&self.headers)
+            .map_err(CreateError::Write)?;
         if let Kind::File { size, dev, ino } = entry.kind {
             self.contents(root, entry, size, dev, ino)?;
         }
@@ -864,6 +825,95 @@ impl<W: Write> TarWriter<W> {
     }
 }
 
+/// Appends the header block of `entry`, preceded by a PAX extended header if it needs one.
+fn headers(entry: &Entry, epoch: Option<i64>, out: &mut Vec<u8>) {
+    let mut name = entry.path.clone();
+    if matches!(entry.kind, Kind::Dir) {
+        name.push(b'/');
+    }
+    let (typeflag, size, link, rdev): (u8, u64, &[u8], u64) = match &entry.kind {
+        Kind::Dir => (TYPE_DIR, 0, b"", 0),
+        Kind::File { size, .. } => (TYPE_FILE, *size, b"", 0),
+        Kind::Marker => (TYPE_FILE, 0, b"", 0),
+        Kind::Symlink(target) => (TYPE_SYMLINK, 0, target, 0),
+        Kind::HardLink(target) => (TYPE_HARD_LINK, 0, target, 0),
+        Kind::Char(rdev) => (TYPE_CHAR, 0, b"", *rdev),
+        Kind::Block(rdev) => (TYPE_BLOCK, 0, b"", *rdev),
+        Kind::Fifo => (TYPE_FIFO, 0, b"", 0),
+    };
+    let mtime = match epoch {
+        Some(epoch) => entry.mtime.min(epoch),
+        None => entry.mtime,
+    };
+
+    let mut pax = Vec::new();
+    if name.len() > 100 {
+        pax_record(&mut pax, b"path", &name);
+    }
+    if link.len() > 100 {
+        pax_record(&mut pax, b"linkpath", link);
+    }
+    if size > OCTAL_11_MAX {
+        pax_record(&mut pax, b"size", size.to_string().as_bytes());
+    }
+    if u64::from(entry.uid) > OCTAL_7_MAX {
+        pax_record(&mut pax, b"uid", entry.uid.to_string().as_bytes());
+    }
+    if u64::from(entry.gid) > OCTAL_7_MAX {
+        pax_record(&mut pax, b"gid", entry.gid.to_string().as_bytes());
+    }
+    let mtime_fits = u64::try_from(mtime).is_ok_and(|t| t <= OCTAL_11_MAX);
+    if !mtime_fits {
+        pax_record(&mut pax, b"mtime", mtime.to_string().as_bytes());
+    }
+    for (key, value) in &entry.xattrs {
+        let mut full = b"SCHILY.xattr.".to_vec();
+        full.extend_from_slice(key);
+        pax_record(&mut pax, &full, value);
+    }
+
+    let mut header = [0u8; BLOCK];
+    if !pax.is_empty() {
+        let mut pax_header = [0u8; BLOCK];
+        put_str(&mut pax_header[0..100], b"././@PaxHeader");
+        put_octal(&mut pax_header[100..108], 0o644);
+        put_octal(&mut pax_header[108..116], 0);
+        put_octal(&mut pax_header[116..124], 0);
+        put_octal(&mut pax_header[124..136], pax.len() as u64);
+        put_octal(&mut pax_header[136..148], 0);
+        pax_header[156] = TYPE_PAX;
+        finish_header(&mut pax_header);
+        out.extend_from_slice(&pax_header);
+        out.extend_from_slice(&pax);
+        out.resize(out.len().next_multiple_of(BLOCK), 0);
+    }
+
+    put_str(&mut header[0..100], &name);
+    put_octal(&mut header[100..108], u64::from(entry.mode));
+    put_octal(&mut header[108..116], u64::from(entry.uid).min(OCTAL_7_MAX));
+    put_octal(&mut header[116..124], u64::from(entry.gid).min(OCTAL_7_MAX));
+    put_octal(
+        &mut header[124..136],
+        if size > OCTAL_11_MAX { 0 } else { size },
+    );
+    put_octal(
+        &mut header[136..148],
+        if mtime_fits { mtime as u64 } else { 0 },
+    );
+    header[156] = typeflag;
+    put_str(&mut header[157..257], link);
+    // Linux device numbers have at most 12 (major) and 20 (minor) bits: 7 octal digits hold
+    // both.
+    let (major, minor) = match typeflag {
+        TYPE_CHAR | TYPE_BLOCK => (rustix::fs::major(rdev), rustix::fs::minor(rdev)),
+        _ => (0, 0),
+    };
+    put_octal(&mut header[329..337], u64::from(major).min(OCTAL_7_MAX));
+    put_octal(&mut header[337..345], u64::from(minor).min(OCTAL_7_MAX));
+    finish_header(&mut header);
+    out.extend_from_slice(&header);
+}
+
 const OCTAL_7_MAX: u64 = 0o7777777;
 const OCTAL_11_MAX: u64 = 0o77777777777;
 
@@ -880,20 +930,6 @@ fn put_octal(field: &mut [u8], mut value: u64) {
     for i in (0..digits).rev() {
         field[i] = b'0' + (value & 7) as u8;
         value >>= 3;
-    }
-}
-
-/// Writes `value` as octal, or in GNU base-256 when it does not fit (device numbers).
-fn put_number(field: &mut [u8], value: u64) {
-    let digits = field.len() - 1;
-    if value < 1u64 << (3 * digits) {
-        put_octal(field, value);
-    } else {
-        field.fill(0);
-        let bytes = value.to_be_bytes();
-        let n = field.len();
-        field[n - 8..].copy_from_slice(&bytes);
-        field[0] |= 0x80;
     }
 }
 
@@ -946,13 +982,81 @@ mod tests {
         assert_eq!(parse_epoch(OsStr::new("")), None);
     }
 
+    fn entry(kind: Kind, mtime: i64) -> Entry {
+        Entry {
+            path: b"f".to_vec(),
+            kind,
+            mode: 0o644,
+            uid: 1,
+            gid: 2,
+            mtime,
+            xattrs: Vec::new(),
+            link_key: None,
+        }
+    }
+
+    /// Reads `(size, mtime, device major, PAX records)` of the first entry back with `tar`.
+    fn read_back(bytes: &[u8]) -> (u64, u64, u32, Vec<(String, String)>) {
+        let mut archive = tar::Archive::new(bytes);
+        let mut entries = archive.entries().unwrap();
+        let mut e = entries.next().unwrap().unwrap();
+        let header = e.header().clone();
+        let pax = e
+            .pax_extensions()
+            .unwrap()
+            .map(|exts| {
+                exts.map(|x| {
+                    let x = x.unwrap();
+                    (x.key().unwrap().to_owned(), x.value().unwrap().to_owned())
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        let major = header.device_major().unwrap().unwrap_or(0);
+        (e.size(), header.mtime().unwrap(), major, pax)
+    }
+
     #[test]
-    fn octal_and_base256() {
+    fn huge_sizes_and_negative_times_use_pax() {
+        let huge = 9 << 30;
+        let mut out = Vec::new();
+        headers(
+            &entry(
+                Kind::File {
+                    size: huge,
+                    dev: 0,
+                    ino: 0,
+                },
+                -5,
+            ),
+            None,
+            &mut out,
+        );
+        assert_eq!(out.len(), 3 * BLOCK);
+        let (size, mtime, _, pax) = read_back(&out);
+        assert_eq!(size, huge);
+        assert_eq!(mtime, 0);
+        assert!(pax.contains(&("size".into(), huge.to_string())));
+        assert!(pax.contains(&("mtime".into(), "-5".into())));
+        // Clamping applies to the PAX mtime too; a time that fits needs no PAX header.
+        out.clear();
+        headers(&entry(Kind::Marker, 99_999_999_999), Some(7), &mut out);
+        assert_eq!(out.len(), BLOCK);
+        assert_eq!(read_back(&out).1, 7);
+    }
+
+    #[test]
+    fn largest_linux_device_numbers_fit() {
+        let mut out = Vec::new();
+        let rdev = rustix::fs::makedev(4095, 1_048_575);
+        headers(&entry(Kind::Block(rdev), 0), None, &mut out);
+        assert_eq!(read_back(&out).2, 4095);
+    }
+
+    #[test]
+    fn octal_fields() {
         let mut field = [0u8; 8];
         put_octal(&mut field, 0o755);
         assert_eq!(&field, b"0000755\0");
-        put_number(&mut field, 1 << 30);
-        assert_eq!(field[0] & 0x80, 0x80);
-        assert_eq!(u64::from_be_bytes(field) & !(0x80 << 56), 1 << 30);
     }
 }
