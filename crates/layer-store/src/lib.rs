@@ -54,6 +54,7 @@ pub use apply::{
 };
 pub use blob::{BlobError, BlobInfo, BlobStore, BlobWrite, DiskBlobs, MemoryBlobs};
 pub use compress::{CompressOptions, Compression, Compressor};
+pub use create::{create_layer, CreateError, CreateOptions, CreatedLayer, LayerSource};
 pub use oci_spec::image::Digest;
 pub use snapshot::{Snapshot, SnapshotError};
 pub use store::{GcOptions, Image, ImageConfig, PlatformSpec, Store, StoreError};
