@@ -285,31 +285,38 @@ pub(crate) fn gc_snapshots(
             wanted.extend(chain_ids(&ids).into_iter().map(|c| c.digest().to_string()));
         }
     }
-    let dir = store.root().join("snapshots");
     let mut removed = Vec::new();
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(removed),
-        Err(e) => {
-            return Err(StoreError::Io {
-                path: dir,
-                source: e,
-            })
-        }
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| StoreError::Io {
-            path: dir.clone(),
-            source: e,
-        })?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if wanted.contains(&name) || young(&entry.path()) {
+    for (name, path) in snapshot_dirs(store)? {
+        if wanted.contains(&name) || young(&path) {
             continue;
         }
-        remove_tree(&entry.path())?;
+        remove_tree(&path)?;
         removed.push(name);
     }
     Ok(removed)
+}
+
+/// The snapshot directories (name, path); none when `snapshots/` does not exist.
+fn snapshot_dirs(store: &Store) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let dir = store.root().join("snapshots");
+    let io_err = |source| StoreError::Io {
+        path: dir.clone(),
+        source,
+    };
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(e)),
+    };
+    entries
+        .map(|entry| {
+            let entry = entry.map_err(io_err)?;
+            Ok((
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            ))
+        })
+        .collect()
 }
 
 /// Checks that every snapshot directory is complete and named for its chain ID.
@@ -317,25 +324,9 @@ pub(crate) fn fsck_snapshots(
     store: &Store,
     push: &mut dyn FnMut(String, String),
 ) -> Result<(), StoreError> {
-    let dir = store.root().join("snapshots");
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(StoreError::Io {
-                path: dir,
-                source: e,
-            })
-        }
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| StoreError::Io {
-            path: dir.clone(),
-            source: e,
-        })?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for (name, path) in snapshot_dirs(store)? {
         let subject = format!("snapshot {name}");
-        let meta_path = entry.path().join("meta.json");
+        let meta_path = path.join("meta.json");
         let meta: Option<SnapshotMeta> = fs::read(&meta_path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
@@ -345,7 +336,7 @@ pub(crate) fn fsck_snapshots(
                 subject,
                 format!("meta.json names chain ID {}", meta.chain_id),
             ),
-            Some(_) if !entry.path().join("fs").is_dir() => push(subject, "fs/ missing".into()),
+            Some(_) if !path.join("fs").is_dir() => push(subject, "fs/ missing".into()),
             Some(_) => {}
         }
     }

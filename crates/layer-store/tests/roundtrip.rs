@@ -13,38 +13,10 @@ use std::process::Command;
 use boxwright_layer_store::apply::{apply_layer, ApplyOptions, WhiteoutMode};
 use boxwright_layer_store::compress::{CompressOptions, Compression};
 use boxwright_layer_store::create::{create_layer, CreateOptions, CreatedLayer, LayerSource};
-use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, CWD};
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-fn set_mtime(path: &Path, secs: i64) {
-    let t = Timespec {
-        tv_sec: secs,
-        tv_nsec: 0,
-    };
-    let times = Timestamps {
-        last_access: t,
-        last_modification: t,
-    };
-    rustix::fs::utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).unwrap();
-}
-
-fn write(path: &Path, data: &[u8], mode: u32, mtime: i64) {
-    fs::write(path, data).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-    set_mtime(path, mtime);
-}
-
-fn mkdir(path: &Path, mode: u32) {
-    fs::create_dir(path).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn setxattr(path: &Path, name: &str, value: &[u8]) {
-    rustix::fs::lsetxattr(path, name, value, XattrFlags::empty()).unwrap();
-}
+mod common;
+use common::{is_root, mkdir, set_mtime, setxattr, write};
 
 fn make(source: LayerSource<'_>, compression: Compression) -> (Vec<u8>, CreatedLayer) {
     let options = CreateOptions {

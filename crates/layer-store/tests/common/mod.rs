@@ -188,6 +188,43 @@ pub(crate) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// Sets a path's mtime (and atime) to `secs`, not following a symlink.
+pub(crate) fn set_mtime(path: &Path, secs: i64) {
+    let t = rustix::fs::Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+}
+
+/// Writes a file with this mode and mtime.
+pub(crate) fn write(path: &Path, data: &[u8], mode: u32, mtime: i64) {
+    fs::write(path, data).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    set_mtime(path, mtime);
+}
+
+/// Makes a directory with this mode.
+pub(crate) fn mkdir(path: &Path, mode: u32) {
+    fs::create_dir(path).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Sets an extended attribute on a path, not following a symlink.
+pub(crate) fn setxattr(path: &Path, name: &str, value: &[u8]) {
+    rustix::fs::lsetxattr(path, name, value, rustix::fs::XattrFlags::empty()).unwrap();
+}
+
 /// Runs `cmd`, failing the test with its stderr and stdout when it does not exit 0.
 pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd
