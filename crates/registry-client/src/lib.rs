@@ -1,10 +1,89 @@
-//! boxwright-registry-client: a verified, streaming client of the OCI distribution protocol (not
-//! yet written).
+//! boxwright-registry-client: a verified, streaming client of the OCI distribution protocol.
 //!
-//! This crate will pull and push images (manifests, indexes, blobs) to any OCI registry with
-//! Docker's reference normalization, anonymous/basic/bearer auth and `~/.docker/config.json`
-//! credentials, every byte digest-checked while it streams, blobs in parallel with flat memory,
-//! retries with resumption, and the quirks of real registries. It owns the `BlobSink` and
-//! `BlobSource` traits. The work is tracked as issue 5.
+//! It pulls images from any OCI registry (Distribution, Harbor, GHCR, ECR, Docker Hub) into a
+//! [`BlobSink`] and pushes them from a [`BlobSource`]; [`OciDir`], an OCI image layout
+//! directory, is both. References are read as Docker reads them ([`reference::parse`]):
 //!
-//! Nothing is implemented yet. No API is offered until it is real.
+//! ```
+//! use boxwright_registry_client::reference;
+//!
+//! let r = reference::parse("busybox").unwrap();
+//! assert_eq!(r.to_string(), "docker.io/library/busybox:latest");
+//! assert_eq!(reference::api_host(&r), "registry-1.docker.io");
+//! let r = reference::parse("localhost:5000/team/app:v1").unwrap();
+//! assert_eq!((r.registry(), r.repository(), r.tag()), ("localhost:5000", "team/app", Some("v1")));
+//! let e = reference::parse("Team/App").unwrap_err();
+//! assert!(e.reason.contains("lowercase"));
+//! ```
+//!
+//! Pulling an image into an OCI layout and pushing it elsewhere:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), boxwright_registry_client::Error> {
+//! use boxwright_registry_client::{pull, push, reference, Client, OciDir, PullOptions, PushOptions};
+//!
+//! let client = Client::new()?;
+//! let layout = OciDir::create(std::path::Path::new("/tmp/busybox-oci")).await?;
+//! let src = reference::parse("busybox:1.36")?;
+//! let pulled = pull(&client, &src, &layout, &PullOptions::default()).await?;
+//! layout.set_ref("1.36", &pulled.root).await?;
+//! let dst = reference::parse("localhost:5000/mirror/busybox:1.36")?;
+//! push(&client, &layout, &pulled.root, &dst, &PushOptions::default()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # What it guarantees
+//! - Every blob and manifest is sha256-checked while it streams; a blob reaches a sink's
+//!   committed state only with a [`Verified`] proof that only this crate's verifier makes, so
+//!   on a mismatch nothing is kept and the error names the expected and actual digests.
+//!   Manifests over 4 MiB are refused.
+//! - Blobs stream with memory bounded by the chunk size, never whole; they move
+//!   `concurrency` at a time; pulls skip blobs the sink has, pushes skip blobs the registry
+//!   has (`HEAD`) and can mount them from another repository.
+//! - Transient failures (connection errors, 5xx, 429 with `Retry-After`) are retried with
+//!   backoff; a download that breaks resumes with `Range`.
+//! - Manifests are copied byte for byte, so digests are kept.
+//!
+//! # Authentication
+//! Anonymous, basic and bearer tokens (from the registry's `WWW-Authenticate` challenge,
+//! cached per scope, renewed on 401). Credentials come from a [`Credentials`]:
+//! [`StaticCredentials`] or [`DockerConfig`] (`~/.docker/config.json` with `auths`,
+//! `credHelpers` and `credsStore`).
+//!
+//! # Transport
+//! HTTPS with rustls and the system's root certificates; plain HTTP for `localhost`,
+//! `127.0.0.1` and `[::1]` (as Docker does) and for registries marked insecure with
+//! [`ClientBuilder::insecure_registry`].
+//!
+//! # Limitations
+//! - No OCI 1.1 referrers API yet, no `login` command, no OAuth2 identity-token (refresh
+//!   token) exchange: a helper's identity token is sent as a basic password.
+//! - sha256 only (the digest every registry speaks).
+//! - [`OciDir`] serializes `index.json` updates within a process, not across processes.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod blob;
+mod client;
+mod error;
+pub mod layout;
+pub mod manifest;
+pub mod reference;
+mod transfer;
+
+pub use auth::{Credential, Credentials, DockerConfig, StaticCredentials};
+pub use blob::{BlobSink, BlobSource, BlobWriter, SourceBlob, Verified};
+pub use client::{
+    BlobPushed, BytesProgress, Client, ClientBuilder, UploadMode, DEFAULT_CHUNK_SIZE,
+};
+pub use error::{Error, Result};
+pub use layout::OciDir;
+pub use manifest::{Manifest, TargetPlatform};
+pub use transfer::{
+    pull, push, ProgressEvent, ProgressFn, ProgressKind, PullOptions, PushOptions, Transferred,
+    DEFAULT_CONCURRENCY,
+};
+
+/// The `oci-spec` crate this crate's API speaks (`Reference`, `Descriptor`, `Digest`).
+pub use oci_spec;

@@ -1,0 +1,320 @@
+//! Manifests and indexes as bytes kept exactly as received, with what they point to, and the
+//! choice of a platform from an index.
+
+use std::str::FromStr;
+
+use oci_spec::image::{Descriptor, Digest, MediaType};
+
+use crate::{Error, Result};
+
+/// The largest manifest the client accepts: 4 MiB, as the distribution spec allows.
+pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
+
+/// OCI image manifest media type.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index media type.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Docker schema 2 manifest media type.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker schema 2 manifest list media type.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The `Accept` header for manifest requests: all four kinds.
+pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// A manifest or index: its bytes exactly as the registry or layout holds them (so its digest
+/// stays the same when copied), its media type and digest, and what it points to.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    bytes: Vec<u8>,
+    media_type: String,
+    digest: Digest,
+    parsed: Parsed,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Parsed {
+    #[serde(default, rename = "mediaType")]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Option<Vec<Descriptor>>,
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Option<Vec<Descriptor>>,
+}
+
+impl Manifest {
+    /// Parses verified bytes; `content_type` is the media type the server or descriptor gave,
+    /// used when the JSON has no `mediaType`.
+    pub(crate) fn new(
+        bytes: Vec<u8>,
+        content_type: Option<&str>,
+        digest: Digest,
+        what: &str,
+    ) -> Result<Manifest> {
+        let parsed: Parsed =
+            serde_json::from_slice(&bytes).map_err(|e| Error::InvalidManifest {
+                what: what.to_string(),
+                reason: format!("not a manifest: {e}"),
+            })?;
+        let content_type = content_type
+            .map(|c| c.split(';').next().unwrap_or(c).trim().to_string())
+            .filter(|c| is_manifest_type(c));
+        let media_type = match (&parsed.media_type, content_type) {
+            (Some(m), _) => m.clone(),
+            (None, Some(c)) => c,
+            (None, None) if parsed.manifests.is_some() => OCI_INDEX.to_string(),
+            (None, None) if parsed.config.is_some() => OCI_MANIFEST.to_string(),
+            (None, None) => {
+                return Err(Error::InvalidManifest {
+                    what: what.to_string(),
+                    reason: "neither an index nor an image manifest".into(),
+                })
+            }
+        };
+        if !is_manifest_type(&media_type) {
+            return Err(Error::InvalidManifest {
+                what: what.to_string(),
+                reason: format!("unsupported media type {media_type:?}"),
+            });
+        }
+        let m = Manifest {
+            bytes,
+            media_type,
+            digest,
+            parsed,
+        };
+        if m.is_index() && m.parsed.manifests.is_none() {
+            return Err(Error::InvalidManifest {
+                what: what.to_string(),
+                reason: "an index without manifests".into(),
+            });
+        }
+        if !m.is_index() && m.parsed.config.is_none() {
+            return Err(Error::InvalidManifest {
+                what: what.to_string(),
+                reason: "an image manifest without config".into(),
+            });
+        }
+        Ok(m)
+    }
+
+    /// Verifies `bytes` against `descriptor` and parses them.
+    pub(crate) fn from_descriptor(bytes: Vec<u8>, descriptor: &Descriptor) -> Result<Manifest> {
+        let what = descriptor.digest().to_string();
+        crate::blob::verify_bytes(&what, &bytes, descriptor.digest())?;
+        let media = descriptor.media_type().to_string();
+        Manifest::new(bytes, Some(&media), descriptor.digest().clone(), &what)
+    }
+
+    /// The bytes, exactly as received.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The media type (one of the four manifest kinds).
+    pub fn media_type(&self) -> &str {
+        &self.media_type
+    }
+
+    /// The sha256 digest of the bytes.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// A descriptor of this manifest (media type, size, digest).
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(
+            MediaType::from(self.media_type.as_str()),
+            self.bytes.len() as u64,
+            self.digest.clone(),
+        )
+    }
+
+    /// Whether this is an index or a manifest list.
+    pub fn is_index(&self) -> bool {
+        matches!(self.media_type.as_str(), OCI_INDEX | DOCKER_MANIFEST_LIST)
+    }
+
+    /// The manifests an index lists (empty for an image manifest).
+    pub fn manifests(&self) -> &[Descriptor] {
+        self.parsed.manifests.as_deref().unwrap_or(&[])
+    }
+
+    /// An image manifest's config and layers, config first (empty for an index).
+    pub fn blobs(&self) -> Vec<Descriptor> {
+        let mut out: Vec<Descriptor> = self.parsed.config.iter().cloned().collect();
+        out.extend(self.parsed.layers.iter().flatten().cloned());
+        out
+    }
+
+    /// Chooses the manifest for `platform` from an index; `reference` names the index in
+    /// the error when none matches.
+    pub fn select(&self, platform: &TargetPlatform, reference: &str) -> Result<&Descriptor> {
+        let found = self
+            .manifests()
+            .iter()
+            .filter(|d| d.platform().as_ref().is_some_and(|p| platform.matches(p)))
+            // An exact variant beats a descriptor without one.
+            .max_by_key(|d| {
+                d.platform()
+                    .as_ref()
+                    .and_then(|p| p.variant().clone())
+                    .is_some()
+            });
+        found.ok_or_else(|| Error::NoMatchingPlatform {
+            platform: platform.to_string(),
+            reference: reference.to_string(),
+            available: self
+                .manifests()
+                .iter()
+                .filter_map(|d| d.platform().as_ref())
+                .map(|p| {
+                    let mut s = format!("{}/{}", p.os(), p.architecture());
+                    if let Some(v) = p.variant() {
+                        s.push('/');
+                        s.push_str(v);
+                    }
+                    s
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+}
+
+fn is_manifest_type(t: &str) -> bool {
+    matches!(
+        t,
+        OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_MANIFEST_LIST
+    )
+}
+
+/// Whether a descriptor's media type says it points to a manifest or an index.
+pub(crate) fn is_manifest_descriptor(d: &Descriptor) -> bool {
+    is_manifest_type(d.media_type().as_ref())
+}
+
+/// A platform to choose from an index: `linux/amd64`, `linux/arm/v7`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetPlatform {
+    /// The operating system (`linux`).
+    pub os: String,
+    /// The architecture as Go names it (`amd64`, `arm64`, `arm`).
+    pub architecture: String,
+    /// The variant (`v7`, `v8`), if it matters.
+    pub variant: Option<String>,
+}
+
+impl TargetPlatform {
+    /// The platform of this machine, named as Go does (`x86_64` is `amd64`).
+    pub fn host() -> TargetPlatform {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" => "ppc64le",
+            "loongarch64" => "loong64",
+            other => other,
+        };
+        TargetPlatform {
+            os: std::env::consts::OS.to_string(),
+            architecture: architecture.to_string(),
+            variant: None,
+        }
+    }
+
+    /// Whether an index entry's platform is this one. A target without a variant matches any
+    /// variant; `arm64` without a variant is `arm64/v8`.
+    pub fn matches(&self, p: &oci_spec::image::Platform) -> bool {
+        if p.os().to_string() != self.os || p.architecture().to_string() != self.architecture {
+            return false;
+        }
+        let norm = |v: Option<&str>| match (self.architecture.as_str(), v) {
+            ("arm64", None) => Some("v8".to_string()),
+            (_, v) => v.map(str::to_string),
+        };
+        match &self.variant {
+            None => true,
+            Some(want) => norm(p.variant().as_deref()) == norm(Some(want)),
+        }
+    }
+}
+
+impl std::fmt::Display for TargetPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A platform string that is not `os/arch[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid platform {0:?}: expected os/arch[/variant]")]
+pub struct PlatformError(pub String);
+
+impl FromStr for TargetPlatform {
+    type Err = PlatformError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+            return Err(PlatformError(s.to_string()));
+        }
+        Ok(TargetPlatform {
+            os: parts[0].to_string(),
+            architecture: parts[1].to_string(),
+            variant: parts.get(2).map(|v| v.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> Manifest {
+        let d = |arch: &str, variant: Option<&str>, n: char| {
+            let v = variant.map_or(String::new(), |v| format!(r#","variant":"{v}""#));
+            format!(
+                r#"{{"mediaType":"{OCI_MANIFEST}","size":10,"digest":"sha256:{}","platform":{{"os":"linux","architecture":"{arch}"{v}}}}}"#,
+                n.to_string().repeat(64)
+            )
+        };
+        let json = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{},{}]}}"#,
+            d("amd64", None, 'a'),
+            d("arm", Some("v7"), 'b'),
+            d("arm64", Some("v8"), 'c')
+        );
+        let digest = crate::blob::sha256(json.as_bytes());
+        Manifest::new(json.into_bytes(), None, digest, "test").unwrap()
+    }
+
+    #[test]
+    fn selects_platforms() {
+        let i = index();
+        assert!(i.is_index());
+        let pick = |p: &str| {
+            i.select(&p.parse().unwrap(), "x")
+                .map(|d| d.digest().to_string()[7..8].to_string())
+        };
+        assert_eq!(pick("linux/amd64").unwrap(), "a");
+        assert_eq!(pick("linux/arm/v7").unwrap(), "b");
+        assert_eq!(pick("linux/arm64").unwrap(), "c");
+        let e = pick("linux/s390x").unwrap_err().to_string();
+        assert!(e.contains("linux/arm/v7"), "{e}");
+        assert!("linux".parse::<TargetPlatform>().is_err());
+    }
+
+    #[test]
+    fn refuses_non_manifests() {
+        let d = crate::blob::sha256(b"{}");
+        assert!(Manifest::new(b"{}".to_vec(), None, d.clone(), "x").is_err());
+        assert!(Manifest::new(b"[".to_vec(), None, d, "x").is_err());
+    }
+}

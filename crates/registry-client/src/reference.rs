@@ -1,0 +1,178 @@
+//! Image references as Docker reads them: `busybox` is `docker.io/library/busybox:latest`.
+//!
+//! The type is [`oci_spec::distribution::Reference`] (the vocabulary shared between boxwright's
+//! crates); [`parse`] adds errors that say *why* a name is refused.
+
+use oci_spec::distribution::Reference;
+
+/// A reference that is not valid, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid reference {input:?}: {reason}")]
+pub struct ReferenceError {
+    /// The text given.
+    pub input: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Parses and normalizes an image reference the way Docker does.
+///
+/// ```
+/// use boxwright_registry_client::reference::parse;
+/// let r = parse("busybox").unwrap();
+/// assert_eq!(r.to_string(), "docker.io/library/busybox:latest");
+/// let r = parse("localhost:5000/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
+/// assert_eq!((r.registry(), r.repository(), r.tag()), ("localhost:5000", "team/app", None));
+/// assert!(parse("Team/App").unwrap_err().reason.contains("lowercase"));
+/// ```
+pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
+    let fail = |reason: String| ReferenceError {
+        input: input.to_string(),
+        reason,
+    };
+    if input.is_empty() {
+        return Err(fail("the reference is empty".into()));
+    }
+    if let Some(c) = input.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(fail(format!(
+            "it contains {c:?}; references have no spaces or control characters"
+        )));
+    }
+    let (name_tag, digest) = match input.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (input, None),
+    };
+    // The tag follows the last ':' after the last '/' (a ':' before it is a port).
+    let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match name_tag[last_slash..].rfind(':') {
+        Some(i) => (
+            &name_tag[..last_slash + i],
+            Some(&name_tag[last_slash + i + 1..]),
+        ),
+        None => (name_tag, None),
+    };
+    if name.is_empty() {
+        return Err(fail("the repository name is empty".into()));
+    }
+    let path = match name.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
+        _ => name,
+    };
+    if path.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(fail("repository name must be lowercase".into()));
+    }
+    if path.split('/').any(str::is_empty) {
+        return Err(fail("a path component of the repository is empty".into()));
+    }
+    if let Some(tag) = tag {
+        let ok = (1..=128).contains(&tag.len())
+            && tag
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !ok {
+            return Err(fail(
+                "a tag is 1 to 128 of [A-Za-z0-9_.-] and does not start with '.' or '-'".into(),
+            ));
+        }
+    }
+    if let Some(digest) = digest {
+        if !is_sha256_digest(digest) {
+            return Err(fail(
+                "a digest is sha256: followed by 64 lowercase hex digits".into(),
+            ));
+        }
+    }
+    input.parse::<Reference>().map_err(|e| {
+        fail(format!(
+            "{e} (path components are [a-z0-9] separated by '.', '_', '__' or '-')"
+        ))
+    })
+}
+
+/// Whether `s` is `sha256:` and 64 lowercase hex digits.
+pub(crate) fn is_sha256_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// The host that serves a reference's registry API: Docker Hub's `docker.io` is served by
+/// `registry-1.docker.io`; every other registry by its own name.
+pub fn api_host(reference: &Reference) -> &str {
+    match reference.registry() {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
+    }
+}
+
+/// The same repository as `reference`, naming `digest` instead of a tag.
+pub fn with_digest(reference: &Reference, digest: &str) -> Reference {
+    Reference::with_digest(
+        reference.registry().to_string(),
+        reference.repository().to_string(),
+        digest.to_string(),
+    )
+}
+
+/// The same repository as `reference`, naming `tag`.
+pub fn with_tag(reference: &Reference, tag: &str) -> Reference {
+    Reference::with_tag(
+        reference.registry().to_string(),
+        reference.repository().to_string(),
+        tag.to_string(),
+    )
+}
+
+/// The tag or digest a manifest request names (`/v2/NAME/manifests/<this>`): the digest when
+/// there is one, else the tag, else `latest`.
+pub fn manifest_ref(reference: &Reference) -> &str {
+    reference.digest().or(reference.tag()).unwrap_or("latest")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_like_docker() {
+        let cases = [
+            ("busybox", "docker.io/library/busybox:latest"),
+            ("user/repo:v1", "docker.io/user/repo:v1"),
+            ("localhost/app", "localhost/app:latest"),
+            ("127.0.0.1:5000/a/b:t", "127.0.0.1:5000/a/b:t"),
+            ("ghcr.io/o/r:1.0", "ghcr.io/o/r:1.0"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse(input).unwrap().to_string(), want, "{input}");
+        }
+        assert_eq!(api_host(&parse("busybox").unwrap()), "registry-1.docker.io");
+    }
+
+    #[test]
+    fn says_why() {
+        for (input, why) in [
+            ("", "empty"),
+            ("a b", "spaces"),
+            ("Upper/x", "lowercase"),
+            ("a//b", "empty"),
+            ("a:-x", "tag"),
+            ("a@sha256:12", "digest"),
+            ("a@md5:00", "digest"),
+            ("-a", "path components"),
+        ] {
+            let e = parse(input).unwrap_err();
+            assert!(e.reason.contains(why), "{input}: {}", e.reason);
+        }
+    }
+
+    #[test]
+    fn manifest_ref_prefers_digest() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = parse(&format!("x/y:t@{d}")).unwrap();
+        assert_eq!(manifest_ref(&r), d);
+        assert_eq!(manifest_ref(&parse("x/y").unwrap()), "latest");
+    }
+}
