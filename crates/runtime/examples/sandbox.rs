@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run -p boxwright-runtime --example sandbox -- \
 //!     [-e K=V] [-p HOST:CONTAINER] [-v SRC:DST[:ro]] [--net none|host|private] \
-//!     [--memory BYTES] [--pids-limit N] [--read-only] [-u USER] [-h HOSTNAME] ROOTFS -- CMD...
+//!     [--memory BYTES] [--pids-limit N] [--read-only] [-u USER] [-h HOSTNAME]
+//!     [--security-opt seccomp=unconfined] ROOTFS -- CMD...
 //! ```
 //!
 //! Streams the command's stdout and stderr and exits with its exit code (128 + signal when it
@@ -55,6 +56,7 @@ async fn main() -> ExitCode {
     let mut memory = None;
     let mut pids = None;
     let mut read_only = false;
+    let mut unconfined = false;
     let mut user = None;
     let mut hostname = None;
     while let Some(a) = args.next() {
@@ -98,6 +100,10 @@ async fn main() -> ExitCode {
                 None => return usage(),
             },
             "--read-only" => read_only = true,
+            "--security-opt" => match args.next().as_deref() {
+                Some("seccomp=unconfined") => unconfined = true,
+                _ => return usage(),
+            },
             "-u" | "--user" => user = args.next(),
             "-h" | "--hostname" => hostname = args.next(),
             _ if rootfs.is_none() && !a.starts_with('-') => rootfs = Some(a),
@@ -128,6 +134,9 @@ async fn main() -> ExitCode {
     }
     if let Some(u) = user {
         b = b.user(u);
+    }
+    if unconfined {
+        b = b.seccomp(None);
     }
     if let Some(h) = hostname {
         b = b.hostname(h);

@@ -15,7 +15,7 @@
 //! Limitations: only the native architecture is filtered (a 32-bit x86 binary is killed rather
 //! than filtered); `SCMP_ACT_NOTIFY`/`SCMP_ACT_TRACE`, listeners and filter flags are refused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use oci_spec::runtime::{
@@ -954,15 +954,18 @@ const ARCH: &[(&str, i64)] = &[];
 
 /// The number of a syscall on this architecture.
 pub(crate) fn syscall_number(name: &str) -> Option<i64> {
-    #[cfg(target_arch = "x86_64")]
-    if name == "io_pgetevents" {
-        return Some(333);
-    }
-    COMMON
-        .iter()
-        .chain(ARCH)
-        .find(|(n, _)| n.strip_prefix("SYS_") == Some(name))
-        .map(|(_, nr)| *nr)
+    static TABLE: OnceLock<HashMap<&'static str, i64>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t: HashMap<&'static str, i64> = COMMON
+            .iter()
+            .chain(ARCH)
+            .filter_map(|(n, nr)| Some((n.strip_prefix("SYS_")?, *nr)))
+            .collect();
+        #[cfg(target_arch = "x86_64")]
+        t.insert("io_pgetevents", 333);
+        t
+    });
+    table.get(name).copied()
 }
 
 #[cfg(test)]
