@@ -1,0 +1,164 @@
+//! The runtime's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::plan::Step;
+
+/// Everything that can go wrong preparing, starting or waiting for a container.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The command names no executable (`cmd` empty and no image default).
+    #[error("no command given")]
+    NoCommand,
+
+    /// The executable was not found in any directory of the container's `$PATH`.
+    #[error("exec: \"{name}\": executable file not found in $PATH")]
+    ExecutableNotFound {
+        /// The command as given.
+        name: String,
+    },
+
+    /// `execve` of the command failed (not found at an explicit path, not executable, ...).
+    #[error("exec: \"{path}\"")]
+    Exec {
+        /// The path that was executed, inside the container.
+        path: String,
+        /// The errno of `execve`.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The user named by the container config is not in the image's `/etc/passwd`.
+    #[error("unable to find user {user}: no matching entries in passwd file")]
+    UnknownUser {
+        /// The user as given.
+        user: String,
+    },
+
+    /// The group named by the container config is not in the image's `/etc/group`.
+    #[error("unable to find group {group}: no matching entries in group file")]
+    UnknownGroup {
+        /// The group as given.
+        group: String,
+    },
+
+    /// A path in the configuration cannot be used.
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A string in the configuration contains a NUL byte.
+    #[error("configuration value {value:?} contains a NUL byte")]
+    NulByte {
+        /// The value.
+        value: String,
+    },
+
+    /// The spec asks for something this runtime does not do (yet).
+    #[error("unsupported in the container spec: {what}")]
+    Unsupported {
+        /// What, in the spec's words.
+        what: String,
+    },
+
+    /// The overlay's options do not fit the one page the kernel accepts.
+    #[error("overlay mount options are {len} bytes; the kernel takes at most 4095 (too many or too long layer paths)")]
+    OverlayTooLong {
+        /// Length of the option string.
+        len: usize,
+    },
+
+    /// A file-system operation of the parent failed.
+    #[error("{action} {path:?}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A system call of the parent failed (pipes, clone3, waitid, kill).
+    #[error("{call} failed")]
+    Sys {
+        /// The call.
+        call: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Setting up the container failed in its init, before the command was executed.
+    #[error("container setup failed {step}{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Setup {
+        /// The step that failed.
+        step: Step,
+        /// The mount destination or other detail, when there is one.
+        detail: Option<String>,
+        /// The errno the child reported.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The container's init died before reporting success or failure.
+    #[error("the container's init exited before executing the command")]
+    InitDied,
+
+    /// The cgroup limits asked for cannot be applied on this machine or as this user.
+    #[error("cgroup {controller} is not available: {reason}")]
+    CgroupUnavailable {
+        /// `memory`, `pids` or `cpu`.
+        controller: &'static str,
+        /// Why.
+        reason: String,
+    },
+
+    /// The seccomp profile could not be compiled to BPF.
+    #[error("compiling the seccomp profile")]
+    Seccomp {
+        /// The compiler's error.
+        #[source]
+        source: seccompiler::BackendError,
+    },
+
+    /// The kernel refused a user namespace (rootless run).
+    #[error("writing the user namespace map {path:?}")]
+    UserNamespace {
+        /// The map file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// True when the error says the command could not be found or executed (Docker's exit
+    /// codes 127/126 cases).
+    pub fn is_exec_error(&self) -> bool {
+        matches!(self, Error::ExecutableNotFound { .. } | Error::Exec { .. })
+    }
+
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn sys(call: &'static str, source: impl Into<io::Error>) -> Self {
+        Error::Sys {
+            call,
+            source: source.into(),
+        }
+    }
+}

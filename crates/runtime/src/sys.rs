@@ -1,0 +1,1095 @@
+//! The only module with `unsafe`: `clone3` and the container's init up to `execve`.
+//!
+//! # The rules this code keeps
+//!
+//! `spawn` is called from any thread of a multi-threaded program. The child of `clone3` is a
+//! copy of that program with one thread; locks held by other threads stay held forever, and the
+//! C library still believes the other threads exist. So the child:
+//!
+//! - never allocates, never takes a lock, never formats, never unwinds;
+//! - only reads the [`ChildPlan`] prepared before the clone;
+//! - makes *raw* system calls (`libc::syscall`), never C library wrappers with hidden state
+//!   (glibc's `setresuid` broadcasts to the threads it thinks exist; `setrlimit`, `mount` and
+//!   friends are called as plain syscalls for the same reason);
+//! - reports a failure as `(step, errno, index)` on a close-on-exec pipe and exits with
+//!   `_exit(127)`; a successful `execve` closes that pipe, which the parent reads as success.
+//!
+//! All signals are blocked in the calling thread around `clone3`, so no handler of the host
+//! program runs in the child; the child resets every handler to the default and unblocks
+//! everything just before `execve`, so the command starts with a clean signal state.
+
+#![allow(unsafe_code)]
+
+use std::convert::Infallible;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::ptr;
+
+use libc::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
+
+use crate::plan::{ChildPlan, InRoot, Kind, MountStep, RootMount, Step};
+
+const CLONE_PIDFD: u64 = 0x1000;
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+const CLOSE_RANGE_CLOEXEC: c_uint = 4;
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+/// Highest signal number (exclusive) whose handler the child resets.
+const NSIG: c_int = 65;
+
+/// `struct clone_args` (Linux 5.7 layout, with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `struct open_how` for `openat2`.
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `struct ifreq` with the flags member of its union (40 bytes on 64-bit).
+#[repr(C)]
+struct IfReqFlags {
+    name: [u8; 16],
+    flags: libc::c_short,
+    pad: [u8; 22],
+}
+
+/// The kernel's `struct sigaction` for `rt_sigaction`.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+#[repr(C)]
+struct SockFprog {
+    len: u16,
+    filter: *const seccompiler::sock_filter,
+}
+
+/// Registers a pidfd with the tokio reactor (readable when the process exits).
+pub(crate) fn register_pidfd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: an OwnedFd's `as_raw_fd` returns the same descriptor for as long as it lives, and
+    // the AsyncFd owns it from here until it is dropped, which deregisters it first.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}
+
+/// The container's init, started.
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    pub(crate) pid: i32,
+    pub(crate) pidfd: OwnedFd,
+}
+
+/// A failure in the child: the step, the errno, and which mount/exec candidate (or 0).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fail {
+    pub(crate) step: Step,
+    pub(crate) errno: i32,
+    pub(crate) index: u32,
+}
+
+impl Fail {
+    /// The 12 bytes written on the error pipe.
+    pub(crate) const LEN: usize = 12;
+
+    pub(crate) fn decode(b: &[u8; Self::LEN]) -> Option<Fail> {
+        let word = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Some(Fail {
+            step: Step::from_u32(word(0))?,
+            errno: word(4) as i32,
+            index: word(8),
+        })
+    }
+}
+
+/// Starts the container's init with `clone3(flags | CLONE_PIDFD)`; the child runs `plan`.
+pub(crate) fn spawn(plan: &ChildPlan, flags: u64) -> io::Result<Spawned> {
+    // The pointer arrays execve wants, built now: the child cannot allocate.
+    let argv: Vec<*const c_char> = plan
+        .argv
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(ptr::null()))
+        .collect();
+    let envp: Vec<*const c_char> = plan
+        .envp
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(ptr::null()))
+        .collect();
+
+    let mut pidfd: c_int = -1;
+    let args = CloneArgs {
+        flags: flags | CLONE_PIDFD,
+        pidfd: ptr::addr_of_mut!(pidfd) as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+
+    // SAFETY: sigset_t is plain data; sigfillset initialises it, and pthread_sigmask only
+    // changes this thread's mask, which is restored below on every path in the parent.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+
+    // SAFETY: clone3 with a valid, fully initialised clone_args of the size we pass. Without
+    // CLONE_VM the child gets a copy-on-write copy of this address space (like fork), so the
+    // plan and the pointer arrays stay valid in it. The child branch never returns: `child`
+    // ends in execve or _exit and only makes raw system calls on the prepared data.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            ptr::addr_of!(args),
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret == 0 {
+        // SAFETY: we are the child of clone3; see `child`'s contract.
+        unsafe { child(plan, &argv, &envp) }
+    }
+    let err = io::Error::last_os_error();
+    // SAFETY: restores the mask saved above for this thread.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
+    }
+    if ret < 0 {
+        return Err(err);
+    }
+    // SAFETY: with CLONE_PIDFD the kernel stored a new pidfd that nobody else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Spawned {
+        pid: ret as i32,
+        pidfd,
+    })
+}
+
+/// The child: set up and exec; on failure, report and `_exit(127)`.
+///
+/// # Safety
+/// Only to be called in the child of `clone3`, with `argv`/`envp` NULL-terminated arrays of
+/// pointers into `plan`.
+unsafe fn child(plan: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> ! {
+    let fail = match setup(plan, argv, envp) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let mut buf = [0u8; Fail::LEN];
+    buf[0..4].copy_from_slice(&(fail.step as u32).to_ne_bytes());
+    buf[4..8].copy_from_slice(&fail.errno.to_ne_bytes());
+    buf[8..12].copy_from_slice(&fail.index.to_ne_bytes());
+    // SAFETY: writing a stack buffer to a descriptor, then leaving without running any
+    // destructor or atexit handler.
+    unsafe {
+        libc::syscall(
+            libc::SYS_write,
+            plan.error_fd,
+            buf.as_ptr(),
+            buf.len() as c_ulong,
+        );
+        libc::syscall(libc::SYS_exit_group, 127 as c_long);
+        libc::_exit(127)
+    }
+}
+
+fn errno() -> i32 {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe { *libc::__errno_location() }
+}
+
+fn check(ret: c_long, step: Step, index: u32) -> Result<c_long, Fail> {
+    if ret < 0 {
+        Err(Fail {
+            step,
+            errno: errno(),
+            index,
+        })
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The whole setup. Every call below is a raw system call on prepared data.
+#[allow(clippy::too_many_lines)]
+fn setup(
+    p: &ChildPlan,
+    argv: &[*const c_char],
+    envp: &[*const c_char],
+) -> Result<Infallible, Fail> {
+    use libc::SYS_prctl;
+    // SAFETY (for every `syscall` in this function): each call passes integers and pointers to
+    // NUL-terminated strings, structs or arrays that live in `p`, `argv`, `envp` or on this
+    // stack for the duration of the call; none of them touches memory the kernel could not
+    // validate, and none has user-space side effects beyond the documented ones.
+    unsafe {
+        if let Some(fd) = p.sync_fd {
+            let mut b = 0u8;
+            loop {
+                let r = libc::syscall(libc::SYS_read, fd, ptr::addr_of_mut!(b), 1 as c_ulong);
+                if r == 1 {
+                    break;
+                }
+                if r == 0 {
+                    return Err(Fail {
+                        step: Step::SyncWait,
+                        errno: libc::ECANCELED,
+                        index: 0,
+                    });
+                }
+                if errno() != libc::EINTR {
+                    check(-1, Step::SyncWait, 0)?;
+                }
+            }
+        }
+
+        for (i, fd) in p.stdio.iter().enumerate() {
+            if let Some(fd) = fd {
+                check(
+                    libc::syscall(libc::SYS_dup3, *fd, i as c_int, 0 as c_int),
+                    Step::Stdio,
+                    i as u32,
+                )?;
+            }
+        }
+
+        for (i, fd) in p.cgroup_procs.iter().enumerate() {
+            check(
+                libc::syscall(libc::SYS_write, *fd, b"0".as_ptr(), 1 as c_ulong),
+                Step::Cgroup,
+                i as u32,
+            )?;
+        }
+        if p.new_cgroupns {
+            check(
+                libc::syscall(libc::SYS_unshare, libc::CLONE_NEWCGROUP as c_long),
+                Step::CgroupNamespace,
+                0,
+            )?;
+        }
+
+        if let Some(h) = &p.hostname {
+            check(
+                libc::syscall(
+                    libc::SYS_sethostname,
+                    h.as_ptr(),
+                    h.as_bytes().len() as c_ulong,
+                ),
+                Step::Hostname,
+                0,
+            )?;
+        }
+
+        if p.loopback_up {
+            let s = check(
+                libc::syscall(
+                    libc::SYS_socket,
+                    libc::AF_INET as c_long,
+                    (libc::SOCK_DGRAM | libc::SOCK_CLOEXEC) as c_long,
+                    0 as c_long,
+                ),
+                Step::Loopback,
+                0,
+            )?;
+            let mut ifr = IfReqFlags {
+                name: [0; 16],
+                flags: 0,
+                pad: [0; 22],
+            };
+            ifr.name[0] = b'l';
+            ifr.name[1] = b'o';
+            check(
+                libc::syscall(
+                    libc::SYS_ioctl,
+                    s,
+                    libc::SIOCGIFFLAGS as c_ulong,
+                    ptr::addr_of_mut!(ifr),
+                ),
+                Step::Loopback,
+                1,
+            )?;
+            ifr.flags |= libc::IFF_UP as libc::c_short;
+            check(
+                libc::syscall(
+                    libc::SYS_ioctl,
+                    s,
+                    libc::SIOCSIFFLAGS as c_ulong,
+                    ptr::addr_of_mut!(ifr),
+                ),
+                Step::Loopback,
+                2,
+            )?;
+            libc::syscall(libc::SYS_close, s);
+        }
+
+        // File system.
+        check(
+            sys_mount(
+                ptr::null(),
+                c"/".as_ptr(),
+                ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                ptr::null(),
+            ),
+            Step::MountPrivate,
+            0,
+        )?;
+        match &p.root {
+            RootMount::Overlay { data } => check(
+                sys_mount(
+                    c"overlay".as_ptr(),
+                    p.root_path.as_ptr(),
+                    c"overlay".as_ptr(),
+                    0,
+                    data.as_ptr().cast(),
+                ),
+                Step::MountRoot,
+                0,
+            )?,
+            RootMount::Bind => check(
+                sys_mount(
+                    p.root_path.as_ptr(),
+                    p.root_path.as_ptr(),
+                    ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    ptr::null(),
+                ),
+                Step::MountRoot,
+                0,
+            )?,
+        };
+        let root = check(
+            libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                p.root_path.as_ptr(),
+                (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as c_long,
+            ),
+            Step::OpenRoot,
+            0,
+        )? as RawFd;
+        for (i, m) in p.mounts.iter().enumerate() {
+            mount_step(root, m).map_err(|errno| Fail {
+                step: Step::Mount,
+                errno,
+                index: i as u32,
+            })?;
+        }
+        if p.readonly_root {
+            remount_readonly(p.root_path.as_ptr(), root).map_err(|errno| Fail {
+                step: Step::MakeReadOnly,
+                errno,
+                index: 0,
+            })?;
+        }
+        libc::syscall(libc::SYS_close, root);
+
+        check(
+            libc::syscall(libc::SYS_chdir, p.root_path.as_ptr()),
+            Step::PivotRoot,
+            0,
+        )?;
+        check(
+            libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()),
+            Step::PivotRoot,
+            1,
+        )?;
+        check(
+            libc::syscall(libc::SYS_umount2, c".".as_ptr(), libc::MNT_DETACH as c_long),
+            Step::PivotRoot,
+            2,
+        )?;
+        check(
+            libc::syscall(libc::SYS_chdir, c"/".as_ptr()),
+            Step::PivotRoot,
+            3,
+        )?;
+
+        for (i, r) in p.rlimits.iter().enumerate() {
+            let lim = libc::rlimit64 {
+                rlim_cur: r.soft,
+                rlim_max: r.hard,
+            };
+            check(
+                libc::syscall(
+                    libc::SYS_prlimit64,
+                    0 as c_long,
+                    r.resource as c_long,
+                    ptr::addr_of!(lim),
+                    ptr::null_mut::<libc::rlimit64>(),
+                ),
+                Step::Rlimit,
+                i as u32,
+            )?;
+        }
+
+        // Identity and privileges.
+        if let Some(caps) = &p.caps {
+            for c in &caps.bounding_drop {
+                let r = libc::syscall(SYS_prctl, libc::PR_CAPBSET_DROP as c_long, *c as c_long);
+                if r < 0 && errno() != libc::EINVAL {
+                    check(r, Step::Capabilities, *c)?;
+                }
+            }
+        }
+        check(
+            libc::syscall(SYS_prctl, libc::PR_SET_KEEPCAPS as c_long, 1 as c_long),
+            Step::Capabilities,
+            100,
+        )?;
+        if let Some(groups) = &p.groups {
+            check(
+                libc::syscall(
+                    libc::SYS_setgroups,
+                    groups.len() as c_ulong,
+                    groups.as_ptr(),
+                ),
+                Step::SetGroups,
+                0,
+            )?;
+        }
+        check(
+            libc::syscall(
+                libc::SYS_setresgid,
+                p.gid as c_ulong,
+                p.gid as c_ulong,
+                p.gid as c_ulong,
+            ),
+            Step::SetGid,
+            0,
+        )?;
+        check(
+            libc::syscall(
+                libc::SYS_setresuid,
+                p.uid as c_ulong,
+                p.uid as c_ulong,
+                p.uid as c_ulong,
+            ),
+            Step::SetUid,
+            0,
+        )?;
+        check(
+            libc::syscall(SYS_prctl, libc::PR_SET_KEEPCAPS as c_long, 0 as c_long),
+            Step::Capabilities,
+            101,
+        )?;
+        if let Some(caps) = &p.caps {
+            let header = CapHeader {
+                version: LINUX_CAPABILITY_VERSION_3,
+                pid: 0,
+            };
+            let lo = |m: u64| m as u32;
+            let hi = |m: u64| (m >> 32) as u32;
+            let data = [
+                CapData {
+                    effective: lo(caps.effective),
+                    permitted: lo(caps.permitted),
+                    inheritable: lo(caps.inheritable),
+                },
+                CapData {
+                    effective: hi(caps.effective),
+                    permitted: hi(caps.permitted),
+                    inheritable: hi(caps.inheritable),
+                },
+            ];
+            check(
+                libc::syscall(libc::SYS_capset, ptr::addr_of!(header), data.as_ptr()),
+                Step::Capabilities,
+                102,
+            )?;
+            check(
+                libc::syscall(
+                    SYS_prctl,
+                    libc::PR_CAP_AMBIENT as c_long,
+                    libc::PR_CAP_AMBIENT_CLEAR_ALL as c_long,
+                    0 as c_long,
+                    0 as c_long,
+                    0 as c_long,
+                ),
+                Step::Capabilities,
+                103,
+            )?;
+            for c in &caps.ambient {
+                check(
+                    libc::syscall(
+                        SYS_prctl,
+                        libc::PR_CAP_AMBIENT as c_long,
+                        libc::PR_CAP_AMBIENT_RAISE as c_long,
+                        *c as c_long,
+                        0 as c_long,
+                        0 as c_long,
+                    ),
+                    Step::Capabilities,
+                    *c,
+                )?;
+            }
+        }
+        if p.no_new_privs {
+            check(
+                libc::syscall(
+                    SYS_prctl,
+                    libc::PR_SET_NO_NEW_PRIVS as c_long,
+                    1 as c_long,
+                    0 as c_long,
+                    0 as c_long,
+                    0 as c_long,
+                ),
+                Step::NoNewPrivs,
+                0,
+            )?;
+        }
+
+        // Nothing of the host's leaks past execve: everything above 2 becomes close-on-exec
+        // (the error pipe already is; it must stay open until execve).
+        check(
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as c_uint,
+                c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            ),
+            Step::CloseFds,
+            0,
+        )?;
+        check(
+            libc::syscall(libc::SYS_chdir, p.cwd.as_ptr()),
+            Step::Chdir,
+            0,
+        )?;
+        if let Some(mask) = p.umask {
+            libc::syscall(libc::SYS_umask, mask as c_long);
+        }
+
+        let default = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        for sig in 1..NSIG {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP || (32..34).contains(&sig) {
+                continue;
+            }
+            check(
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig as c_long,
+                    ptr::addr_of!(default),
+                    ptr::null_mut::<KernelSigaction>(),
+                    8 as c_ulong,
+                ),
+                Step::Signals,
+                sig as u32,
+            )?;
+        }
+        let empty: u64 = 0;
+        check(
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK as c_long,
+                ptr::addr_of!(empty),
+                ptr::null_mut::<u64>(),
+                8 as c_ulong,
+            ),
+            Step::Signals,
+            0,
+        )?;
+
+        for (i, prog) in p.seccomp.iter().enumerate() {
+            let fprog = SockFprog {
+                len: prog.len() as u16,
+                filter: prog.as_ptr(),
+            };
+            check(
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER as c_long,
+                    0 as c_long,
+                    ptr::addr_of!(fprog),
+                ),
+                Step::Seccomp,
+                i as u32,
+            )?;
+        }
+
+        // The $PATH search: ENOENT/ENOTDIR/EACCES move on to the next candidate, as execvp.
+        let mut saved = libc::ENOENT;
+        let mut saved_index = 0u32;
+        for (i, path) in p.exec.iter().enumerate() {
+            libc::syscall(
+                libc::SYS_execve,
+                path.as_ptr(),
+                argv.as_ptr(),
+                envp.as_ptr(),
+            );
+            let e = errno();
+            match e {
+                libc::ENOENT | libc::ENOTDIR => {}
+                libc::EACCES => {
+                    saved = e;
+                    saved_index = i as u32;
+                }
+                _ => {
+                    return Err(Fail {
+                        step: Step::Exec,
+                        errno: e,
+                        index: i as u32,
+                    })
+                }
+            }
+        }
+        Err(Fail {
+            step: Step::Exec,
+            errno: saved,
+            index: saved_index,
+        })
+    }
+}
+
+/// `mount(2)` as a raw system call.
+///
+/// # Safety
+/// Every pointer is NULL or a NUL-terminated string (`data` may be any readable buffer).
+unsafe fn sys_mount(
+    source: *const c_char,
+    target: *const c_char,
+    fstype: *const c_char,
+    flags: c_ulong,
+    data: *const c_void,
+) -> c_long {
+    // SAFETY: forwarded from the caller's contract.
+    unsafe { libc::syscall(libc::SYS_mount, source, target, fstype, flags, data) }
+}
+
+/// `/proc/self/fd/N` for a descriptor, written into `buf`, NUL-terminated.
+fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> *const c_char {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 12];
+    let mut n = fd.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[PREFIX.len() + i] = digits[len - 1 - i];
+    }
+    buf[PREFIX.len() + len] = 0;
+    buf.as_ptr().cast()
+}
+
+/// `openat2(root, path, O_PATH | extra, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`.
+fn resolve(root: RawFd, path: *const c_char, extra: c_int) -> Result<RawFd, i32> {
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC | extra) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `path` is a NUL-terminated string from the plan; `how` lives on this stack.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root,
+            path,
+            ptr::addr_of!(how),
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as RawFd)
+    }
+}
+
+fn close(fd: RawFd) {
+    // SAFETY: closing a descriptor this code opened.
+    unsafe {
+        libc::syscall(libc::SYS_close, fd);
+    }
+}
+
+/// The parent directory of the last component, resolved in the root (the root itself for a
+/// one-component path). The caller closes it unless it is `root`.
+fn parent_of(root: RawFd, dest: &InRoot, i: usize) -> Result<RawFd, i32> {
+    if i == 0 {
+        Ok(root)
+    } else {
+        resolve(root, dest.prefixes[i - 1].as_ptr(), libc::O_DIRECTORY)
+    }
+}
+
+/// Resolves `dest` in the root, creating missing directories (and the last component as
+/// `kind`) on the way. Returns an `O_PATH` descriptor.
+fn ensure(root: RawFd, dest: &InRoot, kind: Kind) -> Result<RawFd, i32> {
+    let n = dest.names.len();
+    let last = dest.prefixes[n - 1].as_ptr();
+    match resolve(root, last, 0) {
+        Ok(fd) => return Ok(fd),
+        Err(libc::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    let parent = ensure_parent(root, dest)?;
+    let name = dest.names[n - 1].as_ptr();
+    // SAFETY: `parent` is an O_PATH directory descriptor and `name` a NUL-terminated
+    // component without slashes.
+    let r = unsafe {
+        if kind == Kind::Dir {
+            libc::syscall(libc::SYS_mkdirat, parent, name, 0o755 as c_long)
+        } else {
+            let f = libc::syscall(
+                libc::SYS_openat,
+                parent,
+                name,
+                (libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) as c_long,
+                0o644 as c_long,
+            );
+            if f >= 0 {
+                libc::syscall(libc::SYS_close, f);
+            }
+            f
+        }
+    };
+    let e = errno();
+    if parent != root {
+        close(parent);
+    }
+    if r < 0 && e != libc::EEXIST {
+        return Err(e);
+    }
+    resolve(root, last, 0)
+}
+
+/// Remounts the mount at `path` read-only, keeping the flags a user namespace may not clear.
+fn remount_readonly(path: *const c_char, fd: RawFd) -> Result<(), i32> {
+    // SAFETY: statfs is plain data filled by the kernel for an open descriptor.
+    let mut st: libc::statfs64 = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::syscall(libc::SYS_fstatfs, fd, ptr::addr_of_mut!(st)) } < 0 {
+        return Err(errno());
+    }
+    let f = st.f_flags as c_ulong;
+    let mut flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+    for (st_flag, ms_flag) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if f & st_flag != 0 {
+            flags |= ms_flag;
+        }
+    }
+    // SAFETY: `path` is NUL-terminated; the other pointers are NULL.
+    if unsafe { sys_mount(ptr::null(), path, ptr::null(), flags, ptr::null()) } < 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+fn is_dir(fd: RawFd) -> Result<bool, i32> {
+    // SAFETY: stat is plain data filled by the kernel for an open descriptor.
+    let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on an O_PATH descriptor with an empty path (AT_EMPTY_PATH).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_newfstatat,
+            fd,
+            c"".as_ptr(),
+            ptr::addr_of_mut!(st),
+            libc::AT_EMPTY_PATH as c_long,
+        )
+    };
+    if r < 0 {
+        return Err(errno());
+    }
+    Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+/// One mount step; returns the errno on failure.
+fn mount_step(root: RawFd, m: &MountStep) -> Result<(), i32> {
+    let mut buf = [0u8; 32];
+    let mut buf2 = [0u8; 32];
+    // SAFETY (for each block below): mount/mknodat/symlinkat receive NUL-terminated strings
+    // from the plan or `fd_path` buffers on this stack, and descriptors this function opened.
+    match m {
+        MountStep::Fs {
+            fstype,
+            source,
+            dest,
+            flags,
+            data,
+        } => {
+            let fd = ensure(root, dest, Kind::Dir)?;
+            let data = data.as_ref().map_or(ptr::null(), |d| d.as_ptr().cast());
+            let r = unsafe {
+                sys_mount(
+                    source.as_ptr(),
+                    fd_path(fd, &mut buf),
+                    fstype.as_ptr(),
+                    *flags as c_ulong,
+                    data,
+                )
+            };
+            let e = errno();
+            close(fd);
+            if r < 0 {
+                return Err(e);
+            }
+        }
+        MountStep::Bind {
+            source,
+            dest,
+            kind,
+            recursive,
+            readonly,
+        } => {
+            let fd = ensure(root, dest, *kind)?;
+            let mut flags = libc::MS_BIND;
+            if *recursive {
+                flags |= libc::MS_REC;
+            }
+            let r = unsafe {
+                sys_mount(
+                    source.as_ptr(),
+                    fd_path(fd, &mut buf),
+                    ptr::null(),
+                    flags,
+                    ptr::null(),
+                )
+            };
+            let e = errno();
+            close(fd);
+            if r < 0 {
+                return Err(e);
+            }
+            if *readonly {
+                // Reopen: the old descriptor names what is now covered by the mount.
+                let top = resolve(root, dest.prefixes[dest.names.len() - 1].as_ptr(), 0)?;
+                let r = remount_readonly(fd_path(top, &mut buf2), top);
+                close(top);
+                r?;
+            }
+        }
+        MountStep::Mknod { dest, mode, dev } => {
+            let n = dest.names.len();
+            let parent = ensure_parent(root, dest)?;
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_mknodat,
+                    parent,
+                    dest.names[n - 1].as_ptr(),
+                    *mode as c_long,
+                    *dev as c_long,
+                )
+            };
+            let e = errno();
+            if parent != root {
+                close(parent);
+            }
+            if r < 0 && e != libc::EEXIST {
+                return Err(e);
+            }
+        }
+        MountStep::Symlink { target, dest } => {
+            let n = dest.names.len();
+            let parent = ensure_parent(root, dest)?;
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_symlinkat,
+                    target.as_ptr(),
+                    parent,
+                    dest.names[n - 1].as_ptr(),
+                )
+            };
+            let e = errno();
+            if parent != root {
+                close(parent);
+            }
+            if r < 0 && e != libc::EEXIST {
+                return Err(e);
+            }
+        }
+        MountStep::Mask { dest } => {
+            let fd = match resolve(root, dest.prefixes[dest.names.len() - 1].as_ptr(), 0) {
+                Ok(fd) => fd,
+                Err(libc::ENOENT) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let dir = is_dir(fd);
+            let r = match dir {
+                Ok(true) => unsafe {
+                    sys_mount(
+                        c"tmpfs".as_ptr(),
+                        fd_path(fd, &mut buf),
+                        c"tmpfs".as_ptr(),
+                        libc::MS_RDONLY,
+                        c"size=0".as_ptr().cast(),
+                    )
+                },
+                Ok(false) => unsafe {
+                    sys_mount(
+                        c"/dev/null".as_ptr(),
+                        fd_path(fd, &mut buf),
+                        ptr::null(),
+                        libc::MS_BIND,
+                        ptr::null(),
+                    )
+                },
+                Err(e) => {
+                    close(fd);
+                    return Err(e);
+                }
+            };
+            let e = errno();
+            close(fd);
+            if r < 0 {
+                return Err(e);
+            }
+        }
+        MountStep::Mkdir { dest } => close(ensure(root, dest, Kind::Dir)?),
+        MountStep::ReadOnly { dest } => {
+            let last = dest.prefixes[dest.names.len() - 1].as_ptr();
+            let fd = match resolve(root, last, 0) {
+                Ok(fd) => fd,
+                Err(libc::ENOENT) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let path = fd_path(fd, &mut buf);
+            let r = unsafe {
+                sys_mount(
+                    path,
+                    path,
+                    ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    ptr::null(),
+                )
+            };
+            let e = errno();
+            close(fd);
+            if r < 0 {
+                return Err(e);
+            }
+            let top = resolve(root, last, 0)?;
+            let r = remount_readonly(fd_path(top, &mut buf2), top);
+            close(top);
+            r?;
+        }
+    }
+    Ok(())
+}
+
+/// The directory that holds the last component, created if missing.
+fn ensure_parent(root: RawFd, dest: &InRoot) -> Result<RawFd, i32> {
+    let n = dest.names.len();
+    if n == 1 {
+        return Ok(root);
+    }
+    match resolve(root, dest.prefixes[n - 2].as_ptr(), libc::O_DIRECTORY) {
+        Ok(fd) => Ok(fd),
+        Err(libc::ENOENT) => {
+            ensure_dirs(root, dest, n - 1)?;
+            resolve(root, dest.prefixes[n - 2].as_ptr(), libc::O_DIRECTORY)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the first `count` components of `dest` as directories.
+fn ensure_dirs(root: RawFd, dest: &InRoot, count: usize) -> Result<(), i32> {
+    for i in 0..count {
+        match resolve(root, dest.prefixes[i].as_ptr(), 0) {
+            Ok(fd) => {
+                close(fd);
+                continue;
+            }
+            Err(libc::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        let parent = parent_of(root, dest, i)?;
+        // SAFETY: `parent` is an O_PATH directory descriptor; the name has no slash.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_mkdirat,
+                parent,
+                dest.names[i].as_ptr(),
+                0o755 as c_long,
+            )
+        };
+        let e = errno();
+        if parent != root {
+            close(parent);
+        }
+        if r < 0 && e != libc::EEXIST {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_paths() {
+        let mut buf = [0u8; 32];
+        fd_path(0, &mut buf);
+        assert!(buf.starts_with(b"/proc/self/fd/0\0"));
+        fd_path(1234, &mut buf);
+        assert!(buf.starts_with(b"/proc/self/fd/1234\0"));
+    }
+
+    #[test]
+    fn fail_decodes() {
+        let mut b = [0u8; Fail::LEN];
+        b[0..4].copy_from_slice(&(Step::Exec as u32).to_ne_bytes());
+        b[4..8].copy_from_slice(&2i32.to_ne_bytes());
+        b[8..12].copy_from_slice(&7u32.to_ne_bytes());
+        let f = Fail::decode(&b).unwrap();
+        assert_eq!((f.step, f.errno, f.index), (Step::Exec, 2, 7));
+    }
+}

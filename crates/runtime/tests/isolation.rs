@@ -1,0 +1,421 @@
+//! Each isolation property, checked from inside a container with busybox commands.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use boxwright_runtime::{
+    Container, ContainerBuilder, Error, ExitStatus, Network, Output, RootFs, Stdio,
+};
+use common::{busybox_rootfs, text};
+
+fn sh(root: &std::path::Path, script: &str) -> ContainerBuilder {
+    Container::builder(root).cmd(["sh", "-c", script])
+}
+
+async fn run(b: ContainerBuilder) -> Output {
+    b.build().unwrap().output().await.unwrap()
+}
+
+#[tokio::test]
+async fn command_is_pid_1_and_sees_no_host_process() {
+    let root = busybox_rootfs();
+    let out = run(sh(
+        root.path(),
+        "echo $$; ls /proc | grep -cE '^[0-9]+$'; ps -o pid,comm",
+    ))
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("1"));
+    // PID 1 (sh), grep/ls and maybe their subshell: never the host's hundreds.
+    let visible: usize = lines.next().unwrap().trim().parse().unwrap();
+    assert!(visible <= 4, "{visible} processes visible: {stdout}");
+    let ps: Vec<&str> = lines.skip(1).collect();
+    assert!(ps.len() <= 3, "ps shows {ps:?}");
+    assert!(
+        ps.iter().any(|l| l.trim_start().starts_with("1 ")),
+        "{ps:?}"
+    );
+}
+
+#[tokio::test]
+async fn hostname_is_the_containers() {
+    let root = busybox_rootfs();
+    let out = run(sh(root.path(), "hostname; echo $HOSTNAME").hostname("box")).await;
+    assert_eq!(text(&out.stdout), "box\nbox\n");
+    // Default: the first 12 digits of the ID, as Docker.
+    let c = sh(root.path(), "hostname").build().unwrap();
+    let out = c.output().await.unwrap();
+    assert_eq!(text(&out.stdout).trim(), &c.id()[..12]);
+}
+
+#[tokio::test]
+async fn mounts_are_refused() {
+    let root = busybox_rootfs();
+    let out = run(sh(
+        root.path(),
+        "mkdir -p /mnt; mount -t tmpfs none /mnt; echo rc=$?",
+    ))
+    .await;
+    assert_eq!(text(&out.stdout), "rc=1\n");
+    assert!(text(&out.stderr).contains("mount"), "{out:?}");
+}
+
+#[tokio::test]
+async fn capabilities_are_dockers_and_the_bounding_set_is_dropped() {
+    let root = busybox_rootfs();
+    let out = run(sh(
+        root.path(),
+        "grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status",
+    ))
+    .await;
+    let s = text(&out.stdout);
+    // 0xa80425fb: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE
+    // NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP — exactly Docker's default set.
+    assert!(s.contains("CapEff:\t00000000a80425fb"), "{s}");
+    assert!(s.contains("CapBnd:\t00000000a80425fb"), "{s}");
+    assert!(s.contains("CapAmb:\t0000000000000000"), "{s}");
+    assert!(s.contains("NoNewPrivs:\t1"), "{s}");
+    assert!(s.contains("Seccomp:\t2"), "{s}");
+
+    // A non-root user keeps the bounding set but has no effective capability.
+    let out = run(sh(
+        root.path(),
+        "grep -E '^(CapEff|CapBnd):' /proc/self/status; id -u",
+    )
+    .user("nobody"))
+    .await;
+    let s = text(&out.stdout);
+    assert!(s.contains("CapEff:\t0000000000000000"), "{s}");
+    assert!(s.contains("CapBnd:\t00000000a80425fb"), "{s}");
+    assert!(s.ends_with("65534\n"), "{s}");
+}
+
+#[tokio::test]
+async fn seccomp_denies_what_docker_denies() {
+    let root = busybox_rootfs();
+    let out = run(sh(
+        root.path(),
+        "unshare -n true; echo unshare=$?; swapoff /dev/null; echo swapoff=$?",
+    ))
+    .await;
+    assert_eq!(text(&out.stdout), "unshare=1\nswapoff=1\n");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unshare") && err.contains("Operation not permitted"),
+        "{err}"
+    );
+    assert!(err.contains("swapoff"), "{err}");
+
+    // Without the profile the same unshare still fails (no CAP_SYS_ADMIN), so check the filter
+    // itself: `Seccomp: 0` when unconfined.
+    let out = run(sh(root.path(), "grep '^Seccomp:' /proc/self/status").seccomp(None)).await;
+    assert_eq!(text(&out.stdout), "Seccomp:\t0\n");
+}
+
+#[tokio::test]
+async fn read_only_root_file_system() {
+    let root = busybox_rootfs();
+    let out = run(sh(
+        root.path(),
+        "touch /x; echo root=$?; touch /dev/shm/x; echo shm=$?",
+    )
+    .read_only(true))
+    .await;
+    assert_eq!(text(&out.stdout), "root=1\nshm=0\n");
+    assert!(text(&out.stderr).contains("Read-only file system"));
+    assert!(!root.path().join("x").exists());
+
+    // And writable without the option, into the directory itself.
+    let out = run(sh(root.path(), "touch /x; echo root=$?")).await;
+    assert_eq!(text(&out.stdout), "root=0\n");
+    assert!(root.path().join("x").exists());
+}
+
+#[tokio::test]
+async fn proc_and_sys_are_guarded() {
+    let root = busybox_rootfs();
+    let script = "echo 1 > /proc/sys/kernel/hostname; echo sys=$?; touch /sys/x; echo sysfs=$?; \
+                  cat /proc/keys | wc -c; ls /sys/firmware | wc -l; ls /dev | tr '\\n' ' '";
+    let out = run(sh(root.path(), script)).await;
+    let s = text(&out.stdout);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines[0], "sys=1");
+    assert_eq!(lines[1], "sysfs=1");
+    assert_eq!(lines[2].trim(), "0", "/proc/keys is masked");
+    assert_eq!(lines[3].trim(), "0", "/sys/firmware is masked");
+    for dev in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue",
+    ] {
+        assert!(
+            lines[4].split(' ').any(|d| d == dev),
+            "/dev lacks {dev}: {}",
+            lines[4]
+        );
+    }
+}
+
+#[tokio::test]
+async fn memory_limit_kills_with_137() {
+    let root = busybox_rootfs();
+    let c = Container::builder(root.path())
+        .cmd(["dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"])
+        .memory(32 << 20)
+        .build()
+        .unwrap();
+    let mut child = c.spawn().await.unwrap();
+    let cgroups = child.cgroup_paths();
+    assert!(!cgroups.is_empty());
+    let status = child.wait().await.unwrap();
+    assert_eq!(status, ExitStatus::Signaled(9));
+    assert_eq!(status.code(), 137);
+    for dir in cgroups {
+        assert!(!dir.exists(), "{} not removed", dir.display());
+    }
+    // The same command fits without the limit.
+    let out = run(Container::builder(root.path()).cmd([
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=100M",
+        "count=1",
+    ]))
+    .await;
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[tokio::test]
+async fn pids_limit_bounds_forks() {
+    let root = busybox_rootfs();
+    let script = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done; echo started";
+    let out = run(sh(root.path(), script).pids_limit(5)).await;
+    assert!(text(&out.stderr).contains("can't fork"), "{out:?}");
+    let out = run(sh(root.path(), script)).await;
+    assert_eq!(text(&out.stdout), "started\n", "{out:?}");
+}
+
+#[tokio::test]
+async fn cpu_limit_is_written() {
+    let root = busybox_rootfs();
+    let mut child = sh(root.path(), "cat > /dev/null")
+        .cpus(0.5)
+        .stdin(Stdio::Piped)
+        .build()
+        .unwrap()
+        .spawn()
+        .await
+        .unwrap();
+    let dirs = child.cgroup_paths();
+    let quota = dirs
+        .iter()
+        .find_map(|d| {
+            std::fs::read_to_string(d.join("cpu.cfs_quota_us"))
+                .or_else(|_| std::fs::read_to_string(d.join("cpu.max")))
+                .ok()
+        })
+        .unwrap();
+    assert!(quota.starts_with("50000"), "{quota}");
+    drop(child.stdin.take());
+    assert!(child.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+async fn no_host_descriptor_leaks_in() {
+    // A descriptor of ours without close-on-exec, open while the container starts.
+    let leaky = rustix::fs::open(
+        "/etc/hostname",
+        rustix::fs::OFlags::RDONLY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    assert!(std::os::fd::AsRawFd::as_raw_fd(&leaky) > 2);
+    let root = busybox_rootfs();
+    // PID 1's descriptors, listed by a child with no pipe in between (a pipeline's ends would
+    // show up while the shell sets it up).
+    let out = run(sh(root.path(), "ls /proc/1/fd; exit 0")).await;
+    assert_eq!(text(&out.stdout), "0\n1\n2\n");
+    drop(leaky);
+}
+
+#[tokio::test]
+async fn missing_executable_is_a_clear_error() {
+    let root = busybox_rootfs();
+    let err = Container::builder(root.path())
+        .cmd(["node", "app.js"])
+        .build()
+        .unwrap()
+        .spawn()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "exec: \"node\": executable file not found in $PATH"
+    );
+    assert!(err.is_exec_error());
+    let err = Container::builder(root.path())
+        .cmd(["/bin/nope"])
+        .build()
+        .unwrap()
+        .spawn()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Exec { path, .. } if path == "/bin/nope"),
+        "{err:?}"
+    );
+    let err = Container::builder(root.path())
+        .cmd(["true"])
+        .user("ghost")
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unable to find user ghost: no matching entries in passwd file"
+    );
+}
+
+#[tokio::test]
+async fn exit_codes_and_signals() {
+    let root = busybox_rootfs();
+    assert_eq!(
+        run(sh(root.path(), "exit 42")).await.status,
+        ExitStatus::Exited(42)
+    );
+    let mut child = Container::builder(root.path())
+        .cmd(["sleep", "30"])
+        .build()
+        .unwrap()
+        .spawn()
+        .await
+        .unwrap();
+    assert_eq!(child.try_wait().unwrap(), None);
+    child.kill(9).unwrap();
+    let status = child.wait().await.unwrap();
+    assert_eq!((status, status.code()), (ExitStatus::Signaled(9), 137));
+}
+
+#[tokio::test]
+async fn streams_env_workdir_and_stdin() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let root = busybox_rootfs();
+    let mut child = sh(root.path(), "pwd; echo $GREETING; cat; echo oops >&2")
+        .env("GREETING", "hello")
+        .workdir("/work/dir")
+        .stdin(Stdio::Piped)
+        .build()
+        .unwrap()
+        .spawn()
+        .await
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"from stdin\n").await.unwrap();
+    drop(stdin);
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .await
+        .unwrap();
+    assert_eq!(out, "/work/dir\nhello\nfrom stdin\n");
+    assert_eq!(err, "oops\n");
+    assert!(child.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+async fn bind_mounts_read_write_and_read_only() {
+    let root = busybox_rootfs();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("in"), "from host\n").unwrap();
+    let out = run(
+        sh(root.path(), "cat /data/in; echo out > /data/out").mount_bind(
+            host.path(),
+            "/data",
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(text(&out.stdout), "from host\n");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out")).unwrap(),
+        "out\n"
+    );
+    let out = run(sh(root.path(), "echo x > /data/ro; echo rc=$?").mount_bind(
+        host.path(),
+        "/data",
+        true,
+    ))
+    .await;
+    assert_eq!(text(&out.stdout), "rc=1\n");
+    assert!(!host.path().join("ro").exists());
+}
+
+#[tokio::test]
+async fn network_none_has_only_loopback_and_host_shares() {
+    let root = busybox_rootfs();
+    let out = run(sh(
+        root.path(),
+        "ls /sys/class/net | tr '\\n' ' '; ip -o link show lo | grep -c UP",
+    ))
+    .await;
+    assert_eq!(text(&out.stdout), "lo 1\n", "{out:?}");
+    let host_ifaces = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let out = run(sh(root.path(), "ls /sys/class/net | wc -l").network(Network::Host)).await;
+    assert_eq!(
+        text(&out.stdout).trim().parse::<usize>().unwrap(),
+        host_ifaces
+    );
+}
+
+#[tokio::test]
+async fn overlay_writes_go_to_the_upper_dir() {
+    let lower = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let (upper, work) = (state.path().join("upper"), state.path().join("work"));
+    std::fs::create_dir(&upper).unwrap();
+    std::fs::create_dir(&work).unwrap();
+    let rootfs = RootFs::overlay([lower.path()], &upper, &work);
+    let out = run(Container::builder(rootfs).cmd([
+        "sh",
+        "-c",
+        "echo new > /new; rm /etc/group; ls /bin/busybox",
+    ]))
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(upper.join("new")).unwrap(), "new\n");
+    assert!(
+        lower.path().join("etc/group").exists(),
+        "the lower dir is untouched"
+    );
+    assert!(!lower.path().join("new").exists());
+    // The deletion is a whiteout (a 0/0 character device) in the upper dir.
+    let meta = std::fs::symlink_metadata(upper.join("etc/group")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &meta.file_type()
+    ));
+}
+
+#[tokio::test]
+async fn a_runtime_spec_runs_as_given() {
+    // The spec is the vocabulary: take the builder's, change it, run it with Container::new.
+    let root = busybox_rootfs();
+    let base = sh(root.path(), "true").build().unwrap();
+    let mut spec = base.spec().clone();
+    spec.set_hostname(Some("from-spec".into()));
+    let mut process = spec.process().clone().unwrap();
+    process.set_args(Some(vec!["hostname".into()]));
+    spec.set_process(Some(process));
+    let c = Container::new(spec, RootFs::dir(root.path())).unwrap();
+    let out = c.output().await.unwrap();
+    assert_eq!(text(&out.stdout), "from-spec\n");
+}
