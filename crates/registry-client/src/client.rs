@@ -130,11 +130,20 @@ impl ClientBuilder {
 
     /// Makes the client.
     pub fn build(self) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .user_agent(self.user_agent.clone())
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .pool_idle_timeout(Duration::from_secs(60))
+        // Plain HTTP (local registries) needs no root certificates, whose loading costs a
+        // short command more than its requests: the TLS client is made on first use. A plain
+        // registry that redirects to HTTPS (a blob on S3) is followed by the TLS client.
+        let plain = http_builder(&self.user_agent)
+            .tls_built_in_root_certs(false)
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.url().scheme() == "https" {
+                    attempt.stop()
+                } else if attempt.previous().len() >= MAX_REDIRECTS {
+                    attempt.error("too many redirects")
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
             .map_err(|source| Error::Http {
                 method: "-".into(),
@@ -143,7 +152,9 @@ impl ClientBuilder {
             })?;
         Ok(Client {
             inner: Arc::new(Inner {
-                http,
+                plain,
+                tls: std::sync::OnceLock::new(),
+                user_agent: self.user_agent,
                 credentials: self.credentials,
                 insecure: self.insecure,
                 retries: self.retries,
@@ -152,6 +163,16 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+const MAX_REDIRECTS: usize = 10;
+
+fn http_builder(user_agent: &str) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(user_agent)
+        .connect_timeout(Duration::from_secs(30))
+        .read_timeout(Duration::from_secs(120))
+        .pool_idle_timeout(Duration::from_secs(60))
 }
 
 /// A client of OCI registries: cheap to clone (clones share connections and tokens).
@@ -170,7 +191,9 @@ impl std::fmt::Debug for Client {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    plain: reqwest::Client,
+    tls: std::sync::OnceLock<reqwest::Client>,
+    user_agent: String,
     credentials: Option<Arc<dyn Credentials>>,
     insecure: HashSet<String>,
     retries: u32,
@@ -217,6 +240,53 @@ impl Client {
     /// A builder for a client with credentials, insecure registries, retry settings.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// The HTTP client for `url`: the plain one for `http:`, else the TLS one (made on first
+    /// use, with the system's root certificates).
+    fn http(&self, url: &Url) -> Result<&reqwest::Client> {
+        if url.scheme() == "http" {
+            return Ok(&self.inner.plain);
+        }
+        if let Some(c) = self.inner.tls.get() {
+            return Ok(c);
+        }
+        let c = http_builder(&self.inner.user_agent)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .build()
+            .map_err(|source| Error::Http {
+                method: "-".into(),
+                url: url.to_string(),
+                source,
+            })?;
+        Ok(self.inner.tls.get_or_init(|| c))
+    }
+
+    /// Follows redirects from plain HTTP to HTTPS, which the plain client stops at.
+    async fn follow_to_tls(
+        &self,
+        mut resp: Response,
+        method: &Method,
+        make: &mut Make<'_>,
+    ) -> Result<Response> {
+        for _ in 0..MAX_REDIRECTS {
+            if !resp.status().is_redirection() {
+                return Ok(resp);
+            }
+            let Some(next) = header_str(resp.headers(), header::LOCATION)
+                .and_then(|l| resp.url().join(&l).ok())
+                .filter(|u| u.scheme() == "https")
+            else {
+                return Ok(resp);
+            };
+            let builder = make(self.http(&next)?.request(method.clone(), next.clone())).await?;
+            resp = builder.send().await.map_err(|source| Error::Http {
+                method: method.to_string(),
+                url: next.to_string(),
+                source,
+            })?;
+        }
+        Ok(resp)
     }
 
     fn is_plain_http(&self, host: &str) -> bool {
@@ -287,16 +357,22 @@ impl Client {
         let mut attempt = 0u32;
         let mut reauthed = false;
         loop {
-            let builder = self.inner.http.request(method.clone(), url.clone());
+            let builder = self.http(&url)?.request(method.clone(), url.clone());
             let builder = make(builder).await?;
             let builder = self.authorize(host, registry, scope, builder).await?;
-            let wait = match builder.send().await {
-                Err(source) => {
-                    let err = Error::Http {
-                        method: method.to_string(),
-                        url: url.to_string(),
-                        source,
-                    };
+            let sent = match builder.send().await {
+                Ok(resp) if url.scheme() == "http" && resp.status().is_redirection() => {
+                    self.follow_to_tls(resp, &method, make).await
+                }
+                Ok(resp) => Ok(resp),
+                Err(source) => Err(Error::Http {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    source,
+                }),
+            };
+            let wait = match sent {
+                Err(err) => {
                     if !err.is_retryable() || attempt >= self.inner.retries {
                         return Err(err);
                     }
@@ -436,7 +512,7 @@ impl Client {
                 q.append_pair("scope", s);
             }
         }
-        let mut req = self.inner.http.get(url.clone());
+        let mut req = self.http(&url)?.get(url.clone());
         if let Some(c) = self.credential(registry).await? {
             req = req.basic_auth(c.username, Some(c.password));
         }
@@ -831,10 +907,10 @@ impl Client {
                         break;
                     }
                 };
-                let mut chunk = &chunk[..];
+                let mut chunk = chunk;
                 if skip > 0 {
                     let n = skip.min(chunk.len() as u64) as usize;
-                    chunk = &chunk[n..];
+                    chunk = chunk.slice(n..);
                     skip -= n as u64;
                 }
                 if chunk.is_empty() {
@@ -847,14 +923,14 @@ impl Client {
                         actual: verifier.size() + chunk.len() as u64,
                     });
                 }
-                verifier.update(chunk);
                 writer
-                    .write_all(chunk)
+                    .write_all(&chunk)
                     .await
                     .map_err(|source| Error::Blob {
                         digest: digest.to_string(),
                         source,
                     })?;
+                verifier.update(&chunk);
                 progress(verifier.size());
             }
             match broken {
