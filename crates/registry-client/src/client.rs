@@ -11,7 +11,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::auth::{Challenge, Credentials};
+use crate::auth::{Challenge, Credential, Credentials};
 use crate::blob::{verify_bytes, BlobSink, BlobSource, Verifier};
 use crate::manifest::{Manifest, MANIFEST_ACCEPT, MAX_MANIFEST_SIZE};
 use crate::reference::{api_host, manifest_ref};
@@ -343,6 +343,59 @@ impl Client {
         expect(resp, Method::GET, &[StatusCode::OK]).await.map(drop)
     }
 
+    /// Checks `credential` against `registry` as `docker login` does: `GET /v2/`, and on the
+    /// registry's challenge either the same with basic auth, or a bearer token fetched with
+    /// the credential (then `GET /v2/` with it). `Ok` if the registry accepts the credential
+    /// (or needs none); [`Error::Unauthorized`] if it refuses it.
+    pub async fn check_credential(&self, registry: &str, credential: &Credential) -> Result<()> {
+        let host = match registry {
+            "docker.io" | "index.docker.io" => "registry-1.docker.io",
+            other => other,
+        };
+        let url = self.url(host, "/v2/")?;
+        let http_err = |url: &Url| {
+            let url = url.to_string();
+            move |source| Error::Http {
+                method: "GET".into(),
+                url,
+                source,
+            }
+        };
+        let resp = self
+            .http(&url)?
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(http_err(&url))?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return expect(resp, Method::GET, &[StatusCode::OK]).await.map(drop);
+        }
+        let challenge = header_str(resp.headers(), header::WWW_AUTHENTICATE)
+            .and_then(|h| Challenge::parse(&h))
+            .ok_or_else(|| Error::Auth {
+                registry: registry.to_string(),
+                reason: "401 without a WWW-Authenticate challenge".into(),
+            })?;
+        let req = self.http(&url)?.get(url.clone());
+        let req = match challenge.scheme.as_str() {
+            "basic" => req.basic_auth(&credential.username, Some(&credential.password)),
+            "bearer" => {
+                let (token, _) = self
+                    .fetch_token_with(registry, &Scope::none(), &challenge, Some(credential))
+                    .await?;
+                req.bearer_auth(token)
+            }
+            other => {
+                return Err(Error::Auth {
+                    registry: registry.to_string(),
+                    reason: format!("unknown authentication scheme {other:?}"),
+                })
+            }
+        };
+        let resp = req.send().await.map_err(http_err(&url))?;
+        expect(resp, Method::GET, &[StatusCode::OK]).await.map(drop)
+    }
+
     /// Sends a request, authenticating and retrying as needed, and returns the response
     /// whatever its final status.
     async fn send(
@@ -475,7 +528,7 @@ impl Client {
         }
     }
 
-    async fn credential(&self, registry: &str) -> Result<Option<crate::auth::Credential>> {
+    async fn credential(&self, registry: &str) -> Result<Option<Credential>> {
         match &self.inner.credentials {
             Some(c) => c.get(registry).await,
             None => Ok(None),
@@ -487,6 +540,18 @@ impl Client {
         registry: &str,
         scope: &Scope,
         challenge: &Challenge,
+    ) -> Result<(String, Instant)> {
+        let credential = self.credential(registry).await?;
+        self.fetch_token_with(registry, scope, challenge, credential.as_ref())
+            .await
+    }
+
+    async fn fetch_token_with(
+        &self,
+        registry: &str,
+        scope: &Scope,
+        challenge: &Challenge,
+        credential: Option<&Credential>,
     ) -> Result<(String, Instant)> {
         let fail = |reason: String| Error::Auth {
             registry: registry.to_string(),
@@ -512,9 +577,12 @@ impl Client {
                 q.append_pair("scope", s);
             }
         }
+        if let Some(c) = credential {
+            url.query_pairs_mut().append_pair("account", &c.username);
+        }
         let mut req = self.http(&url)?.get(url.clone());
-        if let Some(c) = self.credential(registry).await? {
-            req = req.basic_auth(c.username, Some(c.password));
+        if let Some(c) = credential {
+            req = req.basic_auth(&c.username, Some(&c.password));
         }
         let resp = req.send().await.map_err(|source| Error::Http {
             method: "GET".into(),
