@@ -701,7 +701,10 @@ impl Client {
         )))
     }
 
-    /// Stores a manifest under `reference`'s tag (or digest) and returns its digest.
+    /// Stores a manifest under `reference`'s tag (or digest) and returns its digest. For a
+    /// manifest with a `subject`, on a registry that does not answer `OCI-Subject` (no
+    /// referrers API), the subject's referrers tag (`sha256-HEX`) index gets this manifest
+    /// added, as the OCI 1.1 distribution spec asks of clients.
     pub async fn put_manifest(
         &self,
         reference: &Reference,
@@ -733,13 +736,132 @@ impl Client {
                 },
             )
             .await?;
-        expect(
+        let resp = expect(
             resp,
             Method::PUT,
             &[StatusCode::CREATED, StatusCode::OK, StatusCode::ACCEPTED],
         )
         .await?;
+        // A manifest with a subject: a registry with the referrers API says so with
+        // OCI-Subject; for one without, the referrers tag schema is kept up to date here.
+        if !resp.headers().contains_key("oci-subject") {
+            if let Ok(m) = Manifest::new(bytes.to_vec(), Some(&media_type), digest.clone(), "-") {
+                if let Some(subject) = m.subject() {
+                    self.add_to_referrers_tag(reference, subject.digest(), &m)
+                        .await?;
+                }
+            }
+        }
         Ok(digest)
+    }
+
+    /// The manifests that refer to `subject` (OCI 1.1 referrers) in `reference`'s
+    /// repository, as descriptors with their `artifactType` and annotations; only those of
+    /// `artifact_type` if given. Asks `GET /v2/NAME/referrers/DIGEST`; a registry without
+    /// that API (404, as Distribution 2.8) is read through the referrers tag schema: the
+    /// index tagged `sha256-HEX`. No referrers is an empty list.
+    pub async fn referrers(
+        &self,
+        reference: &Reference,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>> {
+        let mut url = self.repo_url(reference, &format!("referrers/{subject}"))?;
+        if let Some(t) = artifact_type {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
+        let resp = self
+            .request(
+                reference,
+                &Scope::pull(reference.repository()),
+                Method::GET,
+                url.clone(),
+                &mut |b| {
+                    Box::pin(
+                        async move { Ok(b.header(header::ACCEPT, crate::manifest::OCI_INDEX)) },
+                    )
+                },
+            )
+            .await?;
+        let (listed, filtered) = if resp.status() == StatusCode::NOT_FOUND {
+            drop(resp);
+            match self.referrers_tag_index(reference, subject).await? {
+                Some(index) => (index.manifests().to_vec(), false),
+                None => (Vec::new(), false),
+            }
+        } else {
+            let resp = expect(resp, Method::GET, &[StatusCode::OK]).await?;
+            let filtered = header_str(resp.headers(), "oci-filters-applied")
+                .is_some_and(|f| f.split(',').any(|x| x.trim() == "artifactType"));
+            let bytes = read_limited(resp, MAX_MANIFEST_SIZE, url.as_str()).await?;
+            let index = Manifest::new(
+                bytes.clone(),
+                Some(crate::manifest::OCI_INDEX),
+                crate::blob::sha256(&bytes),
+                url.as_str(),
+            )?;
+            (index.manifests().to_vec(), filtered)
+        };
+        Ok(match artifact_type {
+            Some(t) if !filtered => listed
+                .into_iter()
+                .filter(|d| {
+                    d.artifact_type()
+                        .as_ref()
+                        .is_some_and(|a| a.to_string() == t)
+                })
+                .collect(),
+            _ => listed,
+        })
+    }
+
+    /// The index under `subject`'s referrers tag, if there is one.
+    async fn referrers_tag_index(
+        &self,
+        reference: &Reference,
+        subject: &Digest,
+    ) -> Result<Option<Manifest>> {
+        let tagged = crate::reference::with_tag(reference, &referrers_tag(subject));
+        match self.get_manifest(&tagged).await {
+            Ok(m) if m.is_index() => Ok(Some(m)),
+            Ok(m) => Err(Error::InvalidManifest {
+                what: tagged.to_string(),
+                reason: format!("the referrers tag holds a {}, not an index", m.media_type()),
+            }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds `referrer` to the index under `subject`'s referrers tag (made if missing).
+    async fn add_to_referrers_tag(
+        &self,
+        reference: &Reference,
+        subject: &Digest,
+        referrer: &Manifest,
+    ) -> Result<()> {
+        let entry = referrer.referrer_descriptor();
+        let mut manifests: Vec<Descriptor> =
+            match self.referrers_tag_index(reference, subject).await? {
+                Some(index) => index.manifests().to_vec(),
+                None => Vec::new(),
+            };
+        if manifests.iter().any(|d| d.digest() == entry.digest()) {
+            return Ok(());
+        }
+        manifests.push(entry);
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": crate::manifest::OCI_INDEX,
+            "manifests": manifests,
+        });
+        let bytes = serde_json::to_vec(&index).map_err(|e| Error::InvalidManifest {
+            what: format!("referrers of {subject}"),
+            reason: e.to_string(),
+        })?;
+        let tagged = crate::reference::with_tag(reference, &referrers_tag(subject));
+        Box::pin(self.put_manifest(&tagged, crate::manifest::OCI_INDEX, &bytes)).await?;
+        Ok(())
     }
 
     /// Deletes the manifest `reference` names by digest (registries refuse deleting by tag).
@@ -1328,6 +1450,12 @@ fn parse_digest(d: &str, url: &str) -> Result<Digest> {
         url: url.to_string(),
         reason: format!("bad digest {d:?}: {e}"),
     })
+}
+
+/// The tag of the referrers tag schema: `sha256:HEX` -> `sha256-HEX` (at most 128 characters).
+pub(crate) fn referrers_tag(subject: &Digest) -> String {
+    let s = subject.to_string().replacen(':', "-", 1);
+    s.chars().take(128).collect()
 }
 
 /// `bytes 100-199/200` -> 100.

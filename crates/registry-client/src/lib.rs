@@ -43,6 +43,10 @@
 //! - Transient failures (connection errors, 5xx, 429 with `Retry-After`) are retried with
 //!   backoff; a download that breaks resumes with `Range`.
 //! - Manifests are copied byte for byte, so digests are kept.
+//! - OCI 1.1 referrers: [`Client::referrers`] lists the artifacts (signatures, SBOMs) about a
+//!   manifest, through the referrers API or, on registries without it, the referrers tag
+//!   schema (`sha256-HEX`), which [`Client::put_manifest`] keeps up to date when it pushes a
+//!   manifest with a `subject`.
 //!
 //! # Authentication
 //! Anonymous, basic and bearer tokens (from the registry's `WWW-Authenticate` challenge,
