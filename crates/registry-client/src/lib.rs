@@ -87,8 +87,8 @@ pub use error::{Error, Result};
 pub use layout::OciDir;
 pub use manifest::{Manifest, TargetPlatform};
 pub use transfer::{
-    pull, push, ProgressEvent, ProgressFn, ProgressKind, PullOptions, PushOptions, Transferred,
-    DEFAULT_CONCURRENCY,
+    copy, pull, push, ProgressEvent, ProgressFn, ProgressKind, PullOptions, PushOptions,
+    Transferred, DEFAULT_CONCURRENCY,
 };
 
 /// The `oci-spec` crate this crate's API speaks (`Reference`, `Descriptor`, `Digest`).
