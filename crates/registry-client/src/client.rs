@@ -43,7 +43,8 @@ impl UploadMode {
     }
 }
 
-/// A callback told how many bytes of a blob have moved so far.
+/// A callback told how many bytes of a blob have moved so far; an upload calls it with 0
+/// when its session opens.
 pub type BytesProgress = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// The default chunk size of [`UploadMode::chunked`]: 8 MiB.
@@ -1215,6 +1216,7 @@ impl Client {
             Upload::Mounted => return Ok(BlobPushed::Mounted),
             Upload::Session(url) => url,
         };
+        progress(0);
         let session = match mode {
             UploadMode::Chunked { chunk_size } => {
                 match self

@@ -579,7 +579,16 @@ async fn push_one(
     let tick: crate::client::BytesProgress = {
         let progress = progress.clone();
         let digest = digest.clone();
-        Arc::new(move |n| emit(&progress, &digest, ProgressKind::Advanced, n, total))
+        let started = std::sync::atomic::AtomicBool::new(false);
+        Arc::new(move |n| {
+            // The first call (with 0 when the upload session opens) marks the start.
+            if !started.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                emit(&progress, &digest, ProgressKind::Started, 0, total);
+            }
+            if n > 0 {
+                emit(&progress, &digest, ProgressKind::Advanced, n, total);
+            }
+        })
     };
     let what = client
         .push_blob(
