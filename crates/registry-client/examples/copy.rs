@@ -6,18 +6,23 @@
 //! ```
 //! Each side is `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` or `oci:DIR[:TAG]`. Without
 //! `--platform` the index and every platform are copied; manifests keep their bytes (and so
-//! their digests). Credentials come from `~/.docker/config.json`.
+//! their digests). Two OCI layouts are copied between directly (blobs verified). Credentials
+//! come from `~/.docker/config.json`; `--insecure` speaks plain HTTP to the registries named
+//! (always done for localhost and 127.0.0.1). On a terminal, progress is one line redrawn;
+//! otherwise a line per blob.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use boxwright_registry_client::oci_spec::distribution::Reference;
 use boxwright_registry_client::{
-    pull, push, reference, Client, DockerConfig, OciDir, ProgressEvent, ProgressKind, PullOptions,
-    PushOptions, TargetPlatform, UploadMode,
+    copy, pull, push, reference, Client, DockerConfig, OciDir, ProgressEvent, ProgressKind,
+    PullOptions, PushOptions, TargetPlatform, UploadMode,
 };
 
 enum Side {
@@ -45,17 +50,87 @@ fn parse_side(s: &str) -> Result<Side, String> {
     ))
 }
 
+/// Progress on standard error: on a terminal one line, redrawn at most every 100 ms, with the
+/// bytes of each blob in flight; otherwise a plain line per blob event.
 fn progress() -> boxwright_registry_client::ProgressFn {
-    Arc::new(|e: &ProgressEvent| {
-        let short = &e.digest.digest()[..12];
+    if !std::io::stderr().is_terminal() {
+        return Arc::new(|e: &ProgressEvent| {
+            let short = &e.digest.digest()[..12];
+            match e.kind {
+                ProgressKind::Started => eprintln!("copying blob {short} ({} bytes)", e.total),
+                ProgressKind::Skipped => eprintln!("skipped blob {short}: already there"),
+                ProgressKind::Mounted => eprintln!("mounted blob {short}"),
+                ProgressKind::Done => eprintln!("done    blob {short}"),
+                _ => {}
+            }
+        });
+    }
+    let state = Mutex::new(Board::default());
+    Arc::new(move |e: &ProgressEvent| {
+        let Ok(mut b) = state.lock() else { return };
+        let short = e.digest.digest()[..8].to_string();
         match e.kind {
-            ProgressKind::Started => eprintln!("copying blob {short} ({} bytes)", e.total),
-            ProgressKind::Skipped => eprintln!("skipped blob {short}: already there"),
-            ProgressKind::Mounted => eprintln!("mounted blob {short}"),
-            ProgressKind::Done => eprintln!("done    blob {short}"),
-            _ => {}
+            ProgressKind::Skipped | ProgressKind::Mounted => {
+                b.finished += 1;
+                b.blobs.remove(&short);
+            }
+            ProgressKind::Done => {
+                b.finished += 1;
+                b.done_bytes += e.total;
+                b.blobs.remove(&short);
+            }
+            _ => {
+                b.blobs.insert(short, (e.bytes, e.total));
+            }
+        }
+        let now = Instant::now();
+        let due = b
+            .drawn
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(100));
+        if due || matches!(e.kind, ProgressKind::Done) {
+            b.drawn = Some(now);
+            let in_flight: u64 = b.blobs.values().map(|(n, _)| n).sum();
+            let mut line = format!(
+                "{} blobs done, {:.1} MB",
+                b.finished,
+                (b.done_bytes + in_flight) as f64 / 1e6
+            );
+            for (d, (n, total)) in &b.blobs {
+                let pct = if *total == 0 { 100 } else { n * 100 / total };
+                line.push_str(&format!(
+                    "  {d} {:.1}/{:.1} MB {pct}%",
+                    *n as f64 / 1e6,
+                    *total as f64 / 1e6
+                ));
+            }
+            let width = terminal_width();
+            let line: String = line.chars().take(width.saturating_sub(1)).collect();
+            eprint!("\r\x1b[K{line}");
+            let _ = std::io::stderr().flush();
         }
     })
+}
+
+#[derive(Default)]
+struct Board {
+    blobs: BTreeMap<String, (u64, u64)>,
+    finished: usize,
+    done_bytes: u64,
+    drawn: Option<Instant>,
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
+}
+
+/// Ends the progress line, if one was drawn.
+fn end_progress_line() {
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[K");
+    }
 }
 
 struct Args {
@@ -104,6 +179,26 @@ fn parse_args() -> Result<Args, String> {
         }),
         _ => Err("usage: copy [--platform os/arch[/variant]] [--insecure] [--concurrency N] [--chunked] SRC DST".into()),
     }
+}
+
+/// The descriptor tagged `tag` in a layout, resolved to `platform`'s manifest if asked.
+async fn resolve_oci(
+    oci: &OciDir,
+    dir: &std::path::Path,
+    tag: Option<&str>,
+    platform: &Option<TargetPlatform>,
+) -> Result<boxwright_registry_client::oci_spec::image::Descriptor, String> {
+    let mut root = oci.resolve(tag).await.map_err(|e| e.to_string())?;
+    if let Some(platform) = platform {
+        let m = oci.read_manifest(&root).await.map_err(|e| e.to_string())?;
+        if m.is_index() {
+            root = m
+                .select(platform, &dir.display().to_string())
+                .map_err(|e| e.to_string())?
+                .clone();
+        }
+    }
+    Ok(root)
 }
 
 async fn run() -> Result<(), String> {
@@ -157,19 +252,7 @@ async fn run() -> Result<(), String> {
         }
         (Side::Oci(dir, tag), Side::Docker(dst)) => {
             let oci = OciDir::open(dir).await.map_err(|e| e.to_string())?;
-            let mut root = oci
-                .resolve(tag.as_deref())
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(platform) = &args.platform {
-                let m = oci.read_manifest(&root).await.map_err(|e| e.to_string())?;
-                if m.is_index() {
-                    root = m
-                        .select(platform, &dir.display().to_string())
-                        .map_err(|e| e.to_string())?
-                        .clone();
-                }
-            }
+            let root = resolve_oci(&oci, dir, tag.as_deref(), &args.platform).await?;
             let done = push(&client, &oci, &root, dst, &push_opts)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -188,12 +271,21 @@ async fn run() -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             (done.root, pulled.bytes_moved + done.bytes_moved)
         }
-        (Side::Oci(..), Side::Oci(..)) => {
-            return Err(
-                "copying between two OCI layouts is not supported; copy the directory".into(),
-            )
+        (Side::Oci(src_dir, src_tag), Side::Oci(dir, tag)) => {
+            let src = OciDir::open(src_dir).await.map_err(|e| e.to_string())?;
+            let root = resolve_oci(&src, src_dir, src_tag.as_deref(), &args.platform).await?;
+            let dst = OciDir::create(dir).await.map_err(|e| e.to_string())?;
+            let done = copy(&src, &root, &dst, &pull_opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            let tag = tag.as_deref().or(src_tag.as_deref()).unwrap_or("latest");
+            dst.set_ref(tag, &done.root)
+                .await
+                .map_err(|e| e.to_string())?;
+            (done.root, done.bytes_moved)
         }
     };
+    end_progress_line();
     let secs = started.elapsed().as_secs_f64();
     println!("{}", root.digest());
     eprintln!(
@@ -207,6 +299,7 @@ async fn run() -> Result<(), String> {
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
+        end_progress_line();
         eprintln!("copy: {e}");
         std::process::exit(1);
     }

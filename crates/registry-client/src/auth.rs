@@ -199,18 +199,29 @@ impl DockerConfig {
         }
     }
 
-    async fn run_helper(&self, helper: &str, registry: &str) -> Result<Option<Credential>> {
+    fn helper_program(&self, helper: &str) -> PathBuf {
         let program = format!("docker-credential-{helper}");
-        let program = match &self.helper_dir {
+        match &self.helper_dir {
             Some(dir) => dir.join(&program),
             None => PathBuf::from(program),
-        };
+        }
+    }
+
+    /// Runs `docker-credential-HELPER VERB` with `input` on its standard input.
+    async fn helper(
+        &self,
+        helper: &str,
+        verb: &str,
+        input: &[u8],
+        registry: &str,
+    ) -> Result<std::process::Output> {
+        let program = self.helper_program(helper);
         let fail = |reason: String| Error::Credentials {
             registry: registry.to_string(),
             reason,
         };
         let mut child = tokio::process::Command::new(&program)
-            .arg("get")
+            .arg(verb)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -220,34 +231,238 @@ impl DockerConfig {
         if let Some(mut stdin) = child.stdin.take() {
             use tokio::io::AsyncWriteExt as _;
             stdin
-                .write_all(Self::server_key(registry).as_bytes())
+                .write_all(input)
                 .await
                 .map_err(|e| fail(format!("writing to {}: {e}", program.display())))?;
         }
-        let out = child
+        child
             .wait_with_output()
             .await
-            .map_err(|e| fail(format!("waiting for {}: {e}", program.display())))?;
+            .map_err(|e| fail(format!("waiting for {}: {e}", program.display())))
+    }
+
+    fn helper_failed(
+        &self,
+        helper: &str,
+        verb: &str,
+        registry: &str,
+        out: &std::process::Output,
+    ) -> Error {
+        let mut msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if msg.is_empty() {
+            msg = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
+        Error::Credentials {
+            registry: registry.to_string(),
+            reason: format!(
+                "{} {verb} failed ({}): {msg}",
+                self.helper_program(helper).display(),
+                out.status
+            ),
+        }
+    }
+
+    async fn run_helper(&self, helper: &str, registry: &str) -> Result<Option<Credential>> {
+        let key = Self::server_key(registry);
+        let out = self.helper(helper, "get", key.as_bytes(), registry).await?;
         if !out.status.success() {
-            let msg = String::from_utf8_lossy(&out.stdout);
             // Helpers report an unknown server as "credentials not found in native keychain".
-            if msg.contains("credentials not found") {
+            if String::from_utf8_lossy(&out.stdout).contains("credentials not found") {
                 return Ok(None);
             }
-            return Err(fail(format!(
-                "{} failed ({}): {}",
-                program.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(self.helper_failed(helper, "get", registry, &out));
         }
-        let reply: HelperReply = serde_json::from_slice(&out.stdout)
-            .map_err(|e| fail(format!("{} answered badly: {e}", program.display())))?;
+        let reply: HelperReply =
+            serde_json::from_slice(&out.stdout).map_err(|e| Error::Credentials {
+                registry: registry.to_string(),
+                reason: format!(
+                    "{} answered badly: {e}",
+                    self.helper_program(helper).display()
+                ),
+            })?;
         Ok(Some(Credential {
             username: reply.username,
             password: reply.secret,
         }))
     }
+
+    /// The credential helper configured for `registry`: its `credHelpers` entry, else
+    /// `credsStore`.
+    fn helper_for(&self, registry: &str) -> Option<&str> {
+        self.file
+            .cred_helpers
+            .get(registry)
+            .or(self.file.creds_store.as_ref())
+            .map(String::as_str)
+            .filter(|h| !h.is_empty())
+    }
+
+    /// Stores `credential` for `registry` as `docker login` does: through the credential
+    /// helper configured for it (`credHelpers`, else `credsStore`) with
+    /// `docker-credential-NAME store`, else as base64 `user:password` in the `auths` map of the
+    /// config file. The file keeps every other field; it is replaced atomically (a synced
+    /// temporary file renamed over it, mode 0600).
+    pub async fn store(&mut self, registry: &str, credential: &Credential) -> Result<()> {
+        let key = Self::server_key(registry).to_string();
+        if let Some(helper) = self.helper_for(registry).map(str::to_string) {
+            let input = serde_json::json!({
+                "ServerURL": key,
+                "Username": credential.username,
+                "Secret": credential.password,
+            });
+            let out = self
+                .helper(&helper, "store", input.to_string().as_bytes(), registry)
+                .await?;
+            if !out.status.success() {
+                return Err(self.helper_failed(&helper, "store", registry, &out));
+            }
+            // A plain-text copy left from before would shadow the helper's: drop it.
+            return self
+                .edit_auths(registry, |auths| auths.remove(&key).is_some())
+                .await;
+        }
+        let auth = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", credential.username, credential.password));
+        self.edit_auths(registry, |auths| {
+            auths.insert(key.clone(), serde_json::json!({ "auth": auth }));
+            true
+        })
+        .await
+    }
+
+    /// Removes the credential for `registry` (`docker logout`): from its credential helper
+    /// (`docker-credential-NAME erase`) and from the config file's `auths`. `Ok(false)` if
+    /// there was none.
+    pub async fn erase(&mut self, registry: &str) -> Result<bool> {
+        let key = Self::server_key(registry).to_string();
+        let mut erased = false;
+        if let Some(helper) = self.helper_for(registry).map(str::to_string) {
+            let out = self
+                .helper(&helper, "erase", key.as_bytes(), registry)
+                .await?;
+            if out.status.success() {
+                erased = true;
+            } else if !String::from_utf8_lossy(&out.stdout).contains("credentials not found") {
+                return Err(self.helper_failed(&helper, "erase", registry, &out));
+            }
+        }
+        let mut removed = false;
+        self.edit_auths(registry, |auths| {
+            let before = auths.len();
+            auths.retain(|k, _| strip_server(k) != strip_server(&key));
+            removed = auths.len() != before;
+            removed
+        })
+        .await?;
+        Ok(erased || removed)
+    }
+
+    /// Re-reads the config file, lets `edit` change its `auths` map (it returns whether it
+    /// changed anything), and writes the file back atomically if so.
+    async fn edit_auths(
+        &mut self,
+        registry: &str,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>) -> bool,
+    ) -> Result<()> {
+        let path = self.path.clone().ok_or_else(|| Error::Credentials {
+            registry: registry.to_string(),
+            reason:
+                "no config file to store credentials in (neither DOCKER_CONFIG nor HOME is set)"
+                    .into(),
+        })?;
+        let bad = |reason: String| Error::Layout {
+            path: path.clone(),
+            reason,
+        };
+        let mut doc = match tokio::fs::read(&path).await {
+            Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
+                .map_err(|e| bad(format!("not a docker config file: {e}")))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+            Err(source) => return Err(Error::Io { path, source }),
+        };
+        let top = doc
+            .as_object_mut()
+            .ok_or_else(|| bad("not a JSON object".into()))?;
+        let auths = top
+            .entry("auths")
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()
+            .ok_or_else(|| bad("auths is not a JSON object".into()))?;
+        if !edit(auths) {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| bad(format!("{e}")))?;
+        let file: ConfigFile =
+            serde_json::from_value(doc).map_err(|e| bad(format!("not a docker config: {e}")))?;
+        let target = path.clone();
+        tokio::task::spawn_blocking(move || write_private_atomic(&target, &bytes))
+            .await
+            .map_err(|e| Error::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        self.file = file;
+        Ok(())
+    }
+}
+
+/// Writes `path` (mode 0600, its directory 0700 if made) through a synced temporary file in
+/// the same directory and a rename.
+fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let name = path.file_name().map_or_else(
+        || "config.json".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// `docker login`: checks `credential` against `registry` ([`crate::Client::check_credential`])
+/// and, if the registry accepts it, stores it in `config` ([`DockerConfig::store`]). Nothing is
+/// stored when the registry refuses it.
+pub async fn login(
+    client: &crate::Client,
+    config: &mut DockerConfig,
+    registry: &str,
+    credential: &Credential,
+) -> Result<()> {
+    client.check_credential(registry, credential).await?;
+    config.store(registry, credential).await
+}
+
+/// `docker logout`: removes the credential for `registry` from `config`
+/// ([`DockerConfig::erase`]); `Ok(false)` if there was none.
+pub async fn logout(config: &mut DockerConfig, registry: &str) -> Result<bool> {
+    config.erase(registry).await
 }
 
 fn strip_server(key: &str) -> &str {

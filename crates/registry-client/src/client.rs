@@ -11,7 +11,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::auth::{Challenge, Credentials};
+use crate::auth::{Challenge, Credential, Credentials};
 use crate::blob::{verify_bytes, BlobSink, BlobSource, Verifier};
 use crate::manifest::{Manifest, MANIFEST_ACCEPT, MAX_MANIFEST_SIZE};
 use crate::reference::{api_host, manifest_ref};
@@ -43,7 +43,8 @@ impl UploadMode {
     }
 }
 
-/// A callback told how many bytes of a blob have moved so far.
+/// A callback told how many bytes of a blob have moved so far; an upload calls it with 0
+/// when its session opens.
 pub type BytesProgress = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// The default chunk size of [`UploadMode::chunked`]: 8 MiB.
@@ -130,11 +131,20 @@ impl ClientBuilder {
 
     /// Makes the client.
     pub fn build(self) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .user_agent(self.user_agent.clone())
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .pool_idle_timeout(Duration::from_secs(60))
+        // Plain HTTP (local registries) needs no root certificates, whose loading costs a
+        // short command more than its requests: the TLS client is made on first use. A plain
+        // registry that redirects to HTTPS (a blob on S3) is followed by the TLS client.
+        let plain = http_builder(&self.user_agent)
+            .tls_built_in_root_certs(false)
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.url().scheme() == "https" {
+                    attempt.stop()
+                } else if attempt.previous().len() >= MAX_REDIRECTS {
+                    attempt.error("too many redirects")
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
             .map_err(|source| Error::Http {
                 method: "-".into(),
@@ -143,7 +153,9 @@ impl ClientBuilder {
             })?;
         Ok(Client {
             inner: Arc::new(Inner {
-                http,
+                plain,
+                tls: std::sync::OnceLock::new(),
+                user_agent: self.user_agent,
                 credentials: self.credentials,
                 insecure: self.insecure,
                 retries: self.retries,
@@ -152,6 +164,16 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+const MAX_REDIRECTS: usize = 10;
+
+fn http_builder(user_agent: &str) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(user_agent)
+        .connect_timeout(Duration::from_secs(30))
+        .read_timeout(Duration::from_secs(120))
+        .pool_idle_timeout(Duration::from_secs(60))
 }
 
 /// A client of OCI registries: cheap to clone (clones share connections and tokens).
@@ -170,7 +192,9 @@ impl std::fmt::Debug for Client {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    plain: reqwest::Client,
+    tls: std::sync::OnceLock<reqwest::Client>,
+    user_agent: String,
     credentials: Option<Arc<dyn Credentials>>,
     insecure: HashSet<String>,
     retries: u32,
@@ -217,6 +241,53 @@ impl Client {
     /// A builder for a client with credentials, insecure registries, retry settings.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// The HTTP client for `url`: the plain one for `http:`, else the TLS one (made on first
+    /// use, with the system's root certificates).
+    fn http(&self, url: &Url) -> Result<&reqwest::Client> {
+        if url.scheme() == "http" {
+            return Ok(&self.inner.plain);
+        }
+        if let Some(c) = self.inner.tls.get() {
+            return Ok(c);
+        }
+        let c = http_builder(&self.inner.user_agent)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .build()
+            .map_err(|source| Error::Http {
+                method: "-".into(),
+                url: url.to_string(),
+                source,
+            })?;
+        Ok(self.inner.tls.get_or_init(|| c))
+    }
+
+    /// Follows redirects from plain HTTP to HTTPS, which the plain client stops at.
+    async fn follow_to_tls(
+        &self,
+        mut resp: Response,
+        method: &Method,
+        make: &mut Make<'_>,
+    ) -> Result<Response> {
+        for _ in 0..MAX_REDIRECTS {
+            if !resp.status().is_redirection() {
+                return Ok(resp);
+            }
+            let Some(next) = header_str(resp.headers(), header::LOCATION)
+                .and_then(|l| resp.url().join(&l).ok())
+                .filter(|u| u.scheme() == "https")
+            else {
+                return Ok(resp);
+            };
+            let builder = make(self.http(&next)?.request(method.clone(), next.clone())).await?;
+            resp = builder.send().await.map_err(|source| Error::Http {
+                method: method.to_string(),
+                url: next.to_string(),
+                source,
+            })?;
+        }
+        Ok(resp)
     }
 
     fn is_plain_http(&self, host: &str) -> bool {
@@ -273,6 +344,59 @@ impl Client {
         expect(resp, Method::GET, &[StatusCode::OK]).await.map(drop)
     }
 
+    /// Checks `credential` against `registry` as `docker login` does: `GET /v2/`, and on the
+    /// registry's challenge either the same with basic auth, or a bearer token fetched with
+    /// the credential (then `GET /v2/` with it). `Ok` if the registry accepts the credential
+    /// (or needs none); [`Error::Unauthorized`] if it refuses it.
+    pub async fn check_credential(&self, registry: &str, credential: &Credential) -> Result<()> {
+        let host = match registry {
+            "docker.io" | "index.docker.io" => "registry-1.docker.io",
+            other => other,
+        };
+        let url = self.url(host, "/v2/")?;
+        let http_err = |url: &Url| {
+            let url = url.to_string();
+            move |source| Error::Http {
+                method: "GET".into(),
+                url,
+                source,
+            }
+        };
+        let resp = self
+            .http(&url)?
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(http_err(&url))?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return expect(resp, Method::GET, &[StatusCode::OK]).await.map(drop);
+        }
+        let challenge = header_str(resp.headers(), header::WWW_AUTHENTICATE)
+            .and_then(|h| Challenge::parse(&h))
+            .ok_or_else(|| Error::Auth {
+                registry: registry.to_string(),
+                reason: "401 without a WWW-Authenticate challenge".into(),
+            })?;
+        let req = self.http(&url)?.get(url.clone());
+        let req = match challenge.scheme.as_str() {
+            "basic" => req.basic_auth(&credential.username, Some(&credential.password)),
+            "bearer" => {
+                let (token, _) = self
+                    .fetch_token_with(registry, &Scope::none(), &challenge, Some(credential))
+                    .await?;
+                req.bearer_auth(token)
+            }
+            other => {
+                return Err(Error::Auth {
+                    registry: registry.to_string(),
+                    reason: format!("unknown authentication scheme {other:?}"),
+                })
+            }
+        };
+        let resp = req.send().await.map_err(http_err(&url))?;
+        expect(resp, Method::GET, &[StatusCode::OK]).await.map(drop)
+    }
+
     /// Sends a request, authenticating and retrying as needed, and returns the response
     /// whatever its final status.
     async fn send(
@@ -287,16 +411,22 @@ impl Client {
         let mut attempt = 0u32;
         let mut reauthed = false;
         loop {
-            let builder = self.inner.http.request(method.clone(), url.clone());
+            let builder = self.http(&url)?.request(method.clone(), url.clone());
             let builder = make(builder).await?;
             let builder = self.authorize(host, registry, scope, builder).await?;
-            let wait = match builder.send().await {
-                Err(source) => {
-                    let err = Error::Http {
-                        method: method.to_string(),
-                        url: url.to_string(),
-                        source,
-                    };
+            let sent = match builder.send().await {
+                Ok(resp) if url.scheme() == "http" && resp.status().is_redirection() => {
+                    self.follow_to_tls(resp, &method, make).await
+                }
+                Ok(resp) => Ok(resp),
+                Err(source) => Err(Error::Http {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    source,
+                }),
+            };
+            let wait = match sent {
+                Err(err) => {
                     if !err.is_retryable() || attempt >= self.inner.retries {
                         return Err(err);
                     }
@@ -399,7 +529,7 @@ impl Client {
         }
     }
 
-    async fn credential(&self, registry: &str) -> Result<Option<crate::auth::Credential>> {
+    async fn credential(&self, registry: &str) -> Result<Option<Credential>> {
         match &self.inner.credentials {
             Some(c) => c.get(registry).await,
             None => Ok(None),
@@ -411,6 +541,18 @@ impl Client {
         registry: &str,
         scope: &Scope,
         challenge: &Challenge,
+    ) -> Result<(String, Instant)> {
+        let credential = self.credential(registry).await?;
+        self.fetch_token_with(registry, scope, challenge, credential.as_ref())
+            .await
+    }
+
+    async fn fetch_token_with(
+        &self,
+        registry: &str,
+        scope: &Scope,
+        challenge: &Challenge,
+        credential: Option<&Credential>,
     ) -> Result<(String, Instant)> {
         let fail = |reason: String| Error::Auth {
             registry: registry.to_string(),
@@ -436,9 +578,12 @@ impl Client {
                 q.append_pair("scope", s);
             }
         }
-        let mut req = self.inner.http.get(url.clone());
-        if let Some(c) = self.credential(registry).await? {
-            req = req.basic_auth(c.username, Some(c.password));
+        if let Some(c) = credential {
+            url.query_pairs_mut().append_pair("account", &c.username);
+        }
+        let mut req = self.http(&url)?.get(url.clone());
+        if let Some(c) = credential {
+            req = req.basic_auth(&c.username, Some(&c.password));
         }
         let resp = req.send().await.map_err(|source| Error::Http {
             method: "GET".into(),
@@ -557,7 +702,10 @@ impl Client {
         )))
     }
 
-    /// Stores a manifest under `reference`'s tag (or digest) and returns its digest.
+    /// Stores a manifest under `reference`'s tag (or digest) and returns its digest. For a
+    /// manifest with a `subject`, on a registry that does not answer `OCI-Subject` (no
+    /// referrers API), the subject's referrers tag (`sha256-HEX`) index gets this manifest
+    /// added, as the OCI 1.1 distribution spec asks of clients.
     pub async fn put_manifest(
         &self,
         reference: &Reference,
@@ -589,13 +737,132 @@ impl Client {
                 },
             )
             .await?;
-        expect(
+        let resp = expect(
             resp,
             Method::PUT,
             &[StatusCode::CREATED, StatusCode::OK, StatusCode::ACCEPTED],
         )
         .await?;
+        // A manifest with a subject: a registry with the referrers API says so with
+        // OCI-Subject; for one without, the referrers tag schema is kept up to date here.
+        if !resp.headers().contains_key("oci-subject") {
+            if let Ok(m) = Manifest::new(bytes.to_vec(), Some(&media_type), digest.clone(), "-") {
+                if let Some(subject) = m.subject() {
+                    self.add_to_referrers_tag(reference, subject.digest(), &m)
+                        .await?;
+                }
+            }
+        }
         Ok(digest)
+    }
+
+    /// The manifests that refer to `subject` (OCI 1.1 referrers) in `reference`'s
+    /// repository, as descriptors with their `artifactType` and annotations; only those of
+    /// `artifact_type` if given. Asks `GET /v2/NAME/referrers/DIGEST`; a registry without
+    /// that API (404, as Distribution 2.8) is read through the referrers tag schema: the
+    /// index tagged `sha256-HEX`. No referrers is an empty list.
+    pub async fn referrers(
+        &self,
+        reference: &Reference,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>> {
+        let mut url = self.repo_url(reference, &format!("referrers/{subject}"))?;
+        if let Some(t) = artifact_type {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
+        let resp = self
+            .request(
+                reference,
+                &Scope::pull(reference.repository()),
+                Method::GET,
+                url.clone(),
+                &mut |b| {
+                    Box::pin(
+                        async move { Ok(b.header(header::ACCEPT, crate::manifest::OCI_INDEX)) },
+                    )
+                },
+            )
+            .await?;
+        let (listed, filtered) = if resp.status() == StatusCode::NOT_FOUND {
+            drop(resp);
+            match self.referrers_tag_index(reference, subject).await? {
+                Some(index) => (index.manifests().to_vec(), false),
+                None => (Vec::new(), false),
+            }
+        } else {
+            let resp = expect(resp, Method::GET, &[StatusCode::OK]).await?;
+            let filtered = header_str(resp.headers(), "oci-filters-applied")
+                .is_some_and(|f| f.split(',').any(|x| x.trim() == "artifactType"));
+            let bytes = read_limited(resp, MAX_MANIFEST_SIZE, url.as_str()).await?;
+            let index = Manifest::new(
+                bytes.clone(),
+                Some(crate::manifest::OCI_INDEX),
+                crate::blob::sha256(&bytes),
+                url.as_str(),
+            )?;
+            (index.manifests().to_vec(), filtered)
+        };
+        Ok(match artifact_type {
+            Some(t) if !filtered => listed
+                .into_iter()
+                .filter(|d| {
+                    d.artifact_type()
+                        .as_ref()
+                        .is_some_and(|a| a.to_string() == t)
+                })
+                .collect(),
+            _ => listed,
+        })
+    }
+
+    /// The index under `subject`'s referrers tag, if there is one.
+    async fn referrers_tag_index(
+        &self,
+        reference: &Reference,
+        subject: &Digest,
+    ) -> Result<Option<Manifest>> {
+        let tagged = crate::reference::with_tag(reference, &referrers_tag(subject));
+        match self.get_manifest(&tagged).await {
+            Ok(m) if m.is_index() => Ok(Some(m)),
+            Ok(m) => Err(Error::InvalidManifest {
+                what: tagged.to_string(),
+                reason: format!("the referrers tag holds a {}, not an index", m.media_type()),
+            }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds `referrer` to the index under `subject`'s referrers tag (made if missing).
+    async fn add_to_referrers_tag(
+        &self,
+        reference: &Reference,
+        subject: &Digest,
+        referrer: &Manifest,
+    ) -> Result<()> {
+        let entry = referrer.referrer_descriptor();
+        let mut manifests: Vec<Descriptor> =
+            match self.referrers_tag_index(reference, subject).await? {
+                Some(index) => index.manifests().to_vec(),
+                None => Vec::new(),
+            };
+        if manifests.iter().any(|d| d.digest() == entry.digest()) {
+            return Ok(());
+        }
+        manifests.push(entry);
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": crate::manifest::OCI_INDEX,
+            "manifests": manifests,
+        });
+        let bytes = serde_json::to_vec(&index).map_err(|e| Error::InvalidManifest {
+            what: format!("referrers of {subject}"),
+            reason: e.to_string(),
+        })?;
+        let tagged = crate::reference::with_tag(reference, &referrers_tag(subject));
+        Box::pin(self.put_manifest(&tagged, crate::manifest::OCI_INDEX, &bytes)).await?;
+        Ok(())
     }
 
     /// Deletes the manifest `reference` names by digest (registries refuse deleting by tag).
@@ -831,10 +1098,10 @@ impl Client {
                         break;
                     }
                 };
-                let mut chunk = &chunk[..];
+                let mut chunk = chunk;
                 if skip > 0 {
                     let n = skip.min(chunk.len() as u64) as usize;
-                    chunk = &chunk[n..];
+                    chunk = chunk.slice(n..);
                     skip -= n as u64;
                 }
                 if chunk.is_empty() {
@@ -847,14 +1114,14 @@ impl Client {
                         actual: verifier.size() + chunk.len() as u64,
                     });
                 }
-                verifier.update(chunk);
                 writer
-                    .write_all(chunk)
+                    .write_all(&chunk)
                     .await
                     .map_err(|source| Error::Blob {
                         digest: digest.to_string(),
                         source,
                     })?;
+                verifier.update(&chunk);
                 progress(verifier.size());
             }
             match broken {
@@ -949,6 +1216,7 @@ impl Client {
             Upload::Mounted => return Ok(BlobPushed::Mounted),
             Upload::Session(url) => url,
         };
+        progress(0);
         let session = match mode {
             UploadMode::Chunked { chunk_size } => {
                 match self
@@ -1184,6 +1452,12 @@ fn parse_digest(d: &str, url: &str) -> Result<Digest> {
         url: url.to_string(),
         reason: format!("bad digest {d:?}: {e}"),
     })
+}
+
+/// The tag of the referrers tag schema: `sha256:HEX` -> `sha256-HEX` (at most 128 characters).
+pub(crate) fn referrers_tag(subject: &Digest) -> String {
+    let s = subject.to_string().replacen(':', "-", 1);
+    s.chars().take(128).collect()
 }
 
 /// `bytes 100-199/200` -> 100.

@@ -43,12 +43,18 @@
 //! - Transient failures (connection errors, 5xx, 429 with `Retry-After`) are retried with
 //!   backoff; a download that breaks resumes with `Range`.
 //! - Manifests are copied byte for byte, so digests are kept.
+//! - OCI 1.1 referrers: [`Client::referrers`] lists the artifacts (signatures, SBOMs) about a
+//!   manifest, through the referrers API or, on registries without it, the referrers tag
+//!   schema (`sha256-HEX`), which [`Client::put_manifest`] keeps up to date when it pushes a
+//!   manifest with a `subject`.
 //!
 //! # Authentication
 //! Anonymous, basic and bearer tokens (from the registry's `WWW-Authenticate` challenge,
 //! cached per scope, renewed on 401). Credentials come from a [`Credentials`]:
 //! [`StaticCredentials`] or [`DockerConfig`] (`~/.docker/config.json` with `auths`,
-//! `credHelpers` and `credsStore`).
+//! `credHelpers` and `credsStore`). [`login`] checks a credential against a registry and stores
+//! it as `docker login` does (in `config.json`, or through the configured credential helper);
+//! [`logout`] removes it.
 //!
 //! # Transport
 //! HTTPS with rustls and the system's root certificates; plain HTTP for `localhost`,
@@ -56,8 +62,8 @@
 //! [`ClientBuilder::insecure_registry`].
 //!
 //! # Limitations
-//! - No OCI 1.1 referrers API yet, no `login` command, no OAuth2 identity-token (refresh
-//!   token) exchange: a helper's identity token is sent as a basic password.
+//! - No OAuth2 identity-token (refresh token) exchange: a helper's identity token is sent as a
+//!   basic password.
 //! - sha256 only (the digest every registry speaks).
 //! - [`OciDir`] serializes `index.json` updates within a process, not across processes.
 
@@ -72,7 +78,7 @@ pub mod manifest;
 pub mod reference;
 mod transfer;
 
-pub use auth::{Credential, Credentials, DockerConfig, StaticCredentials};
+pub use auth::{login, logout, Credential, Credentials, DockerConfig, StaticCredentials};
 pub use blob::{BlobSink, BlobSource, BlobWriter, SourceBlob, Verified};
 pub use client::{
     BlobPushed, BytesProgress, Client, ClientBuilder, UploadMode, DEFAULT_CHUNK_SIZE,
@@ -81,8 +87,8 @@ pub use error::{Error, Result};
 pub use layout::OciDir;
 pub use manifest::{Manifest, TargetPlatform};
 pub use transfer::{
-    pull, push, ProgressEvent, ProgressFn, ProgressKind, PullOptions, PushOptions, Transferred,
-    DEFAULT_CONCURRENCY,
+    copy, pull, push, ProgressEvent, ProgressFn, ProgressKind, PullOptions, PushOptions,
+    Transferred, DEFAULT_CONCURRENCY,
 };
 
 /// The `oci-spec` crate this crate's API speaks (`Reference`, `Descriptor`, `Digest`).

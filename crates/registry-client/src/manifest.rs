@@ -42,6 +42,12 @@ struct Parsed {
     config: Option<Descriptor>,
     #[serde(default)]
     layers: Option<Vec<Descriptor>>,
+    #[serde(default)]
+    subject: Option<Descriptor>,
+    #[serde(default, rename = "artifactType")]
+    artifact_type: Option<String>,
+    #[serde(default)]
+    annotations: Option<std::collections::HashMap<String, String>>,
 }
 
 impl Manifest {
@@ -140,6 +146,34 @@ impl Manifest {
     /// The manifests an index lists (empty for an image manifest).
     pub fn manifests(&self) -> &[Descriptor] {
         self.parsed.manifests.as_deref().unwrap_or(&[])
+    }
+
+    /// The manifest this one refers to (OCI 1.1 `subject`): a signature, SBOM or other
+    /// artifact names the image it is about.
+    pub fn subject(&self) -> Option<&Descriptor> {
+        self.parsed.subject.as_ref()
+    }
+
+    /// The artifact type, as the referrers API reports it: `artifactType`, else an image
+    /// manifest's config media type.
+    pub fn artifact_type(&self) -> Option<String> {
+        self.parsed.artifact_type.clone().or_else(|| {
+            self.parsed
+                .config
+                .as_ref()
+                .filter(|_| !self.is_index())
+                .map(|c| c.media_type().to_string())
+        })
+    }
+
+    /// This manifest as an entry of a referrers index: its descriptor with `artifactType`
+    /// and its annotations.
+    pub fn referrer_descriptor(&self) -> Descriptor {
+        let mut d = self.descriptor();
+        let artifact = self.artifact_type();
+        d.set_artifact_type(artifact.map(|a| MediaType::from(a.as_str())));
+        d.set_annotations(self.parsed.annotations.clone());
+        d
     }
 
     /// An image manifest's config and layers, config first (empty for an index).

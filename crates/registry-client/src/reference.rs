@@ -86,11 +86,95 @@ pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
             ));
         }
     }
-    input.parse::<Reference>().map_err(|e| {
-        fail(format!(
-            "{e} (path components are [a-z0-9] separated by '.', '_', '__' or '-')"
-        ))
+    // Docker's grammar, checked by hand: oci-spec's parser compiles a large Unicode regex on
+    // first use, which costs a short-lived command (a re-push) more than its network traffic.
+    let explicit = name
+        .split_once('/')
+        .map(|(host, _)| host)
+        .filter(|host| host.contains(['.', ':']) || *host == "localhost");
+    if let Some(domain) = explicit.filter(|d| !is_domain(d)) {
+        return Err(fail(format!(
+            "{domain:?} is not a registry host (host names are [A-Za-z0-9-] labels separated by '.', with an optional :port)"
+        )));
+    }
+    let (registry, repository) = split_domain(name);
+    if let Some(bad) = repository.split('/').find(|c| !is_path_component(c)) {
+        return Err(fail(format!(
+            "{bad:?} is not a valid path component (path components are [a-z0-9] separated by '.', '_', '__' or '-')"
+        )));
+    }
+    if repository.len() > 255 {
+        return Err(fail(
+            "the repository name is longer than 255 characters".into(),
+        ));
+    }
+    Ok(match (tag, digest) {
+        (Some(t), Some(d)) => {
+            Reference::with_tag_and_digest(registry, repository, t.to_string(), d.to_string())
+        }
+        (None, Some(d)) => Reference::with_digest(registry, repository, d.to_string()),
+        (t, None) => Reference::with_tag(registry, repository, t.unwrap_or("latest").to_string()),
     })
+}
+
+/// Splits a name into registry and repository as Docker does: the first component is a
+/// registry when it has a '.' or ':' or is `localhost`; otherwise the registry is
+/// `docker.io`, where one-component names are in `library/`.
+fn split_domain(name: &str) -> (String, String) {
+    let (mut domain, remainder) = match name.split_once('/') {
+        Some((left, right)) if left.contains(['.', ':']) || left == "localhost" => {
+            (left.to_string(), right.to_string())
+        }
+        _ => ("docker.io".to_string(), name.to_string()),
+    };
+    if domain == "index.docker.io" {
+        domain = "docker.io".into();
+    }
+    if domain == "docker.io" && !remainder.contains('/') {
+        return (domain, format!("library/{remainder}"));
+    }
+    (domain, remainder)
+}
+
+/// `host[:port]`: labels of `[A-Za-z0-9-]` (not starting or ending with '-') separated by '.'.
+fn is_domain(s: &str) -> bool {
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (s, None),
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    host.split('.').all(label_ok)
+        && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `[a-z0-9]+` runs separated by exactly one of '.', '_', '__' or any number of '-'.
+fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        if !(matches!(sep, "." | "_" | "__") || sep.bytes().all(|x| x == b'-')) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Whether `s` is `sha256:` and 64 lowercase hex digits.
@@ -144,6 +228,13 @@ mod tests {
             ("localhost/app", "localhost/app:latest"),
             ("127.0.0.1:5000/a/b:t", "127.0.0.1:5000/a/b:t"),
             ("ghcr.io/o/r:1.0", "ghcr.io/o/r:1.0"),
+            (
+                "index.docker.io/busybox",
+                "docker.io/library/busybox:latest",
+            ),
+            ("docker.io/x", "docker.io/library/x:latest"),
+            ("test.com:5000", "docker.io/library/test.com:5000"),
+            ("a__b/c--d/e.f_g", "docker.io/a__b/c--d/e.f_g:latest"),
         ];
         for (input, want) in cases {
             assert_eq!(parse(input).unwrap().to_string(), want, "{input}");
@@ -162,9 +253,44 @@ mod tests {
             ("a@sha256:12", "digest"),
             ("a@md5:00", "digest"),
             ("-a", "path components"),
+            ("a..b", "path components"),
+            ("a___b", "path components"),
+            ("ex-.com/a", "registry host"),
+            ("ex.com:x5/a", "registry host"),
         ] {
             let e = parse(input).unwrap_err();
             assert!(e.reason.contains(why), "{input}: {}", e.reason);
+        }
+    }
+
+    #[test]
+    fn agrees_with_oci_spec() {
+        let d = format!("sha256:{}", "0a".repeat(32));
+        for input in [
+            "busybox".to_string(),
+            "a/b/c:v-1.2_x".into(),
+            "localhost:5000/x".into(),
+            "my.reg.example:443/team/app-x__y.z:latest".into(),
+            "index.docker.io/u/r".into(),
+            format!("x@{d}"),
+            format!("reg.io/x:t@{d}"),
+            "a-----b/c".into(),
+        ] {
+            let ours = parse(&input).unwrap();
+            let theirs: Reference = input.parse().unwrap();
+            assert_eq!(ours, theirs, "{input}");
+        }
+        for input in [
+            "a..b",
+            "a/-b",
+            "a/b-",
+            "A",
+            "a/b:.x",
+            "x@sha256:ab",
+            "a/b_/c",
+        ] {
+            assert!(parse(input).is_err(), "{input}");
+            assert!(input.parse::<Reference>().is_err(), "{input}");
         }
     }
 

@@ -354,17 +354,13 @@ async fn read_source_manifest(source: &dyn BlobSource, d: &Descriptor) -> Result
     Manifest::from_descriptor(bytes, d)
 }
 
-/// Pushes the image `root` (a manifest or index held by `source`) to `reference`: every
-/// blob the repository lacks (`HEAD` first, a mount when `mount_from` is given, else an
-/// upload), `concurrency` at a time; then child manifests by digest; then the root under
-/// the reference's tag (or digest). Manifests keep their bytes, so their digests are kept.
-pub async fn push(
-    client: &Client,
+/// The root manifest `root` names in `source` and the image's graph: child manifests
+/// (deepest first, root excluded) and blobs. `what` names the image in errors.
+async fn source_graph(
     source: &dyn BlobSource,
     root: &Descriptor,
-    reference: &Reference,
-    options: &PushOptions,
-) -> Result<Transferred> {
+    what: &str,
+) -> Result<(Manifest, Graph)> {
     let root_manifest = read_source_manifest(source, root).await?;
     let mut graph = Graph {
         manifests: Vec::new(),
@@ -376,7 +372,7 @@ pub async fn push(
         if m.is_index() {
             if depth > 8 {
                 return Err(Error::InvalidManifest {
-                    what: reference.to_string(),
+                    what: what.to_string(),
                     reason: "indexes nested more than 8 deep".into(),
                 });
             }
@@ -395,7 +391,129 @@ pub async fn push(
         }
     }
     graph.manifests.reverse();
+    Ok((root_manifest, graph))
+}
 
+/// Copies the image `root` (a manifest or index held by `source`) into `sink` without a
+/// registry, e.g. between two OCI layouts: every blob the sink lacks, `concurrency` at a time,
+/// each verified while it streams and committed only if it matches its digest; then the
+/// manifests, children before the root. Tagging the root is up to the caller.
+pub async fn copy(
+    source: &dyn BlobSource,
+    root: &Descriptor,
+    sink: &dyn BlobSink,
+    options: &PullOptions,
+) -> Result<Transferred> {
+    let (root_manifest, mut graph) = source_graph(source, root, root.digest().as_ref()).await?;
+    graph.manifests.push(root_manifest.clone());
+    let mut result = Transferred {
+        root: root_manifest.descriptor(),
+        blobs_moved: 0,
+        blobs_skipped: 0,
+        blobs_mounted: 0,
+        bytes_moved: 0,
+        manifests: 0,
+    };
+    let outcomes: Vec<(bool, u64)> = futures_util::stream::iter(graph.blobs.iter())
+        .map(|d| copy_blob(source, sink, d, &options.progress))
+        .buffer_unordered(options.concurrency.max(1))
+        .try_collect()
+        .await?;
+    for (moved, bytes) in outcomes {
+        if moved {
+            result.blobs_moved += 1;
+            result.bytes_moved += bytes;
+        } else {
+            result.blobs_skipped += 1;
+        }
+    }
+    for m in &graph.manifests {
+        write_manifest(sink, m).await?;
+        result.manifests += 1;
+    }
+    Ok(result)
+}
+
+async fn copy_blob(
+    source: &dyn BlobSource,
+    sink: &dyn BlobSink,
+    d: &Descriptor,
+    progress: &Option<ProgressFn>,
+) -> Result<(bool, u64)> {
+    use tokio::io::AsyncWriteExt as _;
+    let digest = d.digest();
+    let total = d.size();
+    let blob_err = |source| Error::Blob {
+        digest: digest.to_string(),
+        source,
+    };
+    if sink.has(digest).await.map_err(blob_err)? {
+        emit(progress, digest, ProgressKind::Skipped, 0, total);
+        return Ok((false, 0));
+    }
+    emit(progress, digest, ProgressKind::Started, 0, total);
+    let opened = source.open(digest).await.map_err(blob_err)?;
+    if opened.size != total {
+        return Err(Error::SizeMismatch {
+            digest: digest.to_string(),
+            expected: total,
+            actual: opened.size,
+        });
+    }
+    let mut reader = opened.reader;
+    let mut writer = sink.create(digest, total).await.map_err(blob_err)?;
+    let copied = async {
+        let mut verifier = crate::blob::Verifier::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = reader.read(&mut buf).await.map_err(blob_err)?;
+            if n == 0 {
+                break;
+            }
+            if verifier.size() + n as u64 > total {
+                return Err(Error::SizeMismatch {
+                    digest: digest.to_string(),
+                    expected: total,
+                    actual: verifier.size() + n as u64,
+                });
+            }
+            verifier.update(&buf[..n]);
+            writer.write_all(&buf[..n]).await.map_err(blob_err)?;
+            emit(
+                progress,
+                digest,
+                ProgressKind::Advanced,
+                verifier.size(),
+                total,
+            );
+        }
+        writer.shutdown().await.map_err(blob_err)?;
+        verifier.finish(digest.as_ref(), digest, Some(total))
+    }
+    .await;
+    match copied {
+        Ok(verified) => writer.commit(verified).await.map_err(blob_err)?,
+        Err(e) => {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+    }
+    emit(progress, digest, ProgressKind::Done, total, total);
+    Ok((true, total))
+}
+
+/// Pushes the image `root` (a manifest or index held by `source`) to `reference`: every
+/// blob the repository lacks (`HEAD` first, a mount when `mount_from` is given, else an
+/// upload), `concurrency` at a time; then child manifests by digest; then the root under
+/// the reference's tag (or digest). Manifests keep their bytes, so their digests are kept.
+pub async fn push(
+    client: &Client,
+    source: &dyn BlobSource,
+    root: &Descriptor,
+    reference: &Reference,
+    options: &PushOptions,
+) -> Result<Transferred> {
+    let (root_manifest, graph) = source_graph(source, root, &reference.to_string()).await?;
     let mut result = Transferred {
         root: root_manifest.descriptor(),
         blobs_moved: 0,
@@ -461,7 +579,16 @@ async fn push_one(
     let tick: crate::client::BytesProgress = {
         let progress = progress.clone();
         let digest = digest.clone();
-        Arc::new(move |n| emit(&progress, &digest, ProgressKind::Advanced, n, total))
+        let started = std::sync::atomic::AtomicBool::new(false);
+        Arc::new(move |n| {
+            // The first call (with 0 when the upload session opens) marks the start.
+            if !started.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                emit(&progress, &digest, ProgressKind::Started, 0, total);
+            }
+            if n > 0 {
+                emit(&progress, &digest, ProgressKind::Advanced, n, total);
+            }
+        })
     };
     let what = client
         .push_blob(

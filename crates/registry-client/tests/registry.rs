@@ -43,18 +43,28 @@ async fn push_then_pull_round_trip() {
     let r = reference(&reg, "team/app:v1");
 
     let events = Arc::new(AtomicU64::new(0));
-    let seen = events.clone();
+    let starts = Arc::new(AtomicU64::new(0));
+    let (seen, started) = (events.clone(), starts.clone());
     let opts = PushOptions {
-        progress: Some(Arc::new(move |e| {
-            if e.kind == ProgressKind::Done {
+        progress: Some(Arc::new(move |e| match e.kind {
+            ProgressKind::Done => {
                 seen.fetch_add(1, Ordering::Relaxed);
             }
+            ProgressKind::Started => {
+                assert_eq!(e.bytes, 0);
+                started.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
         })),
         ..PushOptions::default()
     };
     let pushed = push(&client, &src, &root, &r, &opts).await.unwrap();
     assert_eq!((pushed.blobs_moved, pushed.blobs_skipped), (3, 0));
     assert_eq!(events.load(Ordering::Relaxed), 3);
+    assert_eq!(starts.load(Ordering::Relaxed), 3);
+    // Pushed again: every blob is skipped, none is started.
+    push(&client, &src, &root, &r, &opts).await.unwrap();
+    assert_eq!(starts.load(Ordering::Relaxed), 3);
 
     let (dst_dir, dst) = layout().await;
     let pulled = pull(&client, &r, &dst, &PullOptions::default())
