@@ -181,7 +181,7 @@ async fn cp_both_ways_with_a_running_container() {
     let child = start(
         RootFs::overlay([&lower], &upper, &work),
         "echo in-shm > /dev/shm/note; echo ready; \
-         while [ ! -f /tmp/tree/sub/deep ]; do sleep 0.02; done; cat /tmp/tree/sub/deep",
+         while [ ! -f /tmp/done ]; do sleep 0.02; done; cat /tmp/tree/sub/deep",
     )
     .await;
     let root = ContainerRoot::of_child(&child).unwrap();
@@ -192,6 +192,10 @@ async fn cp_both_ways_with_a_running_container() {
         "in-shm\n"
     );
     root.copy_in(&tree, "/tmp").unwrap();
+    // A copy is not atomic: a marker copied afterwards tells the container it is complete.
+    let done = t.path().join("done");
+    std::fs::write(&done, "").unwrap();
+    root.copy_in(&done, "/tmp/done").unwrap();
     let out = tokio::time::timeout(HANG, child.wait_with_output())
         .await
         .unwrap()

@@ -73,17 +73,18 @@ async fn two_running_containers_share_a_named_volume() {
     let root = busybox_rootfs();
     let store_dir = tempfile::tempdir().unwrap();
     let vols = Volumes::open(store_dir.path()).unwrap();
-    // Each writes its file, then waits for the other's: both must run at the same time.
+    // Each writes its file (renamed into place whole), then waits for the other's: both must
+    // run at the same time.
     let one = sh(
         root.path(),
-        "echo from-one > /shared/one; while [ ! -f /shared/two ]; do sleep 0.02; done; cat /shared/two",
+        "echo from-one > /shared/.one && mv /shared/.one /shared/one; while [ ! -f /shared/two ]; do sleep 0.02; done; cat /shared/two",
     )
     .volume(&vols, "shared", "/shared", false)
     .build()
     .unwrap();
     let two = sh(
         root.path(),
-        "echo from-two > /shared/two; while [ ! -f /shared/one ]; do sleep 0.02; done; cat /shared/one",
+        "echo from-two > /shared/.two && mv /shared/.two /shared/two; while [ ! -f /shared/one ]; do sleep 0.02; done; cat /shared/one",
     )
     .volume(&vols, "shared", "/shared", false)
     .build()
