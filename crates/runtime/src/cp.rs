@@ -80,6 +80,9 @@ impl ContainerRoot {
 
     /// The files of a stopped container: its directory, or its overlay mounted read-write on a
     /// private temporary directory (root only) while the value lives.
+    ///
+    /// Not for a running container over an overlay: its upper dir is in use by the container's
+    /// own mount (the kernel refuses or warns); use [`of_child`](Self::of_child) then.
     pub fn stopped(rootfs: &RootFs) -> Result<Self, Error> {
         match rootfs {
             RootFs::Dir(d) => Self::dir(d),

@@ -211,7 +211,17 @@ async fn private_network_has_loopback_up_and_slirp4netns_when_installed() {
     } else {
         assert!(!s.contains("tap0"), "{s}");
     }
-    // Network::None never gets slirp4netns.
+    // Without outbound access, and with Network::None: never slirp4netns.
+    let out = Container::builder(root.path())
+        .cmd(["ip", "-o", "addr"])
+        .network(Network::Private)
+        .outbound(false)
+        .build()
+        .unwrap()
+        .output()
+        .await
+        .unwrap();
+    assert!(!text(&out.stdout).contains("tap0"), "{out:?}");
     let out = Container::builder(root.path())
         .cmd(["ip", "-o", "addr"])
         .network(Network::None)
