@@ -3,10 +3,17 @@
 //!
 //! ```text
 //! cargo run -p boxwright-runtime --example sandbox -- \
-//!     [-e K=V] [-p HOST:CONTAINER] [-v SRC:DST[:ro]] [--net none|host|private] \
+//!     [-e K=V] [-p [IP:][HOST:]CONTAINER[/udp]] [-v SRC:DST[:ro]] [-v NAME:DST[:ro]] [-v DST] \
+//!     [--volumes-root DIR] [--net none|host|private] \
 //!     [--memory BYTES] [--pids-limit N] [--read-only] [-u USER] [-h HOSTNAME]
 //!     [--security-opt seccomp=unconfined] ROOTFS -- CMD...
 //! ```
+//!
+//! `-p` publishes a port through the runtime's userspace proxy (and implies `--net private`
+//! unless `--net` is given); the host ports bound are printed on stderr. `-v` takes a host path
+//! (starting with `/` or `.`: a bind mount), a volume name (a named volume under
+//! `--volumes-root`, default `/var/lib/boxwright` as root, else `~/.local/share/boxwright`), or
+//! a lone container path (an anonymous volume, removed at exit as with `docker run --rm`).
 //!
 //! Streams the command's stdout and stderr and exits with its exit code (128 + signal when it
 //! was killed, as Docker). Errors of the runtime exit with 125, like `docker run`; a missing
@@ -15,13 +22,14 @@
 
 use std::process::ExitCode;
 
-use boxwright_runtime::{Container, Error, Network};
+use boxwright_runtime::{Container, Error, Network, PortMapping, Volumes};
 use tokio::io::AsyncWriteExt;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: sandbox [-e K=V] [-p HOST:CONTAINER] [-v SRC:DST[:ro]] [--net none|host|private] \
-         [--memory BYTES] [--pids-limit N] [--read-only] [-u USER] [-h HOSTNAME] ROOTFS -- CMD..."
+        "usage: sandbox [-e K=V] [-p [IP:][HOST:]CONTAINER[/udp]] [-v SRC:DST[:ro]] [-v NAME:DST[:ro]] \
+         [-v DST] [--volumes-root DIR] [--net none|host|private] [--memory BYTES] [--pids-limit N] \
+         [--read-only] [-u USER] [-h HOSTNAME] ROOTFS -- CMD..."
     );
     ExitCode::from(2)
 }
@@ -52,7 +60,11 @@ async fn main() -> ExitCode {
     let mut rootfs = None;
     let mut env = Vec::new();
     let mut binds = Vec::new();
-    let mut net = Network::None;
+    let mut named = Vec::new();
+    let mut anonymous = Vec::new();
+    let mut ports = Vec::new();
+    let mut volumes_root = None;
+    let mut net = None;
     let mut memory = None;
     let mut pids = None;
     let mut read_only = false;
@@ -69,25 +81,41 @@ async fn main() -> ExitCode {
                 Some(kv) => env.push(kv),
                 None => return usage(),
             },
-            "-p" => {
-                eprintln!("sandbox: -p (published ports) is not yet supported");
-                return ExitCode::from(2);
-            }
-            "-v" => {
+            "-p" | "--publish" => match args.next().map(|p| p.parse::<PortMapping>()) {
+                Some(Ok(p)) => ports.push(p),
+                Some(Err(e)) => {
+                    eprintln!("sandbox: {e}");
+                    return ExitCode::from(2);
+                }
+                None => return usage(),
+            },
+            "-v" | "--volume" => {
                 let Some(v) = args.next() else { return usage() };
                 let parts: Vec<&str> = v.split(':').collect();
-                match parts.as_slice() {
-                    [src, dst] => binds.push((src.to_string(), dst.to_string(), false)),
-                    [src, dst, "ro"] => binds.push((src.to_string(), dst.to_string(), true)),
-                    [src, dst, "rw"] => binds.push((src.to_string(), dst.to_string(), false)),
+                let (src, dst, ro) = match parts.as_slice() {
+                    [dst] => {
+                        anonymous.push(dst.to_string());
+                        continue;
+                    }
+                    [src, dst] | [src, dst, "rw"] => (src.to_string(), dst.to_string(), false),
+                    [src, dst, "ro"] => (src.to_string(), dst.to_string(), true),
                     _ => return usage(),
+                };
+                if src.starts_with('/') || src.starts_with('.') {
+                    binds.push((src, dst, ro));
+                } else {
+                    named.push((src, dst, ro));
                 }
             }
+            "--volumes-root" => match args.next() {
+                Some(d) => volumes_root = Some(d),
+                None => return usage(),
+            },
             "--net" | "--network" => {
                 net = match args.next().as_deref() {
-                    Some("none") => Network::None,
-                    Some("host") => Network::Host,
-                    Some("private") => Network::Private,
+                    Some("none") => Some(Network::None),
+                    Some("host") => Some(Network::Host),
+                    Some("private") => Some(Network::Private),
                     _ => return usage(),
                 }
             }
@@ -116,10 +144,41 @@ async fn main() -> ExitCode {
         return usage();
     }
 
+    let net = net.unwrap_or(if ports.is_empty() {
+        Network::None
+    } else {
+        Network::Private
+    });
     let mut b = Container::builder(rootfs.as_str())
         .cmd(cmd)
         .network(net)
         .read_only(read_only);
+    for p in ports {
+        b = b.publish_port(p);
+    }
+    if !named.is_empty() || !anonymous.is_empty() {
+        let dir = volumes_root.unwrap_or_else(|| {
+            if rustix::process::geteuid().is_root() {
+                "/var/lib/boxwright".into()
+            } else {
+                let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+                format!("{home}/.local/share/boxwright")
+            }
+        });
+        let vols = match Volumes::open(&dir) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("sandbox: {}", chain(&e));
+                return ExitCode::from(125);
+            }
+        };
+        for (name, dst, ro) in named {
+            b = b.volume(&vols, name, dst, ro);
+        }
+        for dst in anonymous {
+            b = b.anonymous_volume(&vols, dst);
+        }
+    }
     for (k, v) in env {
         b = b.env(k, v);
     }
@@ -142,29 +201,50 @@ async fn main() -> ExitCode {
         b = b.hostname(h);
     }
 
+    let container = match b.build() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
     let run = async {
-        let mut child = b.build()?.spawn().await?;
+        let mut child = container.spawn().await?;
+        for p in child.published_ports() {
+            eprintln!(
+                "sandbox: published {} -> {}/{}",
+                p.host, p.container_port, p.protocol
+            );
+        }
         let out = pump(child.stdout.take(), tokio::io::stdout());
         let err = pump(child.stderr.take(), tokio::io::stderr());
         let (_, _, status) = tokio::join!(out, err, child.wait());
         status
     };
-    match run.await {
-        Ok(status) => ExitCode::from(status.code().clamp(0, 255) as u8),
-        Err(e) => {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
-            }
-            eprintln!("sandbox: {msg}");
-            ExitCode::from(match e {
-                Error::ExecutableNotFound { .. } => 127,
-                Error::Exec { .. } => 126,
-                _ => 125,
-            })
-        }
+    let result = run.await;
+    // As with `docker run --rm`: the container's anonymous volumes go with it.
+    if let Err(e) = container.release_volumes(true) {
+        eprintln!("sandbox: {}", chain(&e));
     }
+    match result {
+        Ok(status) => ExitCode::from(status.code().clamp(0, 255) as u8),
+        Err(e) => fail(&e),
+    }
+}
+
+fn chain(e: &Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("sandbox: {}", chain(e));
+    ExitCode::from(match e {
+        Error::ExecutableNotFound { .. } => 127,
+        Error::Exec { .. } => 126,
+        _ => 125,
+    })
 }

@@ -94,6 +94,9 @@ pub struct Child {
     pidfd: AsyncFd<OwnedFd>,
     cgroup: Option<Cgroup>,
     status: Option<ExitStatus>,
+    /// Port proxies and slirp4netns, stopped when the container exits.
+    net: Option<crate::net::NetHandle>,
+    published: Vec<crate::net::PublishedPort>,
     /// The command's stdin, when [`Stdio::Piped`].
     pub stdin: Option<ChildStdin>,
     /// The command's stdout, when [`Stdio::Piped`].
@@ -121,6 +124,8 @@ impl Child {
             pidfd,
             cgroup,
             status: None,
+            net: None,
+            published: Vec::new(),
             stdin: None,
             stdout: None,
             stderr: None,
@@ -199,6 +204,7 @@ impl Child {
             return Ok(None);
         };
         self.status = Some(status);
+        self.net = None;
         if let Some(mut cg) = self.cgroup.take() {
             cg.remove();
         }
@@ -258,6 +264,24 @@ impl Child {
             stdout,
             stderr,
         })
+    }
+
+    /// The ports published on the host for this container (with the chosen port where 0 was
+    /// asked for).
+    pub fn published_ports(&self) -> &[crate::net::PublishedPort] {
+        &self.published
+    }
+
+    pub(crate) fn set_net(&mut self, net: Option<crate::net::NetHandle>) {
+        if let Some(n) = &net {
+            self.published = n.ports.clone();
+        }
+        self.net = net;
+    }
+
+    /// Whether the init has been reaped (its PID may then belong to another process).
+    pub(crate) fn is_reaped(&self) -> bool {
+        self.status.is_some()
     }
 
     /// Kills and reaps at once (for error paths and drop).

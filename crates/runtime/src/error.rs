@@ -138,6 +138,67 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// A `-p` port specification that does not parse.
+    #[error("invalid port specification {spec:?}: {reason}")]
+    InvalidPortSpec {
+        /// The specification as given.
+        spec: String,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A published host port is in use (Docker's "port is already allocated").
+    #[error("Bind for {addr} failed: port is already allocated ({protocol})")]
+    PortAllocated {
+        /// The host address and port.
+        addr: std::net::SocketAddr,
+        /// TCP or UDP.
+        protocol: crate::net::Protocol,
+        /// The `bind` error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// slirp4netns is installed but could not set up the container's outbound network.
+    #[error("slirp4netns: {reason}")]
+    Slirp4netns {
+        /// What happened.
+        reason: String,
+    },
+
+    /// A volume name Docker would refuse (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`).
+    #[error("invalid volume name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidVolumeName {
+        /// The name.
+        name: String,
+    },
+
+    /// No volume of that name exists.
+    #[error("no such volume: {name}")]
+    NoSuchVolume {
+        /// The name.
+        name: String,
+    },
+
+    /// The volume is used by containers and removal was not forced.
+    #[error("remove {name}: volume is in use - [{}]", users.join(", "))]
+    VolumeInUse {
+        /// The volume.
+        name: String,
+        /// IDs of the containers using it.
+        users: Vec<String>,
+    },
+
+    /// `cp` could not copy a path into or out of a container.
+    #[error("copying {path:?}")]
+    Copy {
+        /// The path (inside the container for its side, else on the host).
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl Error {

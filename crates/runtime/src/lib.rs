@@ -52,11 +52,45 @@
 //! denied); device nodes are bound from the host rather than created. cgroup limits need a
 //! writable cgroup tree and are refused otherwise.
 //!
+//! # Networks
+//!
+//! [`Network::None`] is a network namespace with loopback only; [`Network::Host`] shares the
+//! host's. [`Network::Private`] is a namespace of the container's own with:
+//!
+//! - **published ports** ([`ContainerBuilder::publish`], [`ContainerBuilder::publish_port`] with
+//!   Docker's `-p [IP:][HOST:]CONTAINER[/tcp|/udp]` syntax parsed by [`PortMapping`]): the host
+//!   ports are bound before the container starts (a port in use is
+//!   [`Error::PortAllocated`]; port 0 picks a free one, reported by
+//!   [`Child::published_ports`]), and a userspace proxy of tokio tasks in the calling program
+//!   forwards each TCP connection and each UDP client's datagrams to `127.0.0.1:CONTAINER` *inside*
+//!   the container's namespace, through sockets made by a thread that has joined it — no
+//!   iptables, no bridge. Rootful only.
+//! - **outbound access** through `slirp4netns` when it is installed (`tap0`, 10.0.2.100/24,
+//!   default route via 10.0.2.2, DNS at 10.0.2.3, the host's loopback unreachable); without it,
+//!   loopback only.
+//!
+//! # Volumes
+//!
+//! A [`Volumes`] store (`ROOT/volumes/NAME/_data`) holds named volumes (created on demand,
+//! outliving containers, shareable by several at once) and anonymous ones (one per container,
+//! removed with [`Container::release_volumes`]`(true)`, Docker's `rm -v`), with create, list,
+//! inspect, remove (refused while in use unless forced) and prune. An empty volume is seeded with
+//! the image's content at its mount point, as Docker does — so an image's `VOLUME` paths are
+//! [`ContainerBuilder::anonymous_volume`]s. Bind mounts are [`ContainerBuilder::mount_bind`].
+//!
+//! # Copying files
+//!
+//! [`ContainerRoot`] copies trees into and out of a running container (through
+//! `/proc/PID/root`) or a stopped one (its directory, or its overlay mounted for the copy),
+//! resolving every container path with `openat2(RESOLVE_IN_ROOT)` so no symlink leads outside
+//! the container (the CVE-2018-15664 class).
+//!
 //! # Limitations (this release)
 //!
-//! - Attached runs only: detached containers, logs, exec, tty, the on-disk lifecycle (create,
-//!   start, stop, rm, ps from another process), volumes, published ports and `cp` are later work.
-//! - `Network::Private` is a network namespace with loopback only (like `Network::None`).
+//! - Attached runs only: detached containers, logs, exec, tty and the on-disk lifecycle (create,
+//!   start, stop, rm, ps from another process) are later work.
+//! - Published ports and volume seeding from an overlay need root; hard links are copied as
+//!   separate files and extended attributes are not copied by `cp` and seeding.
 //! - No `/sys/fs/cgroup` view inside the container; no `/etc/hosts`, `/etc/resolv.conf` or
 //!   `/etc/hostname` bind mounts yet.
 //! - Seccomp filters only the native architecture (see [`seccomp_docker_default`]).
@@ -66,11 +100,14 @@ mod caps;
 mod cgroup;
 mod child;
 mod container;
+mod cp;
 mod error;
+mod net;
 mod plan;
 mod rootfs;
 mod seccomp;
 mod sys;
+mod volume;
 
 pub use caps::docker_default as docker_default_capabilities;
 pub use child::Child;
@@ -79,10 +116,13 @@ pub use container::{
     default_mounts, Container, ContainerBuilder, Network, DEFAULT_PATH, MASKED_PATHS,
     READONLY_PATHS,
 };
+pub use cp::ContainerRoot;
 pub use error::Error;
+pub use net::{PortMapping, Protocol, PublishedPort};
 pub use plan::Step;
 pub use rootfs::RootFs;
 pub use seccomp::docker_default as seccomp_docker_default;
+pub use volume::{VolumeInfo, VolumeMount, Volumes};
 
 /// The `oci-spec` crate this runtime speaks, re-exported so callers use the same version.
 pub use oci_spec;

@@ -1,0 +1,613 @@
+//! Private networks: published ports through a userspace proxy, outbound access through
+//! `slirp4netns`.
+//!
+//! # Published ports
+//!
+//! Each [`PortMapping`] is bound on the host **before** the container starts (so a port in use
+//! fails the start with [`Error::PortAllocated`] and nothing runs). Once the container exists, a
+//! small dedicated thread joins its network namespace (`setns(CLONE_NEWNET)` is per thread) and
+//! becomes a *socket factory*: it creates sockets there on request and hands them back. A socket
+//! keeps the namespace it was created in, so the proxy tasks — tokio tasks of the calling
+//! program — then use it like any other: TCP connections are accepted on the host, a socket from
+//! the factory connects to `127.0.0.1:CONTAINER_PORT` inside the container, and the bytes are
+//! copied both ways; UDP datagrams get one session (one socket inside) per client address, kept
+//! while replies flow and dropped after 90 s without one, as Docker's proxy does. No iptables,
+//! no bridge, no veth: the container only ever has `lo` (and `tap0` with slirp4netns).
+//!
+//! A connection accepted before anything listens in the container is closed at once (the
+//! inside connect is refused), as with Docker's userland proxy.
+//!
+//! Published ports need a network namespace of the container's own ([`Network::Private`]) and
+//! a rootful caller: joining the namespace of a rootless container needs `CAP_SYS_ADMIN` in its
+//! user namespace, which a thread of a multi-threaded program cannot get.
+//!
+//! # Outbound access
+//!
+//! With [`Network::Private`], when `slirp4netns` is installed (searched in `$PATH`), it is
+//! started as `slirp4netns --configure --mtu=65520 --disable-host-loopback PID tap0` before the
+//! container's command runs (the init waits on a pipe until slirp4netns reports ready): the
+//! container gets `tap0` with 10.0.2.100/24, a default route through 10.0.2.2 and a DNS
+//! forwarder at 10.0.2.3; the host's loopback is not reachable from inside. Without
+//! slirp4netns the container has loopback only. slirp4netns is stopped with the container.
+//!
+//! [`Network::Private`]: crate::Network::Private
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustix::fs::{Mode, OFlags};
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::error::Error;
+
+/// How long a UDP session lives without a reply (Docker's `UDPConnTrackTimeout`).
+const UDP_IDLE: Duration = Duration::from_secs(90);
+/// How long slirp4netns may take to configure the namespace.
+const SLIRP_READY: Duration = Duration::from_secs(10);
+
+/// A transport protocol of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    /// TCP (the default).
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+/// A published port (`-p [IP:][HOST:]CONTAINER[/tcp|/udp]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortMapping {
+    /// The host address to listen on (Docker's default: `0.0.0.0`).
+    pub host_ip: IpAddr,
+    /// The host port; 0 picks a free one (see [`Child::published_ports`](crate::Child::published_ports)).
+    pub host_port: u16,
+    /// The port inside the container (connected to on its `127.0.0.1`).
+    pub container_port: u16,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+}
+
+impl PortMapping {
+    /// `host_port` on all host addresses to `container_port`, TCP.
+    pub fn tcp(host_port: u16, container_port: u16) -> Self {
+        PortMapping {
+            host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            host_port,
+            container_port,
+            protocol: Protocol::Tcp,
+        }
+    }
+
+    /// `host_port` on all host addresses to `container_port`, UDP.
+    pub fn udp(host_port: u16, container_port: u16) -> Self {
+        PortMapping {
+            protocol: Protocol::Udp,
+            ..Self::tcp(host_port, container_port)
+        }
+    }
+
+    /// The same mapping on one host address only.
+    pub fn on(self, host_ip: IpAddr) -> Self {
+        PortMapping { host_ip, ..self }
+    }
+
+    fn host_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host_ip, self.host_port)
+    }
+}
+
+impl fmt::Display for PortMapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}/{}",
+            self.host_addr(),
+            self.container_port,
+            self.protocol
+        )
+    }
+}
+
+impl FromStr for PortMapping {
+    type Err = Error;
+
+    /// Parses Docker's `-p` syntax: `CONTAINER`, `HOST:CONTAINER`, `IP:HOST:CONTAINER`,
+    /// `IP::CONTAINER` (IPv6 addresses in brackets), each with an optional `/tcp` or `/udp`.
+    fn from_str(spec: &str) -> Result<Self, Error> {
+        let bad = |reason: &'static str| Error::InvalidPortSpec {
+            spec: spec.to_owned(),
+            reason,
+        };
+        let (rest, protocol) = match spec.rsplit_once('/') {
+            Some((r, "tcp")) => (r, Protocol::Tcp),
+            Some((r, "udp")) => (r, Protocol::Udp),
+            Some(_) => return Err(bad("the protocol must be tcp or udp")),
+            None => (spec, Protocol::Tcp),
+        };
+        let port = |s: &str, zero_ok: bool| -> Result<u16, Error> {
+            match s.parse::<u16>() {
+                Ok(0) if !zero_ok => Err(bad("the container port cannot be 0")),
+                Ok(p) => Ok(p),
+                Err(_) => Err(bad("a port must be a number from 0 to 65535")),
+            }
+        };
+        let (front, container) = match rest.rsplit_once(':') {
+            Some((f, c)) => (Some(f), c),
+            None => (None, rest),
+        };
+        let container_port = port(container, false)?;
+        let (ip, host) = match front {
+            None => (None, ""),
+            Some(f) => match f.rsplit_once(':') {
+                Some((ip, host)) => (Some(ip), host),
+                None => (None, f),
+            },
+        };
+        let host_port = if host.is_empty() {
+            0
+        } else {
+            port(host, true)?
+        };
+        let host_ip = match ip {
+            None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Some(ip) => ip
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| bad("not an IP address"))?,
+        };
+        Ok(PortMapping {
+            host_ip,
+            host_port,
+            container_port,
+            protocol,
+        })
+    }
+}
+
+/// A port published by a started container: where it listens on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublishedPort {
+    /// The host address and port actually bound (the chosen port when 0 was asked for).
+    pub host: SocketAddr,
+    /// The port inside the container.
+    pub container_port: u16,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+}
+
+/// The network setup a container asks for, decided when it is built.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NetConfig {
+    pub(crate) ports: Vec<PortMapping>,
+    /// slirp4netns, when the network is private and it is installed.
+    pub(crate) slirp: Option<PathBuf>,
+}
+
+impl NetConfig {
+    /// Whether the container's init must wait for the parent to set the network up.
+    pub(crate) fn needs_sync(&self) -> bool {
+        self.slirp.is_some()
+    }
+}
+
+/// `slirp4netns` in `$PATH`, if installed.
+pub(crate) fn find_slirp4netns() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join("slirp4netns"))
+        .find(|p| {
+            rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok()
+                && std::fs::metadata(p).is_ok_and(|m| m.is_file())
+        })
+}
+
+/// A host socket bound for one mapping, before the container starts.
+#[derive(Debug)]
+pub(crate) enum Bound {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+}
+
+/// Binds every mapping on the host; the first one in use fails with
+/// [`Error::PortAllocated`].
+pub(crate) fn bind(ports: &[PortMapping]) -> Result<Vec<(PortMapping, Bound)>, Error> {
+    let mut out = Vec::with_capacity(ports.len());
+    for m in ports {
+        let addr = m.host_addr();
+        let err = |source: io::Error| {
+            if source.kind() == io::ErrorKind::AddrInUse {
+                Error::PortAllocated {
+                    addr,
+                    protocol: m.protocol,
+                    source,
+                }
+            } else {
+                Error::io("binding published port", addr.to_string(), source)
+            }
+        };
+        let b = match m.protocol {
+            Protocol::Tcp => Bound::Tcp(std::net::TcpListener::bind(addr).map_err(err)?),
+            Protocol::Udp => Bound::Udp(std::net::UdpSocket::bind(addr).map_err(err)?),
+        };
+        out.push((*m, b));
+    }
+    Ok(out)
+}
+
+/// What keeps a container's network running: the proxy tasks and slirp4netns. Dropping it
+/// stops them.
+#[derive(Debug, Default)]
+pub(crate) struct NetHandle {
+    pub(crate) ports: Vec<PublishedPort>,
+    tasks: Vec<JoinHandle<()>>,
+    slirp: Option<Slirp>,
+}
+
+impl Drop for NetHandle {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A running slirp4netns: killed and reaped when dropped (closing its exit pipe also ends it).
+#[derive(Debug)]
+struct Slirp {
+    process: std::process::Child,
+    _exit_w: OwnedFd,
+}
+
+impl Drop for Slirp {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Sets up the container's network once its init exists (and, in a user namespace, after its
+/// id maps): starts slirp4netns and waits until it is ready, then starts the port proxies.
+pub(crate) async fn start(
+    cfg: &NetConfig,
+    bound: Vec<(PortMapping, Bound)>,
+    pid: i32,
+    user_ns: bool,
+) -> Result<Option<NetHandle>, Error> {
+    if bound.is_empty() && cfg.slirp.is_none() {
+        return Ok(None);
+    }
+    let mut handle = NetHandle::default();
+    if let Some(path) = &cfg.slirp {
+        handle.slirp = Some(start_slirp(path, pid, user_ns).await?);
+    }
+    if bound.is_empty() {
+        return Ok(Some(handle));
+    }
+    if user_ns {
+        return Err(Error::Unsupported {
+            what: "published ports in a rootless container".into(),
+        });
+    }
+    let ns_path = format!("/proc/{pid}/ns/net");
+    let netns = rustix::fs::open(&ns_path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::io("opening the network namespace", &ns_path, e.into()))?;
+    let factory = Factory::spawn(netns)?;
+    for (m, b) in bound {
+        let reg = |e| Error::sys("registering a published port with tokio", e);
+        let task = match b {
+            Bound::Tcp(l) => {
+                l.set_nonblocking(true).map_err(reg)?;
+                let l = TcpListener::from_std(l).map_err(reg)?;
+                let host = l.local_addr().map_err(reg)?;
+                handle.ports.push(PublishedPort {
+                    host,
+                    container_port: m.container_port,
+                    protocol: Protocol::Tcp,
+                });
+                tokio::spawn(tcp_proxy(l, m.container_port, factory.clone()))
+            }
+            Bound::Udp(s) => {
+                s.set_nonblocking(true).map_err(reg)?;
+                let s = UdpSocket::from_std(s).map_err(reg)?;
+                let host = s.local_addr().map_err(reg)?;
+                handle.ports.push(PublishedPort {
+                    host,
+                    container_port: m.container_port,
+                    protocol: Protocol::Udp,
+                });
+                tokio::spawn(udp_proxy(Arc::new(s), m.container_port, factory.clone()))
+            }
+        };
+        tracing::debug!(mapping = %m, "published");
+        handle.tasks.push(task);
+    }
+    Ok(Some(handle))
+}
+
+async fn start_slirp(path: &PathBuf, pid: i32, user_ns: bool) -> Result<Slirp, Error> {
+    use tokio::io::AsyncReadExt;
+    let fail = |reason: String| Error::Slirp4netns { reason };
+    let pipe = || {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| Error::sys("pipe2", e))
+    };
+    let (ready_r, ready_w) = pipe()?;
+    let (exit_r, exit_w) = pipe()?;
+    let mut cmd = std::process::Command::new(path);
+    cmd.args([
+        "--configure",
+        "--mtu=65520",
+        "--disable-host-loopback",
+        "--ready-fd=3",
+        "--exit-fd=4",
+    ]);
+    if user_ns {
+        cmd.arg(format!("--userns-path=/proc/{pid}/ns/user"));
+    }
+    cmd.arg(pid.to_string())
+        .arg("tap0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let passed = crate::sys::pass_fds(&mut cmd, &[(&ready_w, 3), (&exit_r, 4)])
+        .map_err(|e| Error::sys("fcntl", e))?;
+    let mut process = cmd
+        .spawn()
+        .map_err(|e| Error::io("starting", path.clone(), e))?;
+    drop(passed);
+    drop(ready_w);
+    drop(exit_r);
+    let stderr = process.stderr.take();
+    let slirp = Slirp {
+        process,
+        _exit_w: exit_w,
+    };
+    let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd(ready_r)
+        .map_err(|e| Error::sys("registering the slirp4netns ready pipe", e))?;
+    let mut b = [0u8; 1];
+    let ready = tokio::time::timeout(SLIRP_READY, rx.read(&mut b)).await;
+    match ready {
+        Ok(Ok(1)) => {
+            drop(stderr);
+            Ok(slirp)
+        }
+        Ok(_) => {
+            drop(slirp);
+            let mut msg = String::new();
+            if let Some(mut e) = stderr {
+                use std::io::Read;
+                let _ = (&mut e).take(4096).read_to_string(&mut msg);
+            }
+            Err(fail(format!(
+                "it exited before the network was ready: {}",
+                msg.trim()
+            )))
+        }
+        Err(_) => Err(fail(format!("not ready after {} s", SLIRP_READY.as_secs()))),
+    }
+}
+
+/// A request to the socket factory.
+enum Request {
+    Tcp(oneshot::Sender<io::Result<TcpSocket>>),
+    Udp(u16, oneshot::Sender<io::Result<std::net::UdpSocket>>),
+}
+
+/// A thread inside the container's network namespace that makes sockets there.
+#[derive(Clone)]
+struct Factory {
+    tx: std::sync::mpsc::Sender<Request>,
+}
+
+impl Factory {
+    /// Starts the thread; it ends when the last `Factory` clone is dropped.
+    fn spawn(netns: OwnedFd) -> Result<Factory, Error> {
+        let (tx, rx) = std::sync::mpsc::channel::<Request>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
+        std::thread::Builder::new()
+            .name("boxwright-netns".into())
+            .spawn(move || {
+                let joined = rustix::thread::move_into_link_name_space(
+                    netns.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .map_err(io::Error::from);
+                drop(netns);
+                let ok = joined.is_ok();
+                let _ = ready_tx.send(joined);
+                if !ok {
+                    return;
+                }
+                while let Ok(req) = rx.recv() {
+                    match req {
+                        Request::Tcp(reply) => {
+                            let _ = reply.send(TcpSocket::new_v4());
+                        }
+                        Request::Udp(port, reply) => {
+                            let s = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+                                .and_then(|s| s.connect((Ipv4Addr::LOCALHOST, port)).map(|()| s));
+                            let _ = reply.send(s);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| Error::sys("spawning the network namespace thread", e))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Factory { tx }),
+            Ok(Err(e)) => Err(Error::sys(
+                "setns into the container's network namespace",
+                e,
+            )),
+            Err(_) => Err(Error::sys(
+                "setns into the container's network namespace",
+                io::Error::other("the namespace thread died"),
+            )),
+        }
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<io::Result<T>>) -> Request,
+    ) -> io::Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .map_err(|_| io::Error::other("the network namespace thread is gone"))?;
+        rx.await
+            .map_err(|_| io::Error::other("the network namespace thread is gone"))?
+    }
+}
+
+async fn tcp_proxy(listener: TcpListener, port: u16, factory: Factory) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (mut client, peer) = match accepted {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "accept on a published port");
+                        // EMFILE and friends: let other tasks run before trying again.
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                };
+                let factory = factory.clone();
+                conns.spawn(async move {
+                    let sock = match factory.ask(Request::Tcp).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "socket in the container");
+                            return;
+                        }
+                    };
+                    let inside = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                    match sock.connect(inside).await {
+                        Ok(mut up) => {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut up).await;
+                        }
+                        Err(e) => tracing::debug!(%peer, port, error = %e, "connect inside the container"),
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+async fn udp_proxy(host: Arc<UdpSocket>, port: u16, factory: Factory) {
+    let mut sessions: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let mut replies = JoinSet::new();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<SocketAddr>();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        tokio::select! {
+            got = host.recv_from(&mut buf) => {
+                let (n, peer) = match got {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "recv on a published UDP port");
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                };
+                let up = match sessions.get(&peer) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let made = factory
+                            .ask(|tx| Request::Udp(port, tx))
+                            .await
+                            .and_then(|s| {
+                                s.set_nonblocking(true)?;
+                                UdpSocket::from_std(s)
+                            });
+                        let up = match made {
+                            Ok(s) => Arc::new(s),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "UDP socket in the container");
+                                continue;
+                            }
+                        };
+                        sessions.insert(peer, up.clone());
+                        replies.spawn(udp_replies(up.clone(), host.clone(), peer, done_tx.clone()));
+                        up
+                    }
+                };
+                if let Err(e) = up.send(&buf[..n]).await {
+                    tracing::debug!(error = %e, port, "UDP send inside the container");
+                }
+            }
+            Some(peer) = done_rx.recv() => {
+                sessions.remove(&peer);
+            }
+            Some(_) = replies.join_next(), if !replies.is_empty() => {}
+        }
+    }
+}
+
+/// Copies a UDP session's replies back to its client until it has been idle for `UDP_IDLE`.
+async fn udp_replies(
+    up: Arc<UdpSocket>,
+    host: Arc<UdpSocket>,
+    peer: SocketAddr,
+    done: tokio::sync::mpsc::UnboundedSender<SocketAddr>,
+) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match tokio::time::timeout(UDP_IDLE, up.recv(&mut buf)).await {
+            Ok(Ok(n)) => {
+                let _ = host.send_to(&buf[..n], peer).await;
+            }
+            // Nothing listens inside (ICMP port unreachable): keep the session for a retry.
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    let _ = done.send(peer);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs_parse_like_docker() {
+        let p: PortMapping = "8080:80".parse().unwrap();
+        assert_eq!(p, PortMapping::tcp(8080, 80));
+        let p: PortMapping = "127.0.0.1:0:53/udp".parse().unwrap();
+        assert_eq!(
+            p,
+            PortMapping::udp(0, 53).on(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
+        let p: PortMapping = "80".parse().unwrap();
+        assert_eq!(p, PortMapping::tcp(0, 80));
+        let p: PortMapping = "127.0.0.1::80/tcp".parse().unwrap();
+        assert_eq!((p.host_port, p.container_port), (0, 80));
+        let p: PortMapping = "[::1]:9000:90".parse().unwrap();
+        assert_eq!(p.host_ip, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(p.to_string(), "[::1]:9000:90/tcp");
+        for bad in ["", "x:80", "80/sctp", "8080:0", "1.2.3:80:80", "70000:80"] {
+            assert!(bad.parse::<PortMapping>().is_err(), "{bad}");
+        }
+    }
+}
