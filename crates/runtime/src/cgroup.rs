@@ -237,6 +237,12 @@ impl Cgroup {
         &self.dirs
     }
 
+    /// Hands the directories over to whoever removes them later (a detached container's
+    /// monitor); dropping the `Cgroup` then removes nothing.
+    pub(crate) fn keep(mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.dirs)
+    }
+
     /// Removes the directories (after the container's processes are gone). Best effort.
     pub(crate) fn remove(&mut self) {
         for dir in self.dirs.drain(..).rev() {

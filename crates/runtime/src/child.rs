@@ -103,6 +103,9 @@ pub struct Child {
     pub stdout: Option<ChildStdout>,
     /// The command's stderr, when [`Stdio::Piped`].
     pub stderr: Option<ChildStderr>,
+    /// The master of the command's terminal, when started with one
+    /// ([`ContainerBuilder::tty`](crate::ContainerBuilder::tty)).
+    pub pty: Option<crate::tty::Pty>,
 }
 
 impl Child {
@@ -129,6 +132,7 @@ impl Child {
             stdin: None,
             stdout: None,
             stderr: None,
+            pty: None,
         };
         child.stdin = stdin
             .map(pipe::Sender::from_owned_fd)

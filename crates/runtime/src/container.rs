@@ -103,6 +103,7 @@ pub struct ContainerBuilder {
     ports: Vec<crate::net::PortMapping>,
     volumes: Vec<crate::volume::VolumeRequest>,
     outbound: bool,
+    tty: bool,
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
@@ -371,7 +372,7 @@ impl ContainerBuilder {
         capabilities.set_ambient(Some(Capabilities::new()));
 
         let mut process = oci_spec::runtime::Process::default();
-        process.set_terminal(Some(false));
+        process.set_terminal(Some(self.tty));
         process.set_args(Some(self.cmd.clone()));
         process.set_env(Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()));
         process.set_cwd(self.workdir.clone().unwrap_or_else(|| "/".into()));
@@ -526,22 +527,32 @@ impl ContainerBuilder {
         });
         self
     }
+
+    /// Gives the command a terminal (`docker run -t`): a pty opened in the container's own
+    /// `/dev/pts`, whose slave is the command's controlling terminal and its stdin, stdout and
+    /// stderr. The master is [`Child::pty`]; the stdio settings are then ignored.
+    pub fn tty(mut self, yes: bool) -> Self {
+        self.tty = yes;
+        self
+    }
 }
 
 /// Everything prepared in the parent: the plan and the descriptors it names.
-struct Prepared {
-    plan: ChildPlan,
-    flags: u64,
-    rootless: bool,
+pub(crate) struct Prepared {
+    pub(crate) plan: ChildPlan,
+    pub(crate) flags: u64,
+    pub(crate) rootless: bool,
     /// Parent ends, kept.
-    error_r: OwnedFd,
-    sync_w: Option<OwnedFd>,
-    stdin_w: Option<OwnedFd>,
-    stdout_r: Option<OwnedFd>,
-    stderr_r: Option<OwnedFd>,
+    pub(crate) error_r: OwnedFd,
+    pub(crate) sync_w: Option<OwnedFd>,
+    pub(crate) stdin_w: Option<OwnedFd>,
+    pub(crate) stdout_r: Option<OwnedFd>,
+    pub(crate) stderr_r: Option<OwnedFd>,
     /// Child ends and cgroup files, closed in the parent right after the clone.
-    child_fds: Vec<OwnedFd>,
-    cgroup: Option<Cgroup>,
+    pub(crate) child_fds: Vec<OwnedFd>,
+    pub(crate) cgroup: Option<Cgroup>,
+    /// With a terminal: the socket on which the child sends the pty master.
+    pub(crate) terminal: Option<OwnedFd>,
 }
 
 /// A descriptor at 3 or above, so installing it as 0, 1 or 2 never clobbers another.
@@ -552,7 +563,7 @@ fn high(fd: OwnedFd) -> Result<OwnedFd, Error> {
     rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(|e| Error::sys("fcntl", e))
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
     let (r, w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
     Ok((high(r)?, high(w)?))
 }
@@ -586,6 +597,7 @@ impl Container {
             ports: Vec::new(),
             volumes: Vec::new(),
             outbound: true,
+            tty: false,
         }
     }
 
@@ -595,17 +607,12 @@ impl Container {
     /// noNewPrivileges), `hostname`, `root.readonly`, `mounts`, `linux.namespaces` (new ones
     /// only), `linux.resources` (memory, pids, cpu), `linux.maskedPaths`,
     /// `linux.readonlyPaths`, `linux.seccomp`, `linux.uidMappings`/`gidMappings` (rootful user
-    /// namespaces). Joining existing namespaces (`path`) is refused; hooks, devices, sysctls and
-    /// terminals are not supported yet.
+    /// namespaces). Joining existing namespaces (`path`) is refused; hooks, devices and sysctls
+    /// are not supported yet. `process.terminal` gives the command a pty (see [`Child::pty`]).
     pub fn new(spec: Spec, rootfs: RootFs) -> Result<Container, Error> {
         let process = spec.process().as_ref().ok_or(Error::NoCommand)?;
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::NoCommand);
-        }
-        if process.terminal() == Some(true) {
-            return Err(Error::Unsupported {
-                what: "process.terminal".into(),
-            });
         }
         for ns in spec
             .linux()
@@ -647,6 +654,12 @@ impl Container {
         &self.rootfs
     }
 
+    /// The same container under another ID (the store keeps the ID it recorded).
+    pub(crate) fn with_id(mut self, id: String) -> Self {
+        self.id = id;
+        self
+    }
+
     /// Changes where stdin, stdout and stderr go for the next start.
     pub fn set_stdio(&mut self, stdin: Stdio, stdout: Stdio, stderr: Stdio) {
         self.stdin = stdin;
@@ -675,7 +688,7 @@ impl Container {
     }
 
     /// Builds the child's plan and opens every descriptor it needs.
-    fn prepare(&self) -> Result<Prepared, Error> {
+    pub(crate) fn prepare(&self) -> Result<Prepared, Error> {
         let process = self.spec.process().as_ref().ok_or(Error::NoCommand)?;
         let linux = self.spec.linux().clone().unwrap_or_default();
         let namespaces = self.namespaces();
@@ -717,10 +730,13 @@ impl Container {
         let mut stdin_w = None;
         let mut stdout_r = None;
         let mut stderr_r = None;
-        for (i, how) in [self.stdin, self.stdout, self.stderr]
-            .into_iter()
-            .enumerate()
-        {
+        // With a terminal the pty's slave is 0, 1 and 2.
+        let streams = if process.terminal() == Some(true) {
+            [Stdio::Inherit; 3]
+        } else {
+            [self.stdin, self.stdout, self.stderr]
+        };
+        for (i, how) in streams.into_iter().enumerate() {
             let child_end = match how {
                 Stdio::Inherit => continue,
                 Stdio::Null => {
@@ -853,6 +869,12 @@ impl Container {
             None => Vec::new(),
         };
 
+        let (terminal, terminal_child) = if process.terminal() == Some(true) {
+            let (a, b) = crate::tty::socketpair()?;
+            (Some(a), Some(b))
+        } else {
+            (None, None)
+        };
         let plan = ChildPlan {
             sync_fd,
             error_fd: error_w.as_raw_fd(),
@@ -884,8 +906,10 @@ impl Container {
             exec,
             argv,
             envp,
+            terminal: terminal_child.as_ref().map(AsRawFd::as_raw_fd),
         };
         child_fds.push(error_w);
+        child_fds.extend(terminal_child);
         Ok(Prepared {
             plan,
             flags,
@@ -897,6 +921,7 @@ impl Container {
             stderr_r,
             child_fds,
             cgroup,
+            terminal,
         })
     }
 
@@ -921,6 +946,7 @@ impl Container {
             stderr_r,
             child_fds,
             cgroup,
+            terminal,
             ..
         } = p;
         drop(child_fds);
@@ -955,6 +981,15 @@ impl Container {
         let mut buf = [0u8; sys::Fail::LEN];
         let n = read_all(error_r, &mut buf).await?;
         if n == 0 {
+            if let Some(sock) = terminal {
+                match crate::tty::receive_master(&sock) {
+                    Ok(pty) => child.pty = Some(pty),
+                    Err(e) => {
+                        child.kill_now();
+                        return Err(e);
+                    }
+                }
+            }
             return Ok(child);
         }
         // Reap the init, which has exited with 127.
@@ -974,7 +1009,7 @@ impl Container {
 }
 
 /// Reads the error pipe to EOF (or until `buf` is full).
-async fn read_all(fd: OwnedFd, buf: &mut [u8]) -> Result<usize, Error> {
+pub(crate) async fn read_all(fd: OwnedFd, buf: &mut [u8]) -> Result<usize, Error> {
     use tokio::io::AsyncReadExt;
     let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
         .map_err(|e| Error::sys("registering the error pipe", e))?;
@@ -992,7 +1027,7 @@ async fn read_all(fd: OwnedFd, buf: &mut [u8]) -> Result<usize, Error> {
 
 /// Writes `uid_map`/`gid_map` for a user namespace: the spec's maps, or the caller's own ids as
 /// root (rootless).
-fn write_id_maps(pid: i32, rootless: bool, spec: &Spec) -> Result<(), Error> {
+pub(crate) fn write_id_maps(pid: i32, rootless: bool, spec: &Spec) -> Result<(), Error> {
     let linux = spec.linux().as_ref();
     let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.filter(|m| !m.is_empty()).map(|m| {
@@ -1034,7 +1069,7 @@ fn exec_candidates(cmd: &str, env: &[String]) -> Result<Vec<std::ffi::CString>, 
 }
 
 /// The typed error for a failure the child reported.
-fn setup_error(plan: &ChildPlan, fail: sys::Fail) -> Error {
+pub(crate) fn setup_error(plan: &ChildPlan, fail: sys::Fail) -> Error {
     let source = std::io::Error::from_raw_os_error(fail.errno);
     let index = fail.index as usize;
     match fail.step {

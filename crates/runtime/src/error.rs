@@ -174,6 +174,38 @@ pub enum Error {
         name: String,
     },
 
+    /// No container in the store has this ID, ID prefix or name.
+    #[error("no such container: {query}")]
+    NoSuchContainer {
+        /// The ID, prefix or name asked for.
+        query: String,
+    },
+
+    /// An ID prefix matches several containers.
+    #[error("multiple IDs found with provided prefix: {prefix} ({})", candidates.join(", "))]
+    AmbiguousId {
+        /// The prefix.
+        prefix: String,
+        /// The IDs it matches.
+        candidates: Vec<String>,
+    },
+
+    /// The container name is taken.
+    #[error("the container name \"/{name}\" is already in use by container \"{id}\"")]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// The container that has it.
+        id: String,
+    },
+
+    /// The container name is not `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+    #[error("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName {
+        /// The name.
+        name: String,
+    },
+
     /// No volume of that name exists.
     #[error("no such volume: {name}")]
     NoSuchVolume {
@@ -198,6 +230,32 @@ pub enum Error {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+
+    /// The operation needs a stopped container (remove without force, ...).
+    #[error("cannot {action} container {id}: it is running (stop it first, or force)")]
+    Running {
+        /// What was refused.
+        action: &'static str,
+        /// The container.
+        id: String,
+    },
+
+    /// The operation needs a running container (exec, kill).
+    #[error("container {id} is not running")]
+    NotRunning {
+        /// The container.
+        id: String,
+    },
+
+    /// A record of the container store cannot be read or written.
+    #[error("container record {path:?}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
     },
 }
 

@@ -52,6 +52,54 @@
 //! denied); device nodes are bound from the host rather than created. cgroup limits need a
 //! writable cgroup tree and are refused otherwise.
 //!
+//! # Containers on disk: Docker's lifecycle without a daemon
+//!
+//! [`Containers`] keeps containers under a state root the caller gives, and any process may
+//! list, inspect, stop, kill, wait for and remove a container another process started:
+//!
+//! ```text
+//! ROOT/lock                      the store's lock (flock): creating, naming and removing
+//! ROOT/names/NAME -> ID          one symlink per name: unique by construction
+//! ROOT/containers/ID/
+//!     config.json                the runtime Spec
+//!     container.json             name, created, root file system, --rm, stop signal and timeout
+//!     state.json                 created|running|exited, PIDs and their start times, exit code
+//!     lock                       the container's lock (start and state updates)
+//!     container.log              stdout and stderr of detached runs (both O_APPEND, one file)
+//!     exit                       written by the monitor when the command ends
+//!     upper/ work/               the read-write layer, for an overlay created with an empty upper
+//! ROOT/trash/ID/                 removed containers, deleted by the next create or rm
+//! ```
+//!
+//! IDs are 64 random hex digits, usable by unique prefix ([`Error::AmbiguousId`] lists the
+//! candidates); names follow Docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+` and are generated when
+//! absent.
+//!
+//! **The monitor.** There is no daemon, so something must `wait()` for a detached container.
+//! [`Containers::start`] clones a first child that leaves the caller's session, clones the
+//! *monitor* and exits at once, so the monitor is re-parented to init (or the nearest
+//! subreaper) and outlives the caller. The monitor is a copy of the caller that never executes
+//! anything and makes only raw system calls on data prepared before the first clone (it is a
+//! post-fork child of a possibly multi-threaded program): it closes every descriptor it does
+//! not need (the caller's pipes and sockets never stay open), installs `/dev/null` and the log
+//! as 0-2, clones the container's init (the same init as attached runs), reports the init's PID
+//! and then reaps it with `waitid`, writes `exit.tmp` and renames it to `exit`, removes the
+//! container's cgroups and, for `--rm`, moves the container's directory to the trash under the
+//! store lock. A running container's init and monitor are recorded by PID *and* start time
+//! (`/proc/PID/stat`), and signals go through a pidfd checked against that start time, so a
+//! recycled PID is never signalled. If the monitor itself is killed, the container can still be
+//! stopped, but its exit code is lost ([`UNKNOWN_EXIT_CODE`]).
+//!
+//! **exec** ([`Containers::exec`]) joins the init's namespaces with one `setns(pidfd, flags)`
+//! in a first child, which clones (with `CLONE_PARENT`, so the caller waits for it) the process
+//! that enters the PID namespace, joins the container's cgroups and takes the init's path from
+//! there: rlimits, user, capabilities, `no_new_privs`, seccomp, `execve`.
+//!
+//! **Terminals** ([`ContainerBuilder::tty`], [`ExecOptions::tty`]): the pty is opened in the
+//! container's own `/dev/ptmx`, so the command sees `/dev/pts/0`; the slave becomes its
+//! controlling terminal and stdio, the master comes back over a Unix socket as a [`Pty`]
+//! (async read/write, [`Pty::resize`]).
+//!
 //! # Networks
 //!
 //! [`Network::None`] is a network namespace with loopback only; [`Network::Host`] shares the
@@ -87,10 +135,11 @@
 //!
 //! # Limitations (this release)
 //!
-//! - Attached runs only: detached containers, logs, exec, tty and the on-disk lifecycle (create,
-//!   start, stop, rm, ps from another process) are later work.
-//! - Published ports and volume seeding from an overlay need root; hard links are copied as
-//!   separate files and extended attributes are not copied by `cp` and seeding.
+//! - Detached containers cannot have a terminal (a tty needs an attached caller to hold its
+//!   master); `docker attach` to a detached container is not offered.
+//! - Published ports and volume seeding from an overlay need root; rootless containers cannot
+//!   publish ports. Hard links are copied as separate files and extended attributes are not
+//!   copied by `cp` and seeding.
 //! - No `/sys/fs/cgroup` view inside the container; no `/etc/hosts`, `/etc/resolv.conf` or
 //!   `/etc/hostname` bind mounts yet.
 //! - Seccomp filters only the native architecture (see [`seccomp_docker_default`]).
@@ -102,11 +151,15 @@ mod child;
 mod container;
 mod cp;
 mod error;
+mod exec;
+mod logs;
 mod net;
 mod plan;
 mod rootfs;
 mod seccomp;
+mod store;
 mod sys;
+mod tty;
 mod volume;
 
 pub use caps::docker_default as docker_default_capabilities;
@@ -118,10 +171,17 @@ pub use container::{
 };
 pub use cp::ContainerRoot;
 pub use error::Error;
+pub use exec::ExecOptions;
+pub use logs::Logs;
 pub use net::{PortMapping, Protocol, PublishedPort};
 pub use plan::Step;
 pub use rootfs::RootFs;
 pub use seccomp::docker_default as seccomp_docker_default;
+pub use store::{
+    valid_name, ContainerInfo, Containers, CreateOptions, RootFsRecord, Status,
+    DEFAULT_STOP_TIMEOUT, UNKNOWN_EXIT_CODE,
+};
+pub use tty::Pty;
 pub use volume::{VolumeInfo, VolumeMount, Volumes};
 
 /// The `oci-spec` crate this runtime speaks, re-exported so callers use the same version.

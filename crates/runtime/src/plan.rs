@@ -179,6 +179,9 @@ pub(crate) struct ChildPlan {
     pub(crate) exec: Vec<CString>,
     pub(crate) argv: Vec<CString>,
     pub(crate) envp: Vec<CString>,
+    /// With a terminal: a Unix socket on which the child sends the master of the pty it opens
+    /// in the container's `/dev/ptmx`; the slave becomes its controlling terminal and 0-2.
+    pub(crate) terminal: Option<RawFd>,
 }
 
 /// The step of the child's setup that failed, as reported through the error pipe.
@@ -210,12 +213,14 @@ pub enum Step {
     Signals,
     Seccomp,
     Exec,
+    Terminal,
+    Setns,
 }
 
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 24] = [
+        const ALL: [Step; 26] = [
             SyncWait,
             Stdio,
             Cgroup,
@@ -240,6 +245,8 @@ impl Step {
             Signals,
             Seccomp,
             Exec,
+            Terminal,
+            Setns,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -272,6 +279,8 @@ impl fmt::Display for Step {
             Step::Signals => "resetting signal handlers",
             Step::Seccomp => "installing the seccomp filter",
             Step::Exec => "executing the command",
+            Step::Terminal => "setting up the terminal",
+            Step::Setns => "joining the container's namespaces",
         };
         f.write_str(s)
     }
@@ -308,10 +317,10 @@ mod tests {
 
     #[test]
     fn steps_round_trip() {
-        for v in 1..=24 {
+        for v in 1..=26 {
             assert_eq!(Step::from_u32(v).unwrap() as u32, v);
         }
         assert!(Step::from_u32(0).is_none());
-        assert!(Step::from_u32(25).is_none());
+        assert!(Step::from_u32(27).is_none());
     }
 }

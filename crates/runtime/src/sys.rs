@@ -107,6 +107,18 @@ pub(crate) fn register_pidfd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd
         .map_err(|e| e.into_parts().1)
 }
 
+/// Registers a descriptor (a pty master) with the tokio reactor for reading and writing.
+pub(crate) fn register_rw(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: as in `register_pidfd`: the AsyncFd owns the descriptor until it is dropped.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(
+            fd,
+            tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
+        )
+    }
+    .map_err(|e| e.into_parts().1)
+}
+
 /// The container's init, started.
 #[derive(Debug)]
 pub(crate) struct Spawned {
@@ -253,7 +265,6 @@ fn setup(
     argv: &[*const c_char],
     envp: &[*const c_char],
 ) -> Result<Infallible, Fail> {
-    use libc::SYS_prctl;
     // SAFETY (for every `syscall` in this function): each call passes integers and pointers to
     // NUL-terminated strings, structs or arrays that live in `p`, `argv`, `envp` or on this
     // stack for the duration of the call; none of them touches memory the kernel could not
@@ -441,6 +452,29 @@ fn setup(
             3,
         )?;
 
+        process_setup(p, argv, envp)
+    }
+}
+
+/// The process part of the setup, once the root is in place (or, for `exec`, once the
+/// container's namespaces are joined): terminal, rlimits, identity, privileges, `execve`.
+#[allow(clippy::too_many_lines)]
+fn process_setup(
+    p: &ChildPlan,
+    argv: &[*const c_char],
+    envp: &[*const c_char],
+) -> Result<Infallible, Fail> {
+    use libc::SYS_prctl;
+    if let Some(sock) = p.terminal {
+        terminal(sock, p.uid).map_err(|(errno, index)| Fail {
+            step: Step::Terminal,
+            errno,
+            index,
+        })?;
+    }
+    // SAFETY (for every `syscall` in this function): as in `setup`, every pointer is to data in
+    // `p`, `argv`, `envp` or this stack, alive for the duration of the call.
+    unsafe {
         for (i, r) in p.rlimits.iter().enumerate() {
             let lim = libc::rlimit64 {
                 rlim_cur: r.soft,
@@ -1103,6 +1137,550 @@ pub(crate) fn pass_fds(
         });
     }
     Ok(keep)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Terminals, detached containers (the monitor) and `exec`. The same rules as above: after each
+// clone only raw system calls on data prepared before it.
+// ---------------------------------------------------------------------------------------------
+
+/// Opens a pty in the container's own `/dev/ptmx` (so the command sees `/dev/pts/N` of its
+/// devpts instance), sends the master on `sock` (`SCM_RIGHTS`), gives the slave to `uid`, makes
+/// it the controlling terminal of a new session and installs it as 0, 1 and 2.
+///
+/// Returns `(errno, index of the failing call)`.
+fn terminal(sock: RawFd, uid: u32) -> Result<(), (i32, u32)> {
+    let fail = |i: u32| (errno(), i);
+    // SAFETY (for every call in this block): raw system calls on constant C strings, descriptors
+    // opened here, and a `msghdr` whose iovec and control buffer live on this stack; the CMSG
+    // helpers are pointer arithmetic within that control buffer.
+    unsafe {
+        let m = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            c"/dev/ptmx".as_ptr(),
+            (libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) as c_long,
+        );
+        if m < 0 {
+            return Err(fail(0));
+        }
+        let m = m as RawFd;
+        let unlock: c_int = 0;
+        if libc::syscall(
+            libc::SYS_ioctl,
+            m,
+            libc::TIOCSPTLCK as c_ulong,
+            ptr::addr_of!(unlock),
+        ) < 0
+        {
+            return Err(fail(1));
+        }
+        let s = libc::syscall(
+            libc::SYS_ioctl,
+            m,
+            libc::TIOCGPTPEER as c_ulong,
+            (libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) as c_long,
+        );
+        if s < 0 {
+            return Err(fail(2));
+        }
+        let s = s as RawFd;
+
+        let byte = [0u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_ptr() as *mut c_void,
+            iov_len: 1,
+        };
+        // CMSG_SPACE(sizeof(int)) is 24 bytes on 64-bit; u64s keep it aligned.
+        let mut control = [0u64; 4];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = ptr::addr_of_mut!(iov);
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(4) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(ptr::addr_of!(msg));
+        if cmsg.is_null() {
+            return Err((libc::EINVAL, 3));
+        }
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
+        ptr::copy_nonoverlapping(ptr::addr_of!(m).cast::<u8>(), libc::CMSG_DATA(cmsg), 4);
+        if libc::syscall(
+            libc::SYS_sendmsg,
+            sock,
+            ptr::addr_of!(msg),
+            libc::MSG_NOSIGNAL as c_long,
+        ) < 0
+        {
+            return Err(fail(3));
+        }
+        close(m);
+        // Best effort, as runc: a user namespace may not map the owner.
+        libc::syscall(libc::SYS_fchown, s, uid as c_long, -1 as c_long);
+        if libc::syscall(libc::SYS_setsid) < 0 {
+            return Err(fail(4));
+        }
+        if libc::syscall(libc::SYS_ioctl, s, libc::TIOCSCTTY as c_ulong, 0 as c_long) < 0 {
+            return Err(fail(5));
+        }
+        for i in 0..3 {
+            if libc::syscall(libc::SYS_dup3, s, i as c_int, 0 as c_int) < 0 {
+                return Err(fail(6));
+            }
+        }
+        close(s);
+    }
+    Ok(())
+}
+
+/// Writes a failure on the error pipe and leaves with 127 (no destructor runs).
+fn fail_exit(error_fd: RawFd, fail: Fail) -> ! {
+    let mut buf = [0u8; Fail::LEN];
+    buf[0..4].copy_from_slice(&(fail.step as u32).to_ne_bytes());
+    buf[4..8].copy_from_slice(&fail.errno.to_ne_bytes());
+    buf[8..12].copy_from_slice(&fail.index.to_ne_bytes());
+    // SAFETY: writing a stack buffer to a descriptor, then exiting the process at once.
+    unsafe {
+        libc::syscall(
+            libc::SYS_write,
+            error_fd,
+            buf.as_ptr(),
+            buf.len() as c_ulong,
+        );
+        libc::syscall(libc::SYS_exit_group, 127 as c_long);
+        libc::_exit(127)
+    }
+}
+
+fn exit_now(code: c_int) -> ! {
+    // SAFETY: ends the process without running destructors or atexit handlers.
+    unsafe {
+        libc::syscall(libc::SYS_exit_group, code as c_long);
+        libc::_exit(code)
+    }
+}
+
+/// `clone3` with `flags` (and `CLONE_PIDFD` storing into `pidfd` when given).
+///
+/// # Safety
+/// The caller's child branch (return value 0) must keep this module's rules.
+unsafe fn clone3(flags: u64, exit_signal: u64, pidfd: Option<&mut c_int>) -> c_long {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal,
+        ..CloneArgs::default()
+    };
+    if let Some(p) = pidfd {
+        args.flags |= CLONE_PIDFD;
+        args.pidfd = ptr::from_mut(p) as u64;
+    }
+    // SAFETY: a fully initialised clone_args of the size passed; see the caller's contract.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            ptr::addr_of!(args),
+            std::mem::size_of::<CloneArgs>(),
+        )
+    }
+}
+
+/// Runs `f` in a child of `clone3(CLONE_PIDFD)` with every signal blocked around the clone (as
+/// `spawn`), returning the child's pid and pidfd to the parent.
+fn spawn_with(f: impl FnOnce() -> Infallible) -> io::Result<Spawned> {
+    let mut pidfd: c_int = -1;
+    // SAFETY: sigset_t is plain data; pthread_sigmask changes only this thread's mask, restored
+    // below on every path of the parent.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    // SAFETY: the child branch runs `f`, which never returns and keeps this module's rules.
+    let ret = unsafe { clone3(0, libc::SIGCHLD as u64, Some(&mut pidfd)) };
+    if ret == 0 {
+        // `f` never returns (its type says so); the exit is for form only.
+        #[allow(unreachable_code)]
+        {
+            let _never = f();
+            exit_now(127)
+        }
+    }
+    let err = io::Error::last_os_error();
+    // SAFETY: restores the mask saved above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
+    }
+    if ret < 0 {
+        return Err(err);
+    }
+    // SAFETY: with CLONE_PIDFD the kernel stored a new pidfd that nobody else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Spawned {
+        pid: ret as i32,
+        pidfd,
+    })
+}
+
+fn pointers(strings: &[std::ffi::CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(ptr::null()))
+        .collect()
+}
+
+/// Closes every descriptor from 3 up except those in `keep` (sorted ascending).
+fn close_except(keep: &[RawFd]) {
+    let mut next: c_uint = 3;
+    for &k in keep {
+        let k = k as c_uint;
+        if k < next {
+            continue;
+        }
+        if k > next {
+            // SAFETY: closing descriptors of this (single-threaded) process.
+            unsafe {
+                libc::syscall(libc::SYS_close_range, next, k - 1, 0 as c_uint);
+            }
+        }
+        next = k + 1;
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, next, c_uint::MAX, 0 as c_uint);
+    }
+}
+
+/// Writes `n` in decimal at the end of `buf[..*len]`.
+fn push_decimal(buf: &mut [u8], len: &mut usize, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut n = n;
+    let mut k = 0;
+    loop {
+        digits[k] = b'0' + (n % 10) as u8;
+        k += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..k {
+        if *len < buf.len() {
+            buf[*len] = digits[k - 1 - i];
+            *len += 1;
+        }
+    }
+}
+
+/// Auto-removal (`--rm`) done by the monitor once the exit is recorded.
+#[derive(Debug)]
+pub(crate) struct AutoRemove {
+    /// The store's lock file, its own open file description (flock is per description).
+    pub(crate) lock_fd: RawFd,
+    /// `ROOT/names`, and the container's name in it.
+    pub(crate) names_fd: RawFd,
+    pub(crate) name: std::ffi::CString,
+    /// `ROOT/containers` and `ROOT/trash`: the container's directory moves from one to the
+    /// other (the next store operation deletes it).
+    pub(crate) containers_fd: RawFd,
+    pub(crate) trash_fd: RawFd,
+    pub(crate) id: std::ffi::CString,
+}
+
+/// What the monitor of a detached container needs, prepared before the first clone.
+#[derive(Debug)]
+pub(crate) struct MonitorPlan {
+    /// Installed as the monitor's 0, 1 and 2, which the container's init inherits.
+    pub(crate) stdio: [RawFd; 3],
+    /// Every descriptor the monitor and the init use, sorted; all others are closed.
+    pub(crate) keep: Vec<RawFd>,
+    /// The init's descriptors, closed by the monitor once the init is cloned.
+    pub(crate) close_after: Vec<RawFd>,
+    /// The monitor writes `[init pid, monitor pid]` (2 x i32) here; a negative init pid is
+    /// the errno of the failed clone.
+    pub(crate) report_fd: RawFd,
+    /// The monitor reads it to EOF before reaping the init, so the caller can read the init's
+    /// start time while its PID cannot be reused.
+    pub(crate) ack_fd: RawFd,
+    /// The container's directory: the status goes to `exit.tmp`, renamed to `exit`.
+    pub(crate) dir_fd: RawFd,
+    /// cgroup directories to remove after the exit.
+    pub(crate) cgroup_dirs: Vec<std::ffi::CString>,
+    pub(crate) auto_remove: Option<AutoRemove>,
+}
+
+/// Starts a detached container: a first child leaves the caller's session and clones the
+/// monitor, then exits (so the monitor is re-parented to init or the nearest subreaper and
+/// outlives the caller); the monitor clones the init with `flags`, waits for it and records
+/// its exit status in the container's directory.
+///
+/// Returns the first child (the caller reaps it at once).
+pub(crate) fn spawn_detached(
+    plan: &ChildPlan,
+    flags: u64,
+    mon: &MonitorPlan,
+) -> io::Result<Spawned> {
+    let argv = pointers(&plan.argv);
+    let envp = pointers(&plan.envp);
+    spawn_with(|| -> Infallible {
+        // SAFETY: raw setsid; then a clone whose child is the monitor (which never returns).
+        unsafe {
+            libc::syscall(libc::SYS_setsid);
+            let r = clone3(0, libc::SIGCHLD as u64, None);
+            if r == 0 {
+                monitor(plan, flags, mon, &argv, &envp)
+            }
+            exit_now(if r < 0 { 1 } else { 0 })
+        }
+    })
+}
+
+/// The monitor. Never returns.
+fn monitor(
+    plan: &ChildPlan,
+    flags: u64,
+    mon: &MonitorPlan,
+    argv: &[*const c_char],
+    envp: &[*const c_char],
+) -> ! {
+    // SAFETY (for every call in this function): raw system calls on descriptors and C strings
+    // prepared before the first clone, and buffers on this stack.
+    unsafe {
+        for (i, fd) in mon.stdio.iter().enumerate() {
+            libc::syscall(libc::SYS_dup3, *fd, i as c_int, 0 as c_int);
+        }
+        close_except(&mon.keep);
+
+        let pid = clone3(flags, libc::SIGCHLD as u64, None);
+        if pid == 0 {
+            child(plan, argv, envp)
+        }
+        let pid = if pid < 0 { -errno() } else { pid as i32 };
+        for fd in &mon.close_after {
+            close(*fd);
+        }
+        let me = libc::syscall(libc::SYS_getpid) as i32;
+        let mut report = [0u8; 8];
+        report[..4].copy_from_slice(&pid.to_ne_bytes());
+        report[4..].copy_from_slice(&me.to_ne_bytes());
+        libc::syscall(
+            libc::SYS_write,
+            mon.report_fd,
+            report.as_ptr(),
+            report.len() as c_ulong,
+        );
+        close(mon.report_fd);
+        if pid < 0 {
+            exit_now(1)
+        }
+        let mut b = [0u8; 16];
+        loop {
+            let r = libc::syscall(libc::SYS_read, mon.ack_fd, b.as_mut_ptr(), 16 as c_ulong);
+            if r == 0 || (r < 0 && errno() != libc::EINTR) {
+                break;
+            }
+        }
+        close(mon.ack_fd);
+
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let waited = loop {
+            let r = libc::syscall(
+                libc::SYS_waitid,
+                libc::P_PID as c_long,
+                pid as c_long,
+                ptr::addr_of_mut!(info),
+                libc::WEXITED as c_long,
+                ptr::null_mut::<c_void>(),
+            );
+            if r == 0 || errno() != libc::EINTR {
+                break r == 0;
+            }
+        };
+        let (kind, value) = if !waited {
+            (b'U', 0)
+        } else if info.si_code == libc::CLD_EXITED {
+            (b'E', info.si_status())
+        } else {
+            (b'S', info.si_status())
+        };
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        libc::syscall(
+            libc::SYS_clock_gettime,
+            libc::CLOCK_REALTIME as c_long,
+            ptr::addr_of_mut!(now),
+        );
+        // "E 0 1700000000123456789\n": exited/signaled/unknown, code or signal, nanoseconds.
+        let mut text = [0u8; 64];
+        let mut len = 0;
+        text[0] = kind;
+        text[1] = b' ';
+        len += 2;
+        push_decimal(&mut text, &mut len, value as u64);
+        text[len] = b' ';
+        len += 1;
+        let nanos = (now.tv_sec as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(now.tv_nsec as u64);
+        push_decimal(&mut text, &mut len, nanos);
+        text[len] = b'\n';
+        len += 1;
+        let f = libc::syscall(
+            libc::SYS_openat,
+            mon.dir_fd,
+            c"exit.tmp".as_ptr(),
+            (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC) as c_long,
+            0o644 as c_long,
+        );
+        if f >= 0 {
+            libc::syscall(libc::SYS_write, f, text.as_ptr(), len as c_ulong);
+            libc::syscall(libc::SYS_fsync, f);
+            close(f as RawFd);
+            libc::syscall(
+                libc::SYS_renameat,
+                mon.dir_fd,
+                c"exit.tmp".as_ptr(),
+                mon.dir_fd,
+                c"exit".as_ptr(),
+            );
+        }
+
+        for dir in mon.cgroup_dirs.iter().rev() {
+            for _ in 0..200 {
+                if libc::syscall(libc::SYS_rmdir, dir.as_ptr()) == 0 || errno() != libc::EBUSY {
+                    break;
+                }
+                let pause = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 5_000_000,
+                };
+                libc::syscall(
+                    libc::SYS_nanosleep,
+                    ptr::addr_of!(pause),
+                    ptr::null_mut::<libc::timespec>(),
+                );
+            }
+        }
+
+        if let Some(rm) = &mon.auto_remove {
+            libc::syscall(libc::SYS_flock, rm.lock_fd, libc::LOCK_EX as c_long);
+            if !rm.name.is_empty() {
+                libc::syscall(
+                    libc::SYS_unlinkat,
+                    rm.names_fd,
+                    rm.name.as_ptr(),
+                    0 as c_long,
+                );
+            }
+            libc::syscall(
+                libc::SYS_renameat,
+                rm.containers_fd,
+                rm.id.as_ptr(),
+                rm.trash_fd,
+                rm.id.as_ptr(),
+            );
+            close(rm.lock_fd);
+        }
+        exit_now(0)
+    }
+}
+
+/// What `exec` joins: the container init's namespaces, through its pidfd.
+#[derive(Debug)]
+pub(crate) struct JoinPlan {
+    /// A pidfd of the container's init.
+    pub(crate) pidfd: RawFd,
+    /// The `CLONE_NEW*` flags of the namespaces to join.
+    pub(crate) ns_flags: u64,
+    /// Where the first child reports the pid (4 bytes) of the process it started.
+    pub(crate) report_fd: RawFd,
+}
+
+/// Starts a process in a running container: a first child joins the init's namespaces with
+/// `setns(pidfd, flags)` (Linux 5.8), then clones — with `CLONE_PARENT`, so the caller is its
+/// parent — the process that enters the PID namespace (`setns` of a PID namespace applies to
+/// children only), finishes the setup of `plan` and executes the command.
+///
+/// Returns the first child (the caller reaps it at once); the process's pid comes on
+/// `join.report_fd`.
+pub(crate) fn spawn_exec(plan: &ChildPlan, join: &JoinPlan) -> io::Result<Spawned> {
+    let argv = pointers(&plan.argv);
+    let envp = pointers(&plan.envp);
+    spawn_with(|| -> Infallible {
+        // SAFETY: raw system calls on the prepared plan; the grandchild never returns.
+        unsafe {
+            if libc::syscall(libc::SYS_setns, join.pidfd, join.ns_flags as c_long) < 0 {
+                fail_exit(
+                    plan.error_fd,
+                    Fail {
+                        step: Step::Setns,
+                        errno: errno(),
+                        index: 0,
+                    },
+                )
+            }
+            // clone3 refuses an exit signal with CLONE_PARENT: the child gets this process's
+            // (SIGCHLD), sent to the caller.
+            let pid = clone3(libc::CLONE_PARENT as u64, 0, None);
+            if pid == 0 {
+                exec_child(plan, &argv, &envp)
+            }
+            if pid < 0 {
+                fail_exit(
+                    plan.error_fd,
+                    Fail {
+                        step: Step::Setns,
+                        errno: errno(),
+                        index: 1,
+                    },
+                )
+            }
+            let report = (pid as i32).to_ne_bytes();
+            libc::syscall(
+                libc::SYS_write,
+                join.report_fd,
+                report.as_ptr(),
+                report.len() as c_ulong,
+            );
+            exit_now(0)
+        }
+    })
+}
+
+/// The exec'd process, inside the container's namespaces: stdio, the container's cgroup, then
+/// the same process setup as the init.
+fn exec_child(plan: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> ! {
+    let r = (|| {
+        // SAFETY: dup3 and write on descriptors prepared in the plan.
+        unsafe {
+            for (i, fd) in plan.stdio.iter().enumerate() {
+                if let Some(fd) = fd {
+                    check(
+                        libc::syscall(libc::SYS_dup3, *fd, i as c_int, 0 as c_int),
+                        Step::Stdio,
+                        i as u32,
+                    )?;
+                }
+            }
+            for (i, fd) in plan.cgroup_procs.iter().enumerate() {
+                check(
+                    libc::syscall(libc::SYS_write, *fd, b"0".as_ptr(), 1 as c_ulong),
+                    Step::Cgroup,
+                    i as u32,
+                )?;
+            }
+        }
+        process_setup(plan, argv, envp)
+    })();
+    match r {
+        Ok(never) => match never {},
+        Err(f) => fail_exit(plan.error_fd, f),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,266 @@
+//! Docker-like verbs on a container store, with no daemon.
+//!
+//! ```text
+//! cargo run -p boxwright-runtime --example containers -- [--root DIR] VERB ...
+//!   run -d [--name N] [--rm] [-e K=V] [-h HOSTNAME] ROOTFS -- CMD...   prints the ID
+//!   ps [-a]                       logs [-f] ID|NAME
+//!   start ID|NAME                 stop [-t SECONDS] ID|NAME
+//!   restart [-t SECONDS] ID|NAME  kill [-s SIGNAL] ID|NAME
+//!   rm [-f] ID|NAME               wait ID|NAME (exits with the container's code)
+//!   inspect ID|NAME (JSON)        exec ID|NAME -- CMD... (attached; exits with its code)
+//! ```
+//!
+//! The state root is `--root DIR`, else `$BOXWRIGHT_ROOT`, else `/var/lib/boxwright`.
+//! Containers keep running after this program exits; any later invocation manages them.
+//! Errors exit with 125, as the docker CLI; `exec` of a missing command with 127.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use boxwright_runtime::{Container, Containers, CreateOptions, Error, ExecOptions};
+use tokio::io::AsyncWriteExt;
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: containers [--root DIR] (run -d [--name N] [--rm] [-e K=V] [-h HOST] ROOTFS -- CMD... \
+         | ps [-a] | logs [-f] C | start C | stop [-t S] C | restart [-t S] C | kill [-s SIG] C \
+         | rm [-f] C | wait C | inspect C | exec C -- CMD...)"
+    );
+    ExitCode::from(2)
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("containers: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        eprintln!("  caused by: {s}");
+        source = s.source();
+    }
+    ExitCode::from(if e.is_exec_error() { 127 } else { 125 })
+}
+
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(c).unwrap_or(255))
+}
+
+fn ago(ns: Option<u64>) -> String {
+    let Some(ns) = ns else { return "-".into() };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!("{}s ago", now.saturating_sub(ns) / 1_000_000_000)
+}
+
+fn signal_number(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse() {
+        return Some(n);
+    }
+    let name = s.trim_start_matches("SIG");
+    Some(match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "KILL" => 9,
+        "USR1" => 10,
+        "USR2" => 12,
+        "TERM" => 15,
+        _ => return None,
+    })
+}
+
+async fn pump(
+    from: Option<boxwright_runtime::ChildStdout>,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+) {
+    if let Some(mut from) = from {
+        let _ = tokio::io::copy(&mut from, &mut to).await;
+        let _ = to.flush().await;
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut root = std::env::var("BOXWRIGHT_ROOT").unwrap_or_else(|_| "/var/lib/boxwright".into());
+    if args.first().map(String::as_str) == Some("--root") {
+        if args.len() < 2 {
+            return usage();
+        }
+        root = args.remove(1);
+        args.remove(0);
+    }
+    if args.is_empty() {
+        return usage();
+    }
+    let store = match Containers::open(&root) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let verb = args.remove(0);
+    // Flags before the container (or `--`), then the rest.
+    let flag = |args: &mut Vec<String>, name: &str| -> bool {
+        match args.iter().position(|a| a == name) {
+            Some(i) if !args[..i].contains(&"--".to_owned()) => {
+                args.remove(i);
+                true
+            }
+            _ => false,
+        }
+    };
+    let value = |args: &mut Vec<String>, name: &str| -> Option<String> {
+        let i = args.iter().position(|a| a == name)?;
+        if args[..i].contains(&"--".to_owned()) || i + 1 >= args.len() {
+            return None;
+        }
+        args.remove(i);
+        Some(args.remove(i))
+    };
+    let seconds = |v: Option<String>| {
+        v.and_then(|s| s.parse::<u64>().ok())
+            .map(Duration::from_secs)
+    };
+
+    let result: Result<ExitCode, Error> = async {
+        match verb.as_str() {
+            "run" => {
+                let detached = flag(&mut args, "-d");
+                let auto_remove = flag(&mut args, "--rm");
+                let name = value(&mut args, "--name");
+                let hostname = value(&mut args, "-h");
+                let mut env = Vec::new();
+                while let Some(kv) = value(&mut args, "-e") {
+                    if let Some((k, v)) = kv.split_once('=') {
+                        env.push((k.to_owned(), v.to_owned()));
+                    }
+                }
+                let Some(dash) = args.iter().position(|a| a == "--") else {
+                    return Ok(usage());
+                };
+                if !detached || dash != 1 || dash + 1 >= args.len() {
+                    eprintln!("containers: run needs -d, ROOTFS, -- and a command (use the sandbox example for attached runs)");
+                    return Ok(usage());
+                }
+                let mut b = Container::builder(args[0].as_str()).cmd(args[dash + 1..].to_vec());
+                for (k, v) in env {
+                    b = b.env(k, v);
+                }
+                if let Some(h) = hostname {
+                    b = b.hostname(h);
+                }
+                let c = b.build()?;
+                let opts = CreateOptions {
+                    name,
+                    auto_remove,
+                    ..CreateOptions::default()
+                };
+                let id = store.run(&c, &opts).await?;
+                println!("{id}");
+                Ok(ExitCode::SUCCESS)
+            }
+            "ps" => {
+                let all = flag(&mut args, "-a");
+                println!("{:<14}{:<22}{:<12}{:<14}COMMAND", "CONTAINER ID", "NAME", "STATUS", "STARTED");
+                for c in store.list(all)? {
+                    let status = match c.exit_code {
+                        Some(code) if !c.is_running() => format!("exited({code})"),
+                        _ => c.status.to_string(),
+                    };
+                    let cmd = c
+                        .spec
+                        .process()
+                        .as_ref()
+                        .and_then(|p| p.args().clone())
+                        .unwrap_or_default()
+                        .join(" ");
+                    println!(
+                        "{:<14}{:<22}{:<12}{:<14}{cmd}",
+                        &c.id[..12],
+                        c.name,
+                        status,
+                        ago(c.started_at)
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            "logs" => {
+                let follow = flag(&mut args, "-f");
+                let Some(c) = args.first() else { return Ok(usage()) };
+                let mut logs = store.logs(c, follow)?;
+                let _ = tokio::io::copy(&mut logs, &mut tokio::io::stdout()).await;
+                Ok(ExitCode::SUCCESS)
+            }
+            "start" => {
+                let Some(c) = args.first() else { return Ok(usage()) };
+                store.start(c).await?;
+                println!("{c}");
+                Ok(ExitCode::SUCCESS)
+            }
+            "stop" => {
+                let t = seconds(value(&mut args, "-t"));
+                let Some(c) = args.first() else { return Ok(usage()) };
+                store.stop(c, t).await?;
+                println!("{c}");
+                Ok(ExitCode::SUCCESS)
+            }
+            "restart" => {
+                let t = seconds(value(&mut args, "-t"));
+                let Some(c) = args.first() else { return Ok(usage()) };
+                store.restart(c, t).await?;
+                println!("{c}");
+                Ok(ExitCode::SUCCESS)
+            }
+            "kill" => {
+                let sig = value(&mut args, "-s").map_or(Some(9), |s| signal_number(&s));
+                let (Some(sig), Some(c)) = (sig, args.first()) else { return Ok(usage()) };
+                store.kill(c, sig)?;
+                println!("{c}");
+                Ok(ExitCode::SUCCESS)
+            }
+            "rm" => {
+                let force = flag(&mut args, "-f");
+                if args.is_empty() {
+                    return Ok(usage());
+                }
+                for c in &args {
+                    store.remove(c, force).await?;
+                    println!("{c}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            "wait" => {
+                let Some(c) = args.first() else { return Ok(usage()) };
+                let code = store.wait(c).await?;
+                println!("{code}");
+                Ok(ExitCode::SUCCESS)
+            }
+            "inspect" => {
+                let Some(c) = args.first() else { return Ok(usage()) };
+                let info = store.inspect(c)?;
+                match serde_json::to_string_pretty(&info) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => eprintln!("containers: {e}"),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            "exec" => {
+                let Some(dash) = args.iter().position(|a| a == "--") else {
+                    return Ok(usage());
+                };
+                if dash != 1 || dash + 1 >= args.len() {
+                    return Ok(usage());
+                }
+                let mut child = store
+                    .exec(&args[0], args[dash + 1..].to_vec(), &ExecOptions::default())
+                    .await?;
+                let (out, err) = (child.stdout.take(), child.stderr.take());
+                tokio::join!(pump(out, tokio::io::stdout()), pump(err, tokio::io::stderr()));
+                Ok(code(child.wait().await?.code()))
+            }
+            _ => Ok(usage()),
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e| fail(&e))
+}

@@ -1,0 +1,468 @@
+//! Docker's lifecycle without a daemon: detached containers recorded under a state root,
+//! managed from this process and from another one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use boxwright_runtime::{
+    Container, ContainerBuilder, Containers, CreateOptions, Error, ExecOptions, Status,
+};
+use common::{busybox_rootfs, text};
+use tokio::io::AsyncReadExt;
+
+/// Generous, only so that a broken test fails instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn sh(root: &Path, script: &str) -> ContainerBuilder {
+    Container::builder(root).cmd(["sh", "-c", script])
+}
+
+fn named(name: &str) -> CreateOptions {
+    CreateOptions {
+        name: Some(name.into()),
+        ..CreateOptions::default()
+    }
+}
+
+async fn read_log(store: &Containers, id: &str) -> String {
+    let mut logs = store.logs(id, false).unwrap();
+    let mut out = Vec::new();
+    logs.read_to_end(&mut out).await.unwrap();
+    text(&out)
+}
+
+/// Polls the log until it contains `needle`.
+async fn wait_for_log(store: &Containers, id: &str, needle: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let log = read_log(store, id).await;
+        if log.contains(needle) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {needle:?} in the log: {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait(store: &Containers, id: &str) -> i32 {
+    tokio::time::timeout(PATIENCE, store.wait(id))
+        .await
+        .expect("the container ends")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_start_wait_logs_and_states() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = sh(rootfs.path(), "echo out; echo err >&2; exit 7")
+        .build()
+        .unwrap();
+    let id = store.create(&c, &named("seven")).unwrap();
+    assert_eq!(id, c.id());
+    let info = store.inspect("seven").unwrap();
+    assert_eq!(info.status, Status::Created);
+    assert_eq!(info.name, "seven");
+    assert!(info.dir.join("config.json").is_file());
+    assert!(store.list(false).unwrap().is_empty());
+    assert_eq!(store.list(true).unwrap().len(), 1);
+
+    store.start("seven").await.unwrap();
+    assert_eq!(wait(&store, "seven").await, 7);
+    let info = store.inspect(&id).unwrap();
+    assert_eq!(info.status, Status::Exited);
+    assert_eq!(info.exit_code, Some(7));
+    assert!(info.pid.is_none());
+    assert!(info.finished_at >= info.started_at);
+    let log = read_log(&store, &id).await;
+    assert!(log.contains("out\n") && log.contains("err\n"), "{log:?}");
+    assert!(store.list(false).unwrap().is_empty());
+    let all = store.list(true).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].exit_code, Some(7));
+
+    // A missing executable: the start fails with Docker's message; the container is exited 127.
+    let bad = Container::builder(rootfs.path())
+        .cmd(["nonexistent-cmd"])
+        .build()
+        .unwrap();
+    let err = store
+        .run(&bad, &CreateOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ExecutableNotFound { .. }), "{err:?}");
+    let info = store.inspect(bad.id()).unwrap();
+    assert_eq!((info.status, info.exit_code), (Status::Exited, Some(127)));
+    assert!(info.error.unwrap().contains("executable file not found"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_sends_term_then_kill_after_the_timeout() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+
+    // Ignores SIGTERM: killed after the timeout.
+    let stubborn = sh(rootfs.path(), "trap '' TERM; echo ready; sleep 100")
+        .build()
+        .unwrap();
+    let stubborn = store.run(&stubborn, &named("stubborn")).await.unwrap();
+    // Exits on SIGTERM with its own code.
+    let polite = sh(
+        rootfs.path(),
+        "trap 'echo bye; exit 143' TERM; echo ready; sleep 100 & wait",
+    )
+    .build()
+    .unwrap();
+    let polite = store.run(&polite, &named("polite")).await.unwrap();
+    wait_for_log(&store, &stubborn, "ready").await;
+    wait_for_log(&store, &polite, "ready").await;
+    assert_eq!(store.list(false).unwrap().len(), 2);
+
+    let code = store
+        .stop("stubborn", Some(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    assert_eq!(code, 137);
+    let info = store.inspect(&stubborn).unwrap();
+    assert_eq!(info.signal, Some(9));
+
+    // A timeout far beyond the test: only SIGTERM can have ended it.
+    let code = store.stop("polite", Some(PATIENCE * 4)).await.unwrap();
+    assert_eq!(code, 143);
+    assert!(read_log(&store, &polite).await.contains("bye"));
+    // Stopping a stopped container reports its code again.
+    assert_eq!(store.stop("polite", None).await.unwrap(), 143);
+    assert!(store.list(false).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_rm_refused_while_running_and_forced() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = sh(rootfs.path(), "echo run; sleep 100").build().unwrap();
+    let id = store.run(&c, &named("again")).await.unwrap();
+    wait_for_log(&store, &id, "run").await;
+    let first_pid = store.inspect(&id).unwrap().pid.unwrap();
+
+    store
+        .restart("again", Some(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    let info = store.inspect(&id).unwrap();
+    assert_eq!(info.status, Status::Running);
+    assert_eq!(info.restart_count, 1);
+    assert_ne!(info.pid, Some(first_pid));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while read_log(&store, &id).await.matches("run\n").count() < 2 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let err = store.remove("again", false).await.unwrap_err();
+    assert!(matches!(err, Error::Running { .. }), "{err:?}");
+    assert!(store.inspect(&id).unwrap().is_running());
+    let dir = store.inspect(&id).unwrap().dir;
+    store.remove("again", true).await.unwrap();
+    assert!(!dir.exists());
+    assert!(matches!(
+        store.inspect("again"),
+        Err(Error::NoSuchContainer { .. })
+    ));
+    // The name is free again.
+    let c = sh(rootfs.path(), "true").build().unwrap();
+    store.create(&c, &named("again")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_remove_deletes_the_container_after_it_exits() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = sh(rootfs.path(), "exit 3").build().unwrap();
+    let opts = CreateOptions {
+        name: Some("gone".into()),
+        auto_remove: true,
+        ..CreateOptions::default()
+    };
+    let id = store.create(&c, &opts).unwrap();
+    let dir = store.inspect(&id).unwrap().dir;
+    store.start(&id).await.unwrap();
+    // The exit code is still reported, though the monitor removes the container.
+    assert_eq!(wait(&store, &id).await, 3);
+    assert!(!dir.exists());
+    assert!(!state.path().join("names/gone").exists());
+    assert!(matches!(
+        store.resolve("gone"),
+        Err(Error::NoSuchContainer { .. })
+    ));
+    assert!(store.list(true).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_unique_and_ids_resolve_by_unique_prefix() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let build = || sh(rootfs.path(), "true").build().unwrap();
+    let web = store.create(&build(), &named("web")).unwrap();
+    let err = store.create(&build(), &named("web")).unwrap_err();
+    assert!(
+        matches!(&err, Error::NameInUse { name, id } if name == "web" && *id == web),
+        "{err:?}"
+    );
+    assert!(matches!(
+        store.create(&build(), &named("-bad")),
+        Err(Error::InvalidName { .. })
+    ));
+    assert!(matches!(
+        store.create(&build(), &named("x")),
+        Err(Error::InvalidName { .. })
+    ));
+    // Generated names follow Docker's rule and are unique.
+    let mut ids = vec![web.clone()];
+    for _ in 0..16 {
+        ids.push(store.create(&build(), &CreateOptions::default()).unwrap());
+    }
+    let mut names: Vec<String> = store
+        .list(true)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names.len(), 17);
+    assert!(names.iter().all(|n| boxwright_runtime::valid_name(n)));
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 17);
+
+    assert_eq!(store.resolve("web").unwrap(), web);
+    assert_eq!(store.resolve(&web).unwrap(), web);
+    assert_eq!(store.resolve(&web[..63]).unwrap(), web);
+    // 17 IDs: at least two share their first hex digit.
+    let digit = (0..16)
+        .map(|d| format!("{d:x}"))
+        .find(|d| ids.iter().filter(|id| id.starts_with(d.as_str())).count() >= 2)
+        .unwrap();
+    match store.resolve(&digit) {
+        Err(Error::AmbiguousId { prefix, candidates }) => {
+            assert_eq!(prefix, digit);
+            assert!(candidates.len() >= 2);
+            assert!(candidates.iter().all(|c| c.starts_with(&digit)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store.resolve("nothing-here"),
+        Err(Error::NoSuchContainer { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_killed_from_outside_is_exited_137() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = sh(rootfs.path(), "echo ready; sleep 100").build().unwrap();
+    let id = store.run(&c, &CreateOptions::default()).await.unwrap();
+    wait_for_log(&store, &id, "ready").await;
+    let pid = store.inspect(&id).unwrap().pid.unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    assert_eq!(wait(&store, &id).await, 137);
+    let info = store.inspect(&id).unwrap();
+    assert_eq!(
+        (info.status, info.exit_code, info.signal),
+        (Status::Exited, Some(137), Some(9))
+    );
+    // `kill` of an exited container is refused.
+    assert!(matches!(store.kill(&id, 15), Err(Error::NotRunning { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_sees_lines_written_after_it_started() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = sh(
+        rootfs.path(),
+        "echo first; while [ ! -e /shared/go ]; do sleep 0.05; done; echo second",
+    )
+    .mount_bind(shared.path(), "/shared", false)
+    .build()
+    .unwrap();
+    let id = store.run(&c, &CreateOptions::default()).await.unwrap();
+    let mut follow = store.logs(&id, true).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !text(&seen).contains("first\n") {
+        let n = tokio::time::timeout(PATIENCE, follow.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the log ended early: {:?}", text(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // Only now does the container write its second line.
+    assert!(!text(&seen).contains("second"));
+    std::fs::write(shared.path().join("go"), "").unwrap();
+    tokio::time::timeout(PATIENCE, follow.read_to_end(&mut seen))
+        .await
+        .expect("the followed log ends when the container exits")
+        .unwrap();
+    assert_eq!(text(&seen), "first\nsecond\n");
+    assert_eq!(wait(&store, &id).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_joins_the_containers_namespaces() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = Container::builder(rootfs.path())
+        .cmd(["sleep", "100"])
+        .hostname("boxy")
+        .env("FROM_IMAGE", "yes")
+        .build()
+        .unwrap();
+    let id = store.run(&c, &named("target")).await.unwrap();
+
+    let opts = ExecOptions {
+        env: vec![("EXTRA".into(), "1".into())],
+        ..ExecOptions::default()
+    };
+    let out = store
+        .exec(
+            "target",
+            [
+                "sh",
+                "-c",
+                "hostname; echo $FROM_IMAGE$EXTRA; ps -o pid,comm; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status",
+            ],
+            &opts,
+        )
+        .await
+        .unwrap()
+        .wait_with_output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("boxy"));
+    assert_eq!(lines.next(), Some("yes1"));
+    // The container's init is PID 1 of the PID namespace the exec'd shell sees.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "sleep"]),
+        "{stdout}"
+    );
+    assert!(stdout.contains("CapEff:\t00000000a80425fb"), "{stdout}");
+    assert!(stdout.contains("Seccomp:\t2"), "{stdout}");
+    assert!(stdout.contains("NoNewPrivs:\t1"), "{stdout}");
+
+    let status = store
+        .exec(&id, ["sh", "-c", "exit 5"], &ExecOptions::default())
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(status.code(), 5);
+    let err = store
+        .exec(&id, ["no-such-thing"], &ExecOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ExecutableNotFound { .. }), "{err:?}");
+
+    store.remove(&id, true).await.unwrap();
+    let c = sh(rootfs.path(), "true").build().unwrap();
+    let stopped = store.create(&c, &CreateOptions::default()).unwrap();
+    assert!(matches!(
+        store
+            .exec(&stopped, ["true"], &ExecOptions::default())
+            .await,
+        Err(Error::NotRunning { .. })
+    ));
+}
+
+const CHILD_ENV: &str = "BOXWRIGHT_LIFECYCLE_CHILD";
+
+/// Run only as the child process of `another_process_manages_a_detached_container`: starts a
+/// detached container, prints its ID and exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_process_part() {
+    let Ok(paths) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (state, rootfs) = paths.split_once('\n').unwrap();
+    let store = Containers::open(state).unwrap();
+    let c = sh(
+        Path::new(rootfs),
+        "trap 'echo terminated; exit 143' TERM; echo hello from the child; sleep 100 & wait",
+    )
+    .build()
+    .unwrap();
+    let id = store.run(&c, &named("from-child")).await.unwrap();
+    println!("ID={id}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_manages_a_detached_container() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process_part",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(
+            CHILD_ENV,
+            format!("{}\n{}", state.path().display(), rootfs.path().display()),
+        )
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let id = stdout
+        .split_once("ID=")
+        .map(|(_, rest)| rest[..64].to_owned())
+        .unwrap_or_else(|| panic!("{stdout}"));
+
+    // The process that started it is gone; this one finds, reads, stops and removes it.
+    let store = Containers::open(state.path()).unwrap();
+    let running = store.list(false).unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(
+        (running[0].id.as_str(), running[0].name.as_str()),
+        (id.as_str(), "from-child")
+    );
+    wait_for_log(&store, &id[..12], "hello from the child").await;
+    assert_eq!(
+        store.stop("from-child", Some(PATIENCE * 4)).await.unwrap(),
+        143
+    );
+    assert!(read_log(&store, &id).await.contains("terminated"));
+    let info = store.inspect(&id).unwrap();
+    assert_eq!((info.status, info.exit_code), (Status::Exited, Some(143)));
+    store.remove(&id, false).await.unwrap();
+    assert!(store.list(true).unwrap().is_empty());
+}
