@@ -46,8 +46,16 @@
 //! are streamed in fixed-size chunks, so memory use does not grow with the layer (only a path
 //! per entry is remembered, for opaque whiteouts and directory times).
 //!
+//! # Speed
+//!
+//! Decompression and the diffID's sha256 run on a second thread (scoped to the call), which
+//! fills a few recycled 512 KiB buffers ahead of the calling thread; that thread parses the
+//! archive and writes files straight from those buffers. If applying stops early (an error or
+//! a refusal), the buffers' channel closes and the second thread stops at its next buffer.
+//!
 //! On error the target is left partly applied; callers should discard it.
 
+mod pipe;
 mod tar_stream;
 
 use std::collections::HashSet;
@@ -61,8 +69,6 @@ use cap_std::fs::Dir;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
-use crate::compress;
-use crate::digest::Sha256Reader;
 use crate::Digest;
 use tar_stream::{Entry, Kind, TarStream, Time};
 
@@ -300,14 +306,48 @@ pub enum ApplyError {
 ///
 /// See the [module documentation](self) for the semantics and the escape guarantees. The
 /// stream is read to its end, so [`ApplyStats::diff_id`] is the layer's diffID.
-pub fn apply_layer<R: BufRead>(
+///
+/// Decompression and hashing run on a second (scoped) thread, a few buffers ahead of the
+/// calling thread, which parses the archive and writes the files; hence `R: Send`. That thread
+/// has ended when this function returns, whatever the outcome.
+pub fn apply_layer<R: BufRead + Send>(
     layer: R,
     target: &Dir,
     options: &ApplyOptions,
 ) -> Result<ApplyStats, ApplyError> {
-    let reader =
-        compress::decompress(layer).map_err(|source| ApplyError::Read { offset: 0, source })?;
-    let mut tar = TarStream::new(Sha256Reader::new(reader));
+    let (producer, pipe) = pipe::channels();
+    std::thread::scope(|scope| {
+        let read_ahead = scope.spawn(move || pipe::produce(layer, producer));
+        // On an early return the pipe is dropped, which stops the producer; the scope then
+        // joins it.
+        let (entries, bytes) = apply_entries(pipe, target, options)?;
+        let hashed = read_ahead.join().map_err(|_| ApplyError::Read {
+            offset: bytes,
+            source: io::Error::other("the decompression thread panicked"),
+        })?;
+        // The pipe reached its end without an error, so the producer read the whole stream.
+        let (diff_id, hashed_bytes) = hashed.ok_or_else(|| ApplyError::Read {
+            offset: bytes,
+            source: io::Error::other("the decompression thread stopped early"),
+        })?;
+        debug_assert_eq!(bytes, hashed_bytes);
+        Ok(ApplyStats {
+            entries,
+            bytes: hashed_bytes,
+            diff_id,
+        })
+    })
+}
+
+/// Applies the tar stream read from `pipe`, then reads the stream to its end (whatever follows
+/// the end-of-archive blocks, tar's record padding, is part of the diffID). Returns the number
+/// of entries and the stream's length.
+fn apply_entries(
+    pipe: pipe::Pipe,
+    target: &Dir,
+    options: &ApplyOptions,
+) -> Result<(u64, u64), ApplyError> {
+    let mut tar = TarStream::new(pipe);
     let mut applier = Applier {
         root: target,
         options,
@@ -321,18 +361,25 @@ pub fn apply_layer<R: BufRead>(
         applier.apply(&mut tar, entry)?;
     }
     applier.set_dir_times()?;
-    let mut hashing = tar.into_inner();
-    // Whatever follows the end-of-archive blocks (tar's record padding) is part of the diffID.
-    io::copy(&mut hashing, &mut io::sink()).map_err(|source| ApplyError::Read {
-        offset: hashing.len(),
-        source,
-    })?;
-    let (_, diff_id, bytes) = hashing.finish();
-    Ok(ApplyStats {
-        entries,
-        bytes,
-        diff_id,
-    })
+    let mut bytes = tar.position();
+    let mut rest = tar.into_inner();
+    loop {
+        let n = match rest.fill_buf() {
+            Ok(data) => data.len(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(ApplyError::Read {
+                    offset: bytes,
+                    source,
+                })
+            }
+        };
+        if n == 0 {
+            return Ok((entries, bytes));
+        }
+        rest.consume(n);
+        bytes += n as u64;
+    }
 }
 
 /// Applies the layer archive at `layer` onto the directory `target` (both opened here).
@@ -649,7 +696,7 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn apply<R: io::Read>(&mut self, tar: &mut TarStream<R>, e: Entry) -> Result<(), ApplyError> {
+    fn apply<R: BufRead>(&mut self, tar: &mut TarStream<R>, e: Entry) -> Result<(), ApplyError> {
         let entry = lossy(&e.path);
         let refuse = |reason| ApplyError::Refused {
             entry: entry.clone(),
