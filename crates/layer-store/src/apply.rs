@@ -24,6 +24,15 @@
 //!   followed; a hard link to a symlink links the symlink itself). Links to directories are
 //!   refused.
 //! * Whiteouts only ever act on names inside directories resolved beneath the root.
+//! * To spare a path resolution per entry, the last directory handle is kept for the next
+//!   entry, but only while it provably is what resolving its path again would give: after an
+//!   entry that added a non-directory where nothing was (adding a name cannot change what an
+//!   existing path leads to), or as a directory entry's own handle (opened without following).
+//!   Anything that removes or replaces a name, and every whiteout, drops it.
+//!
+//! The guarantee is about the archive: like `tar`, the applier assumes nothing else changes
+//! the target while it runs (a directory moved out of the target by another process between
+//! resolving it and writing into it is out of scope).
 //!
 //! # Semantics
 //!
@@ -354,6 +363,7 @@ fn apply_entries(
         added: HashSet::new(),
         dirs: Vec::new(),
         total: 0,
+        parent: None,
     };
     let mut entries = 0;
     while let Some(entry) = tar.next_entry()? {
@@ -435,6 +445,24 @@ fn join(comps: &[&[u8]]) -> Vec<u8> {
     comps.join(&b'/')
 }
 
+/// Whether `path` is `join(comps)`, without building it.
+fn is_path_of(path: &[u8], comps: &[&[u8]]) -> bool {
+    let mut rest = path;
+    for (i, comp) in comps.iter().enumerate() {
+        if i > 0 {
+            match rest.split_first() {
+                Some((b'/', after)) => rest = after,
+                _ => return false,
+            }
+        }
+        match rest.strip_prefix(*comp) {
+            Some(after) => rest = after,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
 fn os(name: &[u8]) -> &OsStr {
     OsStr::from_bytes(name)
 }
@@ -500,6 +528,9 @@ struct Applier<'a> {
     dirs: Vec<(Vec<u8>, Time)>,
     /// File contents so far.
     total: u64,
+    /// The last entry's parent directory: its normalized path and a handle on it. Valid only
+    /// while nothing could have changed what that path resolves to (see [`Applier::apply`]).
+    parent: Option<(Vec<u8>, OwnedFd)>,
 }
 
 /// Builds the error-mapping closure for an I/O step of an entry.
@@ -696,6 +727,30 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// The directory `comps` beneath the root (created if missing), with its normalized path:
+    /// the cached handle if it is that directory's, otherwise a newly opened one.
+    fn take_parent(&mut self, comps: &[&[u8]]) -> io::Result<(Vec<u8>, OwnedFd)> {
+        if let Some((path, fd)) = self.parent.take() {
+            if is_path_of(&path, comps) {
+                return Ok((path, fd));
+            }
+        }
+        let fd = self.dir(comps, true)?;
+        Ok((join(comps), fd))
+    }
+
+    /// Applies one entry.
+    ///
+    /// Directory handles are kept for the next entry (most often in the same directory) only
+    /// while they are what resolving their path beneath the root would give now:
+    ///
+    /// * the parent's handle, when this entry created a non-directory where nothing was
+    ///   (adding a name to a directory cannot change what an existing path resolves to);
+    /// * a directory entry's own handle, opened (without following) once the entry is in
+    ///   place.
+    ///
+    /// Any other entry drops the kept handle: one that removes or replaces something, and
+    /// whiteouts; so does an error.
     fn apply<R: BufRead>(&mut self, tar: &mut TarStream<R>, e: Entry) -> Result<(), ApplyError> {
         let entry = lossy(&e.path);
         let refuse = |reason| ApplyError::Refused {
@@ -705,6 +760,7 @@ impl Applier<'_> {
         let comps = normalize(&e.path).map_err(refuse)?;
         self.check_xattrs(&entry, &e)?;
         let Some((&name, parent_comps)) = comps.split_last() else {
+            self.parent = None;
             // The root itself: only a directory entry, which sets the root's metadata.
             if e.kind != Kind::Dir {
                 return Err(refuse(Refusal::ReplacesRoot));
@@ -718,22 +774,36 @@ impl Applier<'_> {
         };
 
         if let Some(hidden) = name.strip_prefix(WHITEOUT) {
+            self.parent = None;
             return self.whiteout(&entry, &e, parent_comps, name, hidden);
         }
 
-        let parent = self
-            .dir(parent_comps, true)
+        let (parent_path, parent) = self
+            .take_parent(parent_comps)
             .map_err(io_err(&entry, "opening the parent directory"))?;
+        // Whether something was at `name` and got removed or replaced.
+        let mut replaced = false;
+        let mut keep = None;
+        let remove_old = |replaced: &mut bool| {
+            *replaced = true;
+            Self::remove(&parent, name).map_err(io_err(&entry, "removing the old entry"))
+        };
         match e.kind {
             Kind::Dir => {
-                let existing = lstat_at(&parent, name).map_err(io_err(&entry, "inspecting"))?;
-                if !existing.as_ref().is_some_and(is_dir) {
-                    if existing.is_some() {
-                        Self::remove(&parent, name)
-                            .map_err(io_err(&entry, "removing the old entry"))?;
+                match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700)) {
+                    Ok(()) => {}
+                    Err(Errno::EXIST) => {
+                        let existing =
+                            lstat_at(&parent, name).map_err(io_err(&entry, "inspecting"))?;
+                        if !existing.as_ref().is_some_and(is_dir) {
+                            remove_old(&mut replaced)?;
+                            rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
+                                .map_err(|err| {
+                                    io_err(&entry, "creating the directory")(err.into())
+                                })?;
+                        }
                     }
-                    rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
-                        .map_err(|err| io_err(&entry, "creating the directory")(err.into()))?;
+                    Err(err) => return Err(io_err(&entry, "creating the directory")(err.into())),
                 }
                 let fd = rustix::fs::openat(
                     &parent,
@@ -743,7 +813,9 @@ impl Applier<'_> {
                 )
                 .map_err(|err| io_err(&entry, "opening the directory")(err.into()))?;
                 self.finish_fd(&entry, &e, &fd, false)?;
-                self.dirs.push((join(&comps), e.mtime));
+                let path = join(&comps);
+                self.dirs.push((path.clone(), e.mtime));
+                keep = Some((path, fd));
             }
             Kind::Regular => {
                 if let Some(limit) = self.options.max_total_size {
@@ -753,17 +825,26 @@ impl Applier<'_> {
                     }
                 }
                 self.total = self.total.saturating_add(e.size);
-                Self::remove(&parent, name).map_err(io_err(&entry, "removing the old entry"))?;
-                let fd = rustix::fs::openat(
-                    &parent,
-                    name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
+                let create = || {
+                    rustix::fs::openat(
+                        &parent,
+                        name,
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC,
+                        Mode::from_raw_mode(0o600),
+                    )
+                };
+                // O_EXCL: whatever is there (a symlink included) makes it fail, and is removed.
+                let fd = match create() {
+                    Err(Errno::EXIST) => {
+                        remove_old(&mut replaced)?;
+                        create()
+                    }
+                    other => other,
+                }
                 .map_err(|err| io_err(&entry, "creating the file")(err.into()))?;
                 let mut file = std::fs::File::from(fd);
                 while let Some(chunk) = tar.data_chunk()? {
@@ -777,12 +858,18 @@ impl Applier<'_> {
                 if e.link.contains(&0) {
                     return Err(refuse(Refusal::NulInName));
                 }
-                Self::remove(&parent, name).map_err(io_err(&entry, "removing the old entry"))?;
-                rustix::fs::symlinkat(&e.link[..], &parent, name)
-                    .map_err(|err| io_err(&entry, "creating the symlink")(err.into()))?;
+                let create = || rustix::fs::symlinkat(&e.link[..], &parent, name);
+                match create() {
+                    Err(Errno::EXIST) => {
+                        remove_old(&mut replaced)?;
+                        create()
+                    }
+                    other => other,
+                }
+                .map_err(|err| io_err(&entry, "creating the symlink")(err.into()))?;
                 self.finish_at(&entry, &e, &parent, name)?;
             }
-            Kind::HardLink => self.hard_link(&entry, &e, &parent, name)?,
+            Kind::HardLink => replaced = self.hard_link(&entry, &e, &parent, name)?,
             Kind::Char | Kind::Block | Kind::Fifo => {
                 let (file_type, kind) = match e.kind {
                     Kind::Char => (FileType::CharacterDevice, "character"),
@@ -796,18 +883,30 @@ impl Applier<'_> {
                         minor: e.dev_minor,
                     }));
                 }
-                Self::remove(&parent, name).map_err(io_err(&entry, "removing the old entry"))?;
-                rustix::fs::mknodat(
-                    &parent,
-                    name,
-                    file_type,
-                    Mode::from_raw_mode(0o600),
-                    rustix::fs::makedev(e.dev_major, e.dev_minor),
-                )
+                let create = || {
+                    rustix::fs::mknodat(
+                        &parent,
+                        name,
+                        file_type,
+                        Mode::from_raw_mode(0o600),
+                        rustix::fs::makedev(e.dev_major, e.dev_minor),
+                    )
+                };
+                match create() {
+                    Err(Errno::EXIST) => {
+                        remove_old(&mut replaced)?;
+                        create()
+                    }
+                    other => other,
+                }
                 .map_err(|err| io_err(&entry, "creating the node")(err.into()))?;
                 self.finish_at(&entry, &e, &parent, name)?;
             }
         }
+        if keep.is_none() && !replaced {
+            keep = Some((parent_path, parent));
+        }
+        self.parent = keep;
         self.mark_added(&comps);
         Ok(())
     }
@@ -822,13 +921,15 @@ impl Applier<'_> {
         }
     }
 
+    /// Links `name` in `parent` to the entry's link target; returns whether something else
+    /// was at `name` (and was removed).
     fn hard_link(
         &mut self,
         entry: &str,
         e: &Entry,
         parent: &OwnedFd,
         name: &[u8],
-    ) -> Result<(), ApplyError> {
+    ) -> Result<bool, ApplyError> {
         let target = lossy(&e.link);
         let refuse = |reason| ApplyError::Refused {
             entry: entry.to_owned(),
@@ -860,16 +961,18 @@ impl Applier<'_> {
         if is_dir(&tstat) {
             return Err(refuse(Refusal::LinkToDirectory { target }));
         }
+        let mut replaced = false;
         if let Some(st) = lstat_at(parent, name).map_err(io_err(entry, "inspecting"))? {
             if st.st_dev == tstat.st_dev && st.st_ino == tstat.st_ino {
-                return Ok(()); // already this very inode
+                return Ok(false); // already this very inode
             }
             Self::remove(parent, name).map_err(io_err(entry, "removing the old entry"))?;
+            replaced = true;
         }
         // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
         rustix::fs::linkat(&tparent, tname, parent, name, AtFlags::empty())
             .map_err(|err| io_err(entry, "creating the hard link")(err.into()))?;
-        Ok(())
+        Ok(replaced)
     }
 
     fn whiteout(
