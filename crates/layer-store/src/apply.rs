@@ -57,10 +57,10 @@
 //!
 //! # Speed
 //!
-//! Decompression and the diffID's sha256 run on a second thread (scoped to the call), which
-//! fills a few recycled 512 KiB buffers ahead of the calling thread; that thread parses the
-//! archive and writes files straight from those buffers. If applying stops early (an error or
-//! a refusal), the buffers' channel closes and the second thread stops at its next buffer.
+//! Decompression and the diffID's sha256 run on two more threads (scoped to the call), a
+//! pipeline of a few recycled 512 KiB buffers ahead of the calling thread; that thread parses
+//! the archive and writes files straight from those buffers. If applying stops early (an error
+//! or a refusal), the buffers' channels close and the other threads stop at their next buffer.
 //!
 //! On error the target is left partly applied; callers should discard it.
 
@@ -316,28 +316,27 @@ pub enum ApplyError {
 /// See the [module documentation](self) for the semantics and the escape guarantees. The
 /// stream is read to its end, so [`ApplyStats::diff_id`] is the layer's diffID.
 ///
-/// Decompression and hashing run on a second (scoped) thread, a few buffers ahead of the
-/// calling thread, which parses the archive and writes the files; hence `R: Send`. That thread
-/// has ended when this function returns, whatever the outcome.
+/// Decompression and hashing run on two more (scoped) threads, a few buffers ahead of the
+/// calling thread, which parses the archive and writes the files; hence `R: Send`. Those
+/// threads have ended when this function returns, whatever the outcome.
 pub fn apply_layer<R: BufRead + Send>(
     layer: R,
     target: &Dir,
     options: &ApplyOptions,
 ) -> Result<ApplyStats, ApplyError> {
-    let (producer, pipe) = pipe::channels();
     std::thread::scope(|scope| {
-        let read_ahead = scope.spawn(move || pipe::produce(layer, producer));
-        // On an early return the pipe is dropped, which stops the producer; the scope then
-        // joins it.
+        let (pipe, read_ahead) = pipe::read_ahead(scope, layer);
+        // On an early return the pipe is dropped, which stops the read-ahead threads; the
+        // scope then joins them.
         let (entries, bytes) = apply_entries(pipe, target, options)?;
         let hashed = read_ahead.join().map_err(|_| ApplyError::Read {
             offset: bytes,
-            source: io::Error::other("the decompression thread panicked"),
+            source: io::Error::other("the read-ahead thread panicked"),
         })?;
         // The pipe reached its end without an error, so the producer read the whole stream.
         let (diff_id, hashed_bytes) = hashed.ok_or_else(|| ApplyError::Read {
             offset: bytes,
-            source: io::Error::other("the decompression thread stopped early"),
+            source: io::Error::other("the read-ahead threads stopped early"),
         })?;
         debug_assert_eq!(bytes, hashed_bytes);
         Ok(ApplyStats {

@@ -1,19 +1,22 @@
-//! Read-ahead: decompressing and hashing the layer stream on a second thread.
+//! Read-ahead: decompressing and hashing the layer stream on two more threads.
 //!
-//! [`produce`] runs on a scoped thread. It decompresses the layer into a small, fixed set of
-//! recycled buffers ([`BUFFERS`] × [`BUFFER_SIZE`]), hashes each one (the diffID) and hands it
-//! over a channel to the [`Pipe`] the applying thread reads the tar stream from; the applier
-//! sends each buffer back once it has used it. So decompression and hashing overlap with
-//! writing files, and memory stays bounded whatever the layer.
+//! [`read_ahead`] starts two scoped threads, a three-stage pipeline with the applying thread:
+//! one decompresses the layer into a small, fixed set of recycled buffers ([`BUFFERS`] ×
+//! [`BUFFER_SIZE`]), the next hashes each buffer (the diffID) and passes it on to the [`Pipe`]
+//! the applying thread reads the tar stream from; the applier sends each buffer back to the
+//! first once it has used it. So decompression, hashing and writing files overlap, and memory
+//! stays bounded whatever the layer.
 //!
-//! Stopping: the producer ends at the end of the stream (dropping its sender, which the pipe
-//! reads as end of stream), after sending a read error, or as soon as the pipe is dropped (the
-//! applier stopped early on an error or refusal): both of its blocking points, waiting for a
-//! free buffer and sending a full one, fail once the pipe's ends are gone. It never waits on
-//! anything else but the layer reader itself, so it finishes promptly and the scope joins it.
+//! Stopping: the stages end at the end of the stream (each dropping its sender, which the next
+//! reads as the end), after passing a read error on, or as soon as the stage after them is
+//! gone: when the applier stops early (an error or a refusal) it drops the pipe, so the
+//! hasher's next send fails and it returns, dropping its receiver, so the decompressor's next
+//! send fails; waiting for a free buffer fails too once the pipe is dropped. No stage waits on
+//! anything else but the layer reader itself, so they finish promptly and the scope joins them.
 
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use sha2::{Digest as _, Sha256};
 
@@ -23,8 +26,8 @@ use crate::Digest;
 
 /// Size of each read-ahead buffer.
 pub(super) const BUFFER_SIZE: usize = 512 * 1024;
-/// How many read-ahead buffers exist at most (one being filled, the rest queued or being read).
-pub(super) const BUFFERS: usize = 4;
+/// How many read-ahead buffers exist at most (one per stage, the rest queued between them).
+pub(super) const BUFFERS: usize = 6;
 
 /// A filled buffer: `buf[..len]` is stream data.
 struct Chunk {
@@ -32,45 +35,56 @@ struct Chunk {
     len: usize,
 }
 
-/// The producer's ends of the two channels, and the consumer's.
-pub(super) fn channels() -> (Producer, Pipe) {
+/// The sha256 and length of the whole decompressed stream, once it was all read.
+pub(super) type Hashed = Option<(Digest, u64)>;
+
+/// Starts decompressing and hashing `layer` on two threads of `scope`. Returns the pipe to
+/// read the decompressed stream from, and the handle whose result is the stream's digest and
+/// length (`None` if the stream was not read to its end: a read error, passed on through the
+/// pipe, or the pipe was dropped).
+pub(super) fn read_ahead<'scope, R: BufRead + Send + 'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    layer: R,
+) -> (Pipe, ScopedJoinHandle<'scope, Hashed>) {
+    let (raw_tx, raw_rx) = mpsc::sync_channel(BUFFERS);
     let (full_tx, full_rx) = mpsc::sync_channel(BUFFERS);
     let (free_tx, free_rx) = mpsc::channel();
-    (
-        Producer {
-            full: full_tx,
-            free: free_rx,
-        },
-        Pipe {
-            full: full_rx,
-            free: free_tx,
-            current: None,
-            pos: 0,
-        },
-    )
+    let decompressor = scope.spawn(move || decompress(layer, &raw_tx, &free_rx));
+    let hasher = scope.spawn(move || {
+        // Returns (dropping `raw_rx`) before waiting for the decompressor, which then stops.
+        let hashed = hash(raw_rx, &full_tx);
+        drop(full_tx);
+        match decompressor.join() {
+            Ok(true) => hashed,
+            // It stopped early (having passed any error on) or panicked.
+            _ => None,
+        }
+    });
+    let pipe = Pipe {
+        full: full_rx,
+        free: free_tx,
+        current: None,
+        pos: 0,
+    };
+    (pipe, hasher)
 }
 
-/// The producing side: where full buffers go and empty ones come back from.
-pub(super) struct Producer {
-    full: SyncSender<io::Result<Chunk>>,
-    free: Receiver<Vec<u8>>,
-}
-
-/// Decompresses `layer` into buffers sent to the [`Pipe`], hashing everything, to the end of
-/// the stream. Returns the sha256 and length of the whole decompressed stream, or `None` if it
-/// stopped early (a read error, sent to the pipe, or the pipe was dropped).
-pub(super) fn produce<R: BufRead>(layer: R, producer: Producer) -> Option<(Digest, u64)> {
-    let Producer { full, free } = producer;
+/// Decompresses `layer` into buffers sent to `raw`, to the end of the stream. Returns whether
+/// it got there (rather than stopping at a read error, which it sends on, or because the next
+/// stage is gone).
+fn decompress<R: BufRead>(
+    layer: R,
+    raw: &SyncSender<io::Result<Chunk>>,
+    free: &Receiver<Vec<u8>>,
+) -> bool {
     let mut reader = match compress::decompress(layer) {
         Ok(reader) => reader,
         Err(err) => {
-            // If the pipe is gone nobody needs the error.
-            let _ = full.send(Err(err));
-            return None;
+            // If the next stage is gone nobody needs the error.
+            let _ = raw.send(Err(err));
+            return false;
         }
     };
-    let mut hasher = Sha256::new();
-    let mut total: u64 = 0;
     let mut allocated = 0;
     loop {
         let mut buf = match free.try_recv() {
@@ -80,7 +94,10 @@ pub(super) fn produce<R: BufRead>(layer: R, producer: Producer) -> Option<(Diges
                 vec![0; BUFFER_SIZE]
             }
             // Blocks until the pipe hands a buffer back; fails once the pipe is dropped.
-            Err(_) => free.recv().ok()?,
+            Err(_) => match free.recv() {
+                Ok(buf) => buf,
+                Err(mpsc::RecvError) => return false,
+            },
         };
         let mut len = 0;
         let mut failed = None;
@@ -96,17 +113,37 @@ pub(super) fn produce<R: BufRead>(layer: R, producer: Producer) -> Option<(Diges
             }
         }
         let end = len < buf.len();
-        if len > 0 {
-            hasher.update(&buf[..len]);
-            total += len as u64;
-            full.send(Ok(Chunk { buf, len })).ok()?;
+        if len > 0 && raw.send(Ok(Chunk { buf, len })).is_err() {
+            return false;
         }
         if let Some(err) = failed {
-            let _ = full.send(Err(err));
-            return None;
+            let _ = raw.send(Err(err));
+            return false;
         }
         if end {
-            return Some((digest_of(hasher), total));
+            return true;
+        }
+    }
+}
+
+/// Hashes the buffers from `raw` and passes them (and any error) on to `full`. Returns the
+/// digest and length of everything, or `None` after an error or if the pipe is gone.
+fn hash(raw: Receiver<io::Result<Chunk>>, full: &SyncSender<io::Result<Chunk>>) -> Hashed {
+    let mut hasher = Sha256::new();
+    let mut total: u64 = 0;
+    loop {
+        match raw.recv() {
+            Ok(Ok(chunk)) => {
+                hasher.update(&chunk.buf[..chunk.len]);
+                total += chunk.len as u64;
+                full.send(Ok(chunk)).ok()?;
+            }
+            Ok(Err(err)) => {
+                let _ = full.send(Err(err));
+                return None;
+            }
+            // The decompressor is done; whether it reached the end is checked by the caller.
+            Err(mpsc::RecvError) => return Some((digest_of(hasher), total)),
         }
     }
 }
@@ -171,9 +208,8 @@ mod tests {
         let data: Vec<u8> = (0..3 * BUFFER_SIZE as u32 + 1234)
             .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
             .collect();
-        let (producer, mut pipe) = channels();
         let (got, hashed) = std::thread::scope(|s| {
-            let handle = s.spawn(|| produce(&data[..], producer));
+            let (mut pipe, handle) = read_ahead(s, &data[..]);
             let mut got = Vec::new();
             // Mixed small reads and whole-buffer reads.
             let mut small = [0u8; 1000];
@@ -192,11 +228,10 @@ mod tests {
 
     #[test]
     fn stops_when_the_pipe_is_dropped() {
-        // An endless stream: the producer must notice the pipe is gone.
+        // An endless stream: the stages must notice the pipe is gone.
         let endless = io::BufReader::new(io::repeat(7));
-        let (producer, mut pipe) = channels();
         let result = std::thread::scope(|s| {
-            let handle = s.spawn(|| produce(endless, producer));
+            let (mut pipe, handle) = read_ahead(s, endless);
             let mut first = [0u8; 10];
             pipe.read_exact(&mut first).unwrap();
             assert_eq!(first, [7; 10]);
@@ -220,9 +255,8 @@ mod tests {
                 Ok(n)
             }
         }
-        let (producer, mut pipe) = channels();
         let (got, err, result) = std::thread::scope(|s| {
-            let handle = s.spawn(|| produce(io::BufReader::new(Failing(1000)), producer));
+            let (mut pipe, handle) = read_ahead(s, io::BufReader::new(Failing(1000)));
             let mut got = Vec::new();
             let err = pipe.read_to_end(&mut got).unwrap_err();
             drop(pipe);
