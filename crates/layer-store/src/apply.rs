@@ -338,7 +338,15 @@ pub fn apply_layer<R: BufRead + Send>(
             offset: bytes,
             source: io::Error::other("the read-ahead threads stopped early"),
         })?;
-        debug_assert_eq!(bytes, hashed_bytes);
+        if bytes != hashed_bytes {
+            // Cannot happen: both count the same buffers. Checked rather than assumed.
+            return Err(ApplyError::Read {
+                offset: bytes,
+                source: io::Error::other(format!(
+                    "the read-ahead hashed {hashed_bytes} bytes but passed on {bytes}"
+                )),
+            });
+        }
         Ok(ApplyStats {
             entries,
             bytes: hashed_bytes,
