@@ -24,6 +24,15 @@
 //!   followed; a hard link to a symlink links the symlink itself). Links to directories are
 //!   refused.
 //! * Whiteouts only ever act on names inside directories resolved beneath the root.
+//! * To spare a path resolution per entry, the last directory handle is kept for the next
+//!   entry, but only while it provably is what resolving its path again would give: after an
+//!   entry that added a non-directory where nothing was (adding a name cannot change what an
+//!   existing path leads to), or as a directory entry's own handle (opened without following).
+//!   Anything that removes or replaces a name, and every whiteout, drops it.
+//!
+//! The guarantee is about the archive: like `tar`, the applier assumes nothing else changes
+//! the target while it runs (a directory moved out of the target by another process between
+//! resolving it and writing into it is out of scope).
 //!
 //! # Semantics
 //!
@@ -46,8 +55,16 @@
 //! are streamed in fixed-size chunks, so memory use does not grow with the layer (only a path
 //! per entry is remembered, for opaque whiteouts and directory times).
 //!
+//! # Speed
+//!
+//! Decompression and the diffID's sha256 run on two more threads (scoped to the call), a
+//! pipeline of a few recycled 512 KiB buffers ahead of the calling thread; that thread parses
+//! the archive and writes files straight from those buffers. If applying stops early (an error
+//! or a refusal), the buffers' channels close and the other threads stop at their next buffer.
+//!
 //! On error the target is left partly applied; callers should discard it.
 
+mod pipe;
 mod tar_stream;
 
 use std::collections::HashSet;
@@ -61,8 +78,6 @@ use cap_std::fs::Dir;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
-use crate::compress;
-use crate::digest::Sha256Reader;
 use crate::Digest;
 use tar_stream::{Entry, Kind, TarStream, Time};
 
@@ -300,20 +315,62 @@ pub enum ApplyError {
 ///
 /// See the [module documentation](self) for the semantics and the escape guarantees. The
 /// stream is read to its end, so [`ApplyStats::diff_id`] is the layer's diffID.
-pub fn apply_layer<R: BufRead>(
+///
+/// Decompression and hashing run on two more (scoped) threads, a few buffers ahead of the
+/// calling thread, which parses the archive and writes the files; hence `R: Send`. Those
+/// threads have ended when this function returns, whatever the outcome.
+pub fn apply_layer<R: BufRead + Send>(
     layer: R,
     target: &Dir,
     options: &ApplyOptions,
 ) -> Result<ApplyStats, ApplyError> {
-    let reader =
-        compress::decompress(layer).map_err(|source| ApplyError::Read { offset: 0, source })?;
-    let mut tar = TarStream::new(Sha256Reader::new(reader));
+    std::thread::scope(|scope| {
+        let (pipe, read_ahead) = pipe::read_ahead(scope, layer);
+        // On an early return the pipe is dropped, which stops the read-ahead threads; the
+        // scope then joins them.
+        let (entries, bytes) = apply_entries(pipe, target, options)?;
+        let hashed = read_ahead.join().map_err(|_| ApplyError::Read {
+            offset: bytes,
+            source: io::Error::other("the read-ahead thread panicked"),
+        })?;
+        // The pipe reached its end without an error, so the producer read the whole stream.
+        let (diff_id, hashed_bytes) = hashed.ok_or_else(|| ApplyError::Read {
+            offset: bytes,
+            source: io::Error::other("the read-ahead threads stopped early"),
+        })?;
+        if bytes != hashed_bytes {
+            // Cannot happen: both count the same buffers. Checked rather than assumed.
+            return Err(ApplyError::Read {
+                offset: bytes,
+                source: io::Error::other(format!(
+                    "the read-ahead hashed {hashed_bytes} bytes but passed on {bytes}"
+                )),
+            });
+        }
+        Ok(ApplyStats {
+            entries,
+            bytes: hashed_bytes,
+            diff_id,
+        })
+    })
+}
+
+/// Applies the tar stream read from `pipe`, then reads the stream to its end (whatever follows
+/// the end-of-archive blocks, tar's record padding, is part of the diffID). Returns the number
+/// of entries and the stream's length.
+fn apply_entries(
+    pipe: pipe::Pipe,
+    target: &Dir,
+    options: &ApplyOptions,
+) -> Result<(u64, u64), ApplyError> {
+    let mut tar = TarStream::new(pipe);
     let mut applier = Applier {
         root: target,
         options,
         added: HashSet::new(),
         dirs: Vec::new(),
         total: 0,
+        parent: None,
     };
     let mut entries = 0;
     while let Some(entry) = tar.next_entry()? {
@@ -321,18 +378,25 @@ pub fn apply_layer<R: BufRead>(
         applier.apply(&mut tar, entry)?;
     }
     applier.set_dir_times()?;
-    let mut hashing = tar.into_inner();
-    // Whatever follows the end-of-archive blocks (tar's record padding) is part of the diffID.
-    io::copy(&mut hashing, &mut io::sink()).map_err(|source| ApplyError::Read {
-        offset: hashing.len(),
-        source,
-    })?;
-    let (_, diff_id, bytes) = hashing.finish();
-    Ok(ApplyStats {
-        entries,
-        bytes,
-        diff_id,
-    })
+    let mut bytes = tar.position();
+    let mut rest = tar.into_inner();
+    loop {
+        let n = match rest.fill_buf() {
+            Ok(data) => data.len(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(ApplyError::Read {
+                    offset: bytes,
+                    source,
+                })
+            }
+        };
+        if n == 0 {
+            return Ok((entries, bytes));
+        }
+        rest.consume(n);
+        bytes += n as u64;
+    }
 }
 
 /// Applies the layer archive at `layer` onto the directory `target` (both opened here).
@@ -386,6 +450,24 @@ fn normalize(path: &[u8]) -> Result<Vec<&[u8]>, Refusal> {
 
 fn join(comps: &[&[u8]]) -> Vec<u8> {
     comps.join(&b'/')
+}
+
+/// Whether `path` is `join(comps)`, without building it.
+fn is_path_of(path: &[u8], comps: &[&[u8]]) -> bool {
+    let mut rest = path;
+    for (i, comp) in comps.iter().enumerate() {
+        if i > 0 {
+            match rest.split_first() {
+                Some((b'/', after)) => rest = after,
+                _ => return false,
+            }
+        }
+        match rest.strip_prefix(*comp) {
+            Some(after) => rest = after,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 fn os(name: &[u8]) -> &OsStr {
@@ -453,6 +535,9 @@ struct Applier<'a> {
     dirs: Vec<(Vec<u8>, Time)>,
     /// File contents so far.
     total: u64,
+    /// The last entry's parent directory: its normalized path and a handle on it. Valid only
+    /// while nothing could have changed what that path resolves to (see [`Applier::apply`]).
+    parent: Option<(Vec<u8>, OwnedFd)>,
 }
 
 /// Builds the error-mapping closure for an I/O step of an entry.
@@ -649,7 +734,31 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn apply<R: io::Read>(&mut self, tar: &mut TarStream<R>, e: Entry) -> Result<(), ApplyError> {
+    /// The directory `comps` beneath the root (created if missing), with its normalized path:
+    /// the cached handle if it is that directory's, otherwise a newly opened one.
+    fn take_parent(&mut self, comps: &[&[u8]]) -> io::Result<(Vec<u8>, OwnedFd)> {
+        if let Some((path, fd)) = self.parent.take() {
+            if is_path_of(&path, comps) {
+                return Ok((path, fd));
+            }
+        }
+        let fd = self.dir(comps, true)?;
+        Ok((join(comps), fd))
+    }
+
+    /// Applies one entry.
+    ///
+    /// Directory handles are kept for the next entry (most often in the same directory) only
+    /// while they are what resolving their path beneath the root would give now:
+    ///
+    /// * the parent's handle, when this entry created a non-directory where nothing was
+    ///   (adding a name to a directory cannot change what an existing path resolves to);
+    /// * a directory entry's own handle, opened (without following) once the entry is in
+    ///   place.
+    ///
+    /// Any other entry drops the kept handle: one that removes or replaces something, and
+    /// whiteouts; so does an error.
+    fn apply<R: BufRead>(&mut self, tar: &mut TarStream<R>, e: Entry) -> Result<(), ApplyError> {
         let entry = lossy(&e.path);
         let refuse = |reason| ApplyError::Refused {
             entry: entry.clone(),
@@ -658,6 +767,7 @@ impl Applier<'_> {
         let comps = normalize(&e.path).map_err(refuse)?;
         self.check_xattrs(&entry, &e)?;
         let Some((&name, parent_comps)) = comps.split_last() else {
+            self.parent = None;
             // The root itself: only a directory entry, which sets the root's metadata.
             if e.kind != Kind::Dir {
                 return Err(refuse(Refusal::ReplacesRoot));
@@ -671,22 +781,36 @@ impl Applier<'_> {
         };
 
         if let Some(hidden) = name.strip_prefix(WHITEOUT) {
+            self.parent = None;
             return self.whiteout(&entry, &e, parent_comps, name, hidden);
         }
 
-        let parent = self
-            .dir(parent_comps, true)
+        let (parent_path, parent) = self
+            .take_parent(parent_comps)
             .map_err(io_err(&entry, "opening the parent directory"))?;
+        // Whether something was at `name` and got removed or replaced.
+        let mut replaced = false;
+        let mut keep = None;
+        let remove_old = |replaced: &mut bool| {
+            *replaced = true;
+            Self::remove(&parent, name).map_err(io_err(&entry, "removing the old entry"))
+        };
         match e.kind {
             Kind::Dir => {
-                let existing = lstat_at(&parent, name).map_err(io_err(&entry, "inspecting"))?;
-                if !existing.as_ref().is_some_and(is_dir) {
-                    if existing.is_some() {
-                        Self::remove(&parent, name)
-                            .map_err(io_err(&entry, "removing the old entry"))?;
+                match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700)) {
+                    Ok(()) => {}
+                    Err(Errno::EXIST) => {
+                        let existing =
+                            lstat_at(&parent, name).map_err(io_err(&entry, "inspecting"))?;
+                        if !existing.as_ref().is_some_and(is_dir) {
+                            remove_old(&mut replaced)?;
+                            rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
+                                .map_err(|err| {
+                                    io_err(&entry, "creating the directory")(err.into())
+                                })?;
+                        }
                     }
-                    rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
-                        .map_err(|err| io_err(&entry, "creating the directory")(err.into()))?;
+                    Err(err) => return Err(io_err(&entry, "creating the directory")(err.into())),
                 }
                 let fd = rustix::fs::openat(
                     &parent,
@@ -696,7 +820,9 @@ impl Applier<'_> {
                 )
                 .map_err(|err| io_err(&entry, "opening the directory")(err.into()))?;
                 self.finish_fd(&entry, &e, &fd, false)?;
-                self.dirs.push((join(&comps), e.mtime));
+                let path = join(&comps);
+                self.dirs.push((path.clone(), e.mtime));
+                keep = Some((path, fd));
             }
             Kind::Regular => {
                 if let Some(limit) = self.options.max_total_size {
@@ -706,17 +832,26 @@ impl Applier<'_> {
                     }
                 }
                 self.total = self.total.saturating_add(e.size);
-                Self::remove(&parent, name).map_err(io_err(&entry, "removing the old entry"))?;
-                let fd = rustix::fs::openat(
-                    &parent,
-                    name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
+                let create = || {
+                    rustix::fs::openat(
+                        &parent,
+                        name,
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC,
+                        Mode::from_raw_mode(0o600),
+                    )
+                };
+                // O_EXCL: whatever is there (a symlink included) makes it fail, and is removed.
+                let fd = match create() {
+                    Err(Errno::EXIST) => {
+                        remove_old(&mut replaced)?;
+                        create()
+                    }
+                    other => other,
+                }
                 .map_err(|err| io_err(&entry, "creating the file")(err.into()))?;
                 let mut file = std::fs::File::from(fd);
                 while let Some(chunk) = tar.data_chunk()? {
@@ -730,12 +865,18 @@ impl Applier<'_> {
                 if e.link.contains(&0) {
                     return Err(refuse(Refusal::NulInName));
                 }
-                Self::remove(&parent, name).map_err(io_err(&entry, "removing the old entry"))?;
-                rustix::fs::symlinkat(&e.link[..], &parent, name)
-                    .map_err(|err| io_err(&entry, "creating the symlink")(err.into()))?;
+                let create = || rustix::fs::symlinkat(&e.link[..], &parent, name);
+                match create() {
+                    Err(Errno::EXIST) => {
+                        remove_old(&mut replaced)?;
+                        create()
+                    }
+                    other => other,
+                }
+                .map_err(|err| io_err(&entry, "creating the symlink")(err.into()))?;
                 self.finish_at(&entry, &e, &parent, name)?;
             }
-            Kind::HardLink => self.hard_link(&entry, &e, &parent, name)?,
+            Kind::HardLink => replaced = self.hard_link(&entry, &e, &parent, name)?,
             Kind::Char | Kind::Block | Kind::Fifo => {
                 let (file_type, kind) = match e.kind {
                     Kind::Char => (FileType::CharacterDevice, "character"),
@@ -749,18 +890,30 @@ impl Applier<'_> {
                         minor: e.dev_minor,
                     }));
                 }
-                Self::remove(&parent, name).map_err(io_err(&entry, "removing the old entry"))?;
-                rustix::fs::mknodat(
-                    &parent,
-                    name,
-                    file_type,
-                    Mode::from_raw_mode(0o600),
-                    rustix::fs::makedev(e.dev_major, e.dev_minor),
-                )
+                let create = || {
+                    rustix::fs::mknodat(
+                        &parent,
+                        name,
+                        file_type,
+                        Mode::from_raw_mode(0o600),
+                        rustix::fs::makedev(e.dev_major, e.dev_minor),
+                    )
+                };
+                match create() {
+                    Err(Errno::EXIST) => {
+                        remove_old(&mut replaced)?;
+                        create()
+                    }
+                    other => other,
+                }
                 .map_err(|err| io_err(&entry, "creating the node")(err.into()))?;
                 self.finish_at(&entry, &e, &parent, name)?;
             }
         }
+        if keep.is_none() && !replaced {
+            keep = Some((parent_path, parent));
+        }
+        self.parent = keep;
         self.mark_added(&comps);
         Ok(())
     }
@@ -775,13 +928,15 @@ impl Applier<'_> {
         }
     }
 
+    /// Links `name` in `parent` to the entry's link target; returns whether something else
+    /// was at `name` (and was removed).
     fn hard_link(
         &mut self,
         entry: &str,
         e: &Entry,
         parent: &OwnedFd,
         name: &[u8],
-    ) -> Result<(), ApplyError> {
+    ) -> Result<bool, ApplyError> {
         let target = lossy(&e.link);
         let refuse = |reason| ApplyError::Refused {
             entry: entry.to_owned(),
@@ -813,16 +968,18 @@ impl Applier<'_> {
         if is_dir(&tstat) {
             return Err(refuse(Refusal::LinkToDirectory { target }));
         }
+        let mut replaced = false;
         if let Some(st) = lstat_at(parent, name).map_err(io_err(entry, "inspecting"))? {
             if st.st_dev == tstat.st_dev && st.st_ino == tstat.st_ino {
-                return Ok(()); // already this very inode
+                return Ok(false); // already this very inode
             }
             Self::remove(parent, name).map_err(io_err(entry, "removing the old entry"))?;
+            replaced = true;
         }
         // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
         rustix::fs::linkat(&tparent, tname, parent, name, AtFlags::empty())
             .map_err(|err| io_err(entry, "creating the hard link")(err.into()))?;
-        Ok(())
+        Ok(replaced)
     }
 
     fn whiteout(

@@ -323,6 +323,77 @@ fn later_entries_replace_earlier_ones() {
     assert_eq!(fs::metadata(t.join("d2")).unwrap().mode() & 0o7777, 0o700);
 }
 
+/// The applier keeps the last directory handle between entries; every entry that changes what
+/// a path resolves to must make the next entry resolve it again.
+#[test]
+fn entries_after_a_path_changes_go_where_it_now_leads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let tar = RawTar::new()
+        .dir("real")
+        .dir("other")
+        .symlink("l", "real")
+        .file("l/a", b"a") // real/a
+        .file("l/a2", b"a2") // real/a2, through the kept handle
+        .symlink("l", "/other") // replaces the symlink
+        .file("l/b", b"b") // other/b, not real/b
+        .dir("d")
+        .file("d/x", b"x")
+        .hardlink("d/x2", "d/x")
+        .file(".wh.d", b"") // removes d
+        .file("d/y", b"y") // a new d, not the removed one
+        .dir("e")
+        .file("e/x", b"x")
+        .symlink("e", "other") // a symlink over the directory
+        .file("e/z", b"z") // other/z
+        .finish();
+    apply(t, &tar, &ApplyOptions::default());
+    assert_eq!(fs::read(t.join("real/a")).unwrap(), b"a");
+    assert_eq!(fs::read(t.join("real/a2")).unwrap(), b"a2");
+    assert_eq!(fs::read(t.join("other/b")).unwrap(), b"b");
+    assert!(!t.join("real/b").exists());
+    let names = |p: &str| {
+        let mut v: Vec<_> = fs::read_dir(t.join(p))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("d"), ["y"]);
+    assert_eq!(names("other"), ["b", "z"]);
+    assert_eq!(fs::read_link(t.join("e")).unwrap(), Path::new("other"));
+
+    // A file over a directory, then an entry beneath it: an error, not a file in the old one.
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = RawTar::new()
+        .dir("d")
+        .file("d/x", b"x")
+        .file("d", b"now a file")
+        .file("d/y", b"y")
+        .finish();
+    let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+    let err = apply_layer(&tar[..], &dir, &ApplyOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("d/y"), "{err}");
+    assert_eq!(fs::read(tmp.path().join("d")).unwrap(), b"now a file");
+
+    // A parent reached through its own child: `l` leads to `real` through `real/n/..`, so
+    // replacing `real/n` (an entry in that very parent) changes where `l` leads: nowhere.
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = RawTar::new()
+        .dir("real/n")
+        .symlink("l", "real/n/..")
+        .file("l/a", b"a")
+        .file("l/n", b"a file over real/n")
+        .file("l/c", b"c")
+        .finish();
+    let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+    let err = apply_layer(&tar[..], &dir, &ApplyOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("l/c"), "{err}");
+    assert_eq!(fs::read(tmp.path().join("real/a")).unwrap(), b"a");
+    assert!(!tmp.path().join("real/c").exists());
+}
+
 #[test]
 fn diff_id_is_the_uncompressed_digest_for_each_compression() {
     let mut tar = RawTar::new()

@@ -10,15 +10,16 @@
 //! field says; a PAX `size` record overrides the header's; a GNU long name overrides a PAX
 //! `path`; type `\0` with a name ending in `/` is a directory; PAX global headers are read and
 //! ignored.
+//!
+//! File contents are handed out as slices of the underlying [`BufRead`]'s buffer, without
+//! copying.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::{self, BufRead};
 
 use super::{lossy, ApplyError, Refusal};
 
 const BLOCK: usize = 512;
-/// Chunk size for streaming file contents.
-const CHUNK: usize = 128 * 1024;
 
 /// The largest PAX extended header or GNU long name/link accepted (Go's limit, 1 MiB).
 pub const MAX_EXTENSION_HEADER: u64 = 1 << 20;
@@ -86,10 +87,12 @@ pub(super) struct TarStream<R> {
     padding: u64,
     /// The current entry's path, for truncation errors.
     current: String,
-    buf: Vec<u8>,
+    /// Bytes of `inner`'s buffer handed out by [`TarStream::data_chunk`] (and counted in `pos`)
+    /// but not yet consumed from it.
+    unconsumed: usize,
 }
 
-impl<R: Read> TarStream<R> {
+impl<R: BufRead> TarStream<R> {
     pub(super) fn new(inner: R) -> Self {
         TarStream {
             inner,
@@ -97,14 +100,35 @@ impl<R: Read> TarStream<R> {
             remaining: 0,
             padding: 0,
             current: String::new(),
-            buf: vec![0; CHUNK],
+            unconsumed: 0,
         }
     }
 
     /// The wrapped reader (positioned after the end-of-archive blocks once `next_entry` has
     /// returned `None`).
-    pub(super) fn into_inner(self) -> R {
+    pub(super) fn into_inner(mut self) -> R {
+        self.settle();
         self.inner
+    }
+
+    /// Bytes of the stream read so far.
+    pub(super) fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Consumes what the last [`TarStream::data_chunk`] handed out.
+    fn settle(&mut self) {
+        let n = std::mem::take(&mut self.unconsumed);
+        if n > 0 {
+            self.inner.consume(n);
+        }
+    }
+
+    fn read_error(&self, source: io::Error) -> ApplyError {
+        ApplyError::Read {
+            offset: self.pos,
+            source,
+        }
     }
 
     fn truncated(&self, entry: Option<&str>) -> ApplyError {
@@ -116,6 +140,7 @@ impl<R: Read> TarStream<R> {
 
     /// Reads up to `buf.len()` bytes; fewer only at end of stream.
     fn fill(&mut self, buf: &mut [u8]) -> Result<usize, ApplyError> {
+        self.settle();
         let mut got = 0;
         while got < buf.len() {
             match self.inner.read(&mut buf[got..]) {
@@ -147,21 +172,23 @@ impl<R: Read> TarStream<R> {
 
     /// Reads and discards `n` bytes of the stream.
     fn skip(&mut self, mut n: u64) -> Result<(), ApplyError> {
-        let mut buf = std::mem::take(&mut self.buf);
-        let result = (|| {
-            while n > 0 {
-                let want = n.min(buf.len() as u64) as usize;
-                let got = self.fill(&mut buf[..want])?;
-                if got < want {
-                    let entry = self.current.clone();
-                    return Err(self.truncated(Some(&entry)));
-                }
-                n -= got as u64;
+        self.settle();
+        while n > 0 {
+            let available = match self.inner.fill_buf() {
+                Ok(data) => data.len(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(self.read_error(source)),
+            };
+            if available == 0 {
+                let entry = self.current.clone();
+                return Err(self.truncated(Some(&entry)));
             }
-            Ok(())
-        })();
-        self.buf = buf;
-        result
+            let take = n.min(available as u64) as usize;
+            self.inner.consume(take);
+            self.pos += take as u64;
+            n -= take as u64;
+        }
+        Ok(())
     }
 
     /// Skips whatever is left of the current entry, contents and padding.
@@ -174,22 +201,35 @@ impl<R: Read> TarStream<R> {
 
     /// The next chunk of the current entry's contents, or `None` when all was read.
     pub(super) fn data_chunk(&mut self) -> Result<Option<&[u8]>, ApplyError> {
+        self.settle();
         if self.remaining == 0 {
             let padding = std::mem::take(&mut self.padding);
             self.skip(padding)?;
             return Ok(None);
         }
-        let want = self.remaining.min(CHUNK as u64) as usize;
-        let mut buf = std::mem::take(&mut self.buf);
-        let got = self.fill(&mut buf[..want]);
-        self.buf = buf;
-        let got = got?;
-        if got == 0 {
-            let entry = self.current.clone();
-            return Err(self.truncated(Some(&entry)));
+        // Retry interrupted reads first: the buffer is then filled, and the `fill_buf` below
+        // returns it without reading.
+        while let Err(e) = self.inner.fill_buf() {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(self.read_error(e));
+            }
         }
+        // Only fields other than `inner` are used while `data` borrows it.
+        let data = self.inner.fill_buf().map_err(|source| ApplyError::Read {
+            offset: self.pos,
+            source,
+        })?;
+        if data.is_empty() {
+            return Err(ApplyError::Truncated {
+                offset: self.pos,
+                entry: Some(self.current.clone()),
+            });
+        }
+        let got = self.remaining.min(data.len() as u64) as usize;
         self.remaining -= got as u64;
-        Ok(Some(&self.buf[..got]))
+        self.pos += got as u64;
+        self.unconsumed = got;
+        Ok(Some(&data[..got]))
     }
 
     /// Reads an extension header's contents (already checked against the limit) and padding.
@@ -442,13 +482,15 @@ fn header_path(block: &[u8; BLOCK]) -> Vec<u8> {
 fn check_checksum(block: &[u8; BLOCK], offset: u64) -> Result<(), ApplyError> {
     let field = &block[148..156];
     let stored = number(field, offset, "checksum")?;
-    let (mut unsigned, mut signed) = (0i128, 0i128);
+    // The checksum field counts as eight spaces. 512 bytes cannot overflow an i32 sum.
+    let (mut unsigned, mut signed) = (8 * i32::from(b' '), 8 * i32::from(b' '));
     for (i, b) in block.iter().enumerate() {
-        let b = if (148..156).contains(&i) { b' ' } else { *b };
-        unsigned += i128::from(b);
-        signed += i128::from(b as i8);
+        if !(148..156).contains(&i) {
+            unsigned += i32::from(*b);
+            signed += i32::from(*b as i8);
+        }
     }
-    if stored == unsigned || stored == signed {
+    if stored == i128::from(unsigned) || stored == i128::from(signed) {
         Ok(())
     } else {
         Err(malformed(offset, "header checksum mismatch"))
