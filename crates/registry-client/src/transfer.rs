@@ -229,8 +229,28 @@ pub async fn pull(
     }
     graph.manifests.push(root.clone());
 
+    let root = root.descriptor();
+    fill_sink(&graph, sink, root, options.concurrency, |d| {
+        pull_blob(client, reference, sink, d, &options.progress)
+    })
+    .await
+}
+
+/// Moves every blob of `graph` into `sink` (`concurrency` at a time, each by `move_blob`, which
+/// says whether it moved and how many bytes), then writes its manifests, children first.
+async fn fill_sink<'g, F, Fut>(
+    graph: &'g Graph,
+    sink: &dyn BlobSink,
+    root: Descriptor,
+    concurrency: usize,
+    move_blob: F,
+) -> Result<Transferred>
+where
+    F: FnMut(&'g Descriptor) -> Fut,
+    Fut: std::future::Future<Output = Result<(bool, u64)>>,
+{
     let mut result = Transferred {
-        root: root.descriptor(),
+        root,
         blobs_moved: 0,
         blobs_skipped: 0,
         blobs_mounted: 0,
@@ -238,8 +258,8 @@ pub async fn pull(
         manifests: 0,
     };
     let outcomes: Vec<(bool, u64)> = futures_util::stream::iter(graph.blobs.iter())
-        .map(|d| pull_blob(client, reference, sink, d, &options.progress))
-        .buffer_unordered(options.concurrency.max(1))
+        .map(move_blob)
+        .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;
     for (moved, bytes) in outcomes {
@@ -406,32 +426,14 @@ pub async fn copy(
 ) -> Result<Transferred> {
     let (root_manifest, mut graph) = source_graph(source, root, root.digest().as_ref()).await?;
     graph.manifests.push(root_manifest.clone());
-    let mut result = Transferred {
-        root: root_manifest.descriptor(),
-        blobs_moved: 0,
-        blobs_skipped: 0,
-        blobs_mounted: 0,
-        bytes_moved: 0,
-        manifests: 0,
-    };
-    let outcomes: Vec<(bool, u64)> = futures_util::stream::iter(graph.blobs.iter())
-        .map(|d| copy_blob(source, sink, d, &options.progress))
-        .buffer_unordered(options.concurrency.max(1))
-        .try_collect()
-        .await?;
-    for (moved, bytes) in outcomes {
-        if moved {
-            result.blobs_moved += 1;
-            result.bytes_moved += bytes;
-        } else {
-            result.blobs_skipped += 1;
-        }
-    }
-    for m in &graph.manifests {
-        write_manifest(sink, m).await?;
-        result.manifests += 1;
-    }
-    Ok(result)
+    fill_sink(
+        &graph,
+        sink,
+        root_manifest.descriptor(),
+        options.concurrency,
+        |d| copy_blob(source, sink, d, &options.progress),
+    )
+    .await
 }
 
 async fn copy_blob(
