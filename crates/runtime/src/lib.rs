@@ -11,12 +11,25 @@
 //! cgroup v2 and v1. The command runs **as PID 1** of its PID namespace, attached: its stdout
 //! and stderr are async streams, its exit status is reported as Docker does (137 for `SIGKILL`).
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), boxwright_runtime::Error> {
+//! ```
 //! use boxwright_runtime::{Container, Network};
 //!
-//! let out = Container::builder("/path/to/rootfs")
-//!     .cmd(["sh", "-c", "echo hello from $(hostname)"])
+//! # #[tokio::main(flavor = "multi_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // Runs for real where it can (root, Debian's busybox-static), as in CI.
+//! # if !rustix::process::geteuid().is_root() || !std::path::Path::new("/bin/busybox").exists() {
+//! #     return Ok(());
+//! # }
+//! # let dir = tempfile::tempdir()?;
+//! # std::fs::create_dir(dir.path().join("bin"))?;
+//! # std::fs::copy("/bin/busybox", dir.path().join("bin/busybox"))?;
+//! # for applet in ["sh", "echo", "hostname"] {
+//! #     std::os::unix::fs::symlink("busybox", dir.path().join("bin").join(applet))?;
+//! # }
+//! # let rootfs = dir.path();
+//! // `rootfs` is a directory holding a busybox root file system.
+//! let out = Container::builder(rootfs)
+//!     .cmd(["sh", "-c", "echo hello from $(hostname), PID $$, $GREETING"])
 //!     .env("GREETING", "hi")
 //!     .hostname("box")
 //!     .network(Network::None)
@@ -25,7 +38,7 @@
 //!     .build()?
 //!     .output()
 //!     .await?;
-//! assert_eq!(out.stdout, b"hello from box\n");
+//! assert_eq!(out.stdout, b"hello from box, PID 1, hi\n");
 //! assert!(out.status.success());
 //! # Ok(()) }
 //! ```
