@@ -52,6 +52,15 @@
 //! denied); device nodes are bound from the host rather than created. cgroup limits need a
 //! writable cgroup tree and are refused otherwise.
 //!
+//! **`--init`** ([`ContainerBuilder::init`], [`CreateOptions::init`]): the init above does not
+//! execute the command itself but clones it as PID 2, then stays PID 1 as a tiny init in the
+//! manner of tini — still without a binary of ours inside: it makes itself non-dumpable (it
+//! holds a copy of the caller's memory, so `/proc/1/mem` and `ptrace` are refused to the
+//! command), takes the command's user, capabilities, `no_new_privs` and seccomp filter,
+//! closes every descriptor, and waits with every signal blocked: `SIGCHLD` reaps every zombie
+//! of the container, any other signal is forwarded to the command. It exits with the command's
+//! exit code, or 128 + the signal that killed it.
+//!
 //! # Containers on disk: Docker's lifecycle without a daemon
 //!
 //! [`Containers`] keeps containers under a state root the caller gives, and any process may
@@ -143,7 +152,6 @@
 //! - No `/sys/fs/cgroup` view inside the container; no `/etc/hosts`, `/etc/resolv.conf` or
 //!   `/etc/hostname` bind mounts yet.
 //! - Seccomp filters only the native architecture (see [`seccomp_docker_default`]).
-//! - No `--init` process yet: the command is PID 1 and must reap its own children.
 
 mod caps;
 mod cgroup;

@@ -182,6 +182,9 @@ pub(crate) struct ChildPlan {
     /// With a terminal: a Unix socket on which the child sends the master of the pty it opens
     /// in the container's `/dev/ptmx`; the slave becomes its controlling terminal and 0-2.
     pub(crate) terminal: Option<RawFd>,
+    /// `--init`: PID 1 is our init, which starts the command as PID 2, forwards signals to it
+    /// and reaps every zombie (see `sys::init`).
+    pub(crate) init: bool,
 }
 
 /// The step of the child's setup that failed, as reported through the error pipe.
@@ -215,12 +218,13 @@ pub enum Step {
     Exec,
     Terminal,
     Setns,
+    Init,
 }
 
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 26] = [
+        const ALL: [Step; 27] = [
             SyncWait,
             Stdio,
             Cgroup,
@@ -247,6 +251,7 @@ impl Step {
             Exec,
             Terminal,
             Setns,
+            Init,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -281,6 +286,7 @@ impl fmt::Display for Step {
             Step::Exec => "executing the command",
             Step::Terminal => "setting up the terminal",
             Step::Setns => "joining the container's namespaces",
+            Step::Init => "starting the command under the container's init",
         };
         f.write_str(s)
     }
@@ -317,10 +323,10 @@ mod tests {
 
     #[test]
     fn steps_round_trip() {
-        for v in 1..=26 {
+        for v in 1..=27 {
             assert_eq!(Step::from_u32(v).unwrap() as u32, v);
         }
         assert!(Step::from_u32(0).is_none());
-        assert!(Step::from_u32(27).is_none());
+        assert!(Step::from_u32(28).is_none());
     }
 }

@@ -61,6 +61,9 @@ pub struct CreateOptions {
     pub stop_signal: Option<i32>,
     /// `--stop-timeout`; [`DEFAULT_STOP_TIMEOUT`] when `None`.
     pub stop_timeout: Option<Duration>,
+    /// `--init`: run the command under our init (see [`Container::has_init`]); a container
+    /// built with [`ContainerBuilder::init`](crate::ContainerBuilder::init) has it anyway.
+    pub init: bool,
 }
 
 /// The root file system as recorded.
@@ -117,6 +120,8 @@ struct Record {
     auto_remove: bool,
     stop_signal: i32,
     stop_timeout_ms: u64,
+    #[serde(default)]
+    init: bool,
 }
 
 /// `state.json`.
@@ -197,6 +202,8 @@ pub struct ContainerInfo {
     pub stop_signal: i32,
     /// How long [`Containers::stop`] waits before `SIGKILL`, in milliseconds.
     pub stop_timeout_ms: u64,
+    /// Whether the command runs under our init (`--init`); `pid` is then the init's.
+    pub init: bool,
     /// The root file system.
     pub rootfs: RootFsRecord,
     /// The container's directory.
@@ -487,6 +494,7 @@ impl Containers {
                     .stop_timeout
                     .unwrap_or(DEFAULT_STOP_TIMEOUT)
                     .as_millis() as u64,
+                init: opts.init || container.has_init(),
             };
             write_json(&dir.join("container.json"), &record)?;
             write_json(&dir.join("state.json"), &State::created())?;
@@ -672,6 +680,7 @@ impl Containers {
             auto_remove: e.record.auto_remove,
             stop_signal: e.record.stop_signal,
             stop_timeout_ms: e.record.stop_timeout_ms,
+            init: e.record.init,
             rootfs: e.record.rootfs,
             log_path: e.dir.join("container.log"),
             dir: e.dir,
@@ -732,6 +741,7 @@ impl Containers {
         let mut container =
             Container::new(spec.clone(), e.record.rootfs.to_rootfs())?.with_id(e.record.id.clone());
         container.set_stdio(Stdio::Inherit, Stdio::Inherit, Stdio::Inherit);
+        container.set_init(e.record.init);
         let _ = fs::remove_file(e.dir.join("exit"));
 
         let p = container.prepare()?;

@@ -369,7 +369,9 @@ fn setup(
             libc::syscall(libc::SYS_close, s);
         }
 
-        // File system.
+        // File system. Device nodes get their modes exactly (0666, not 0644 through the
+        // caller's umask), which is restored after pivot_root.
+        let umask = libc::syscall(libc::SYS_umask, 0 as c_long);
         check(
             sys_mount(
                 ptr::null(),
@@ -451,8 +453,174 @@ fn setup(
             Step::PivotRoot,
             3,
         )?;
+        libc::syscall(libc::SYS_umask, umask);
 
-        process_setup(p, argv, envp)
+        if p.init {
+            init(p, argv, envp)
+        } else {
+            process_setup(p, argv, envp)
+        }
+    }
+}
+
+/// Signals the init never forwards: `SIGCHLD` is its own business (reaping), `SIGKILL` and
+/// `SIGSTOP` cannot be caught.
+fn forwarded(sig: c_int) -> bool {
+    sig != libc::SIGCHLD && sig != libc::SIGKILL && sig != libc::SIGSTOP
+}
+
+/// The exit code of the init for the command's `waitid` result: its exit code, or 128 + the
+/// signal that killed it (as tini and Docker report it).
+fn init_exit_code(code: c_int, status: c_int) -> c_int {
+    if code == libc::CLD_EXITED {
+        status & 0xff
+    } else {
+        128 + status
+    }
+}
+
+/// `--init`: PID 1 of the container once its root is in place. Starts the command as PID 2,
+/// takes the command's identity and filters, closes every descriptor, then forwards signals
+/// and reaps zombies until the command ends, and exits with its status. Returns only on a
+/// failure before the command started (the caller reports it on the error pipe).
+///
+/// It is still a copy of the (possibly multi-threaded) caller: raw system calls on prepared
+/// data only.
+fn init(p: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> Result<Infallible, Fail> {
+    // SAFETY (for every `syscall` in this function): integers, and pointers to constant C
+    // strings or to values on this stack, alive for the duration of the call. The clone's
+    // child branch never returns (`command` ends in execve or exit) and keeps this module's
+    // rules.
+    unsafe {
+        // Every signal stays blocked: they are only taken with sigtimedwait below, so no
+        // handler of the caller ever runs here, and a blocked signal is queued even though the
+        // init of a PID namespace would otherwise drop it under the default disposition.
+        let all: u64 = !0;
+        check(
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK as c_long,
+                ptr::addr_of!(all),
+                ptr::null_mut::<u64>(),
+                8 as c_ulong,
+            ),
+            Step::Init,
+            0,
+        )?;
+        // A copy of the caller's memory: no core dump, no ptrace, no /proc/1/mem from inside
+        // (the command inherits this until its execve, which resets it).
+        check(
+            libc::syscall(
+                libc::SYS_prctl,
+                libc::PR_SET_DUMPABLE as c_long,
+                0 as c_long,
+                0 as c_long,
+                0 as c_long,
+                0 as c_long,
+            ),
+            Step::Init,
+            1,
+        )?;
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_NAME as c_long,
+            c"init".as_ptr(),
+            0 as c_long,
+            0 as c_long,
+            0 as c_long,
+        );
+
+        let cmd = clone3(0, libc::SIGCHLD as u64, None);
+        if cmd == 0 {
+            command(p, argv, envp)
+        }
+        let cmd = check(cmd, Step::Init, 2)? as c_int;
+        // Nothing is needed any more but the error pipe (until the privileges are dropped):
+        // not the stdio, not the terminal socket, nothing of the host.
+        close_except(&[p.error_fd]);
+        for fd in 0..3 {
+            close(fd);
+        }
+
+        // The command's privileges, for the init too.
+        let dropped = identity(p).and_then(|()| {
+            // A change of credentials may have made it dumpable again (suid_dumpable).
+            check(
+                libc::syscall(
+                    libc::SYS_prctl,
+                    libc::PR_SET_DUMPABLE as c_long,
+                    0 as c_long,
+                    0 as c_long,
+                    0 as c_long,
+                    0 as c_long,
+                ),
+                Step::Init,
+                3,
+            )?;
+            install_seccomp(p)
+        });
+        if let Err(f) = dropped {
+            libc::syscall(libc::SYS_kill, cmd as c_long, libc::SIGKILL as c_long);
+            return Err(f);
+        }
+        // The command has its own copy: the caller sees EOF once the command has executed.
+        close(p.error_fd);
+
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let sig = libc::syscall(
+                libc::SYS_rt_sigtimedwait,
+                ptr::addr_of!(all),
+                ptr::addr_of_mut!(info),
+                ptr::null::<libc::timespec>(),
+                8 as c_ulong,
+            );
+            if sig < 0 {
+                continue;
+            }
+            let sig = sig as c_int;
+            if forwarded(sig) {
+                libc::syscall(libc::SYS_kill, cmd as c_long, sig as c_long);
+                continue;
+            }
+            if sig != libc::SIGCHLD {
+                continue;
+            }
+            // SIGCHLD coalesces: reap everything that has exited.
+            loop {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                let r = libc::syscall(
+                    libc::SYS_waitid,
+                    libc::P_ALL as c_long,
+                    0 as c_long,
+                    ptr::addr_of_mut!(info),
+                    (libc::WEXITED | libc::WNOHANG) as c_long,
+                    ptr::null_mut::<c_void>(),
+                );
+                if r < 0 {
+                    if errno() == libc::EINTR {
+                        continue;
+                    }
+                    break;
+                }
+                let pid = info.si_pid();
+                if pid == 0 {
+                    break;
+                }
+                if pid == cmd {
+                    exit_now(init_exit_code(info.si_code, info.si_status()))
+                }
+            }
+        }
+    }
+}
+
+/// `--init`: the command, PID 2, cloned by the init: the usual process setup and `execve`; a
+/// failure goes on the error pipe (the init then exits with the command's 127).
+fn command(p: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> ! {
+    match process_setup(p, argv, envp) {
+        Ok(never) => match never {},
+        Err(f) => fail_exit(p.error_fd, f),
     }
 }
 
@@ -464,7 +632,6 @@ fn process_setup(
     argv: &[*const c_char],
     envp: &[*const c_char],
 ) -> Result<Infallible, Fail> {
-    use libc::SYS_prctl;
     if let Some(sock) = p.terminal {
         terminal(sock, p.uid).map_err(|(errno, index)| Fail {
             step: Step::Terminal,
@@ -472,8 +639,109 @@ fn process_setup(
             index,
         })?;
     }
+    identity(p)?;
     // SAFETY (for every `syscall` in this function): as in `setup`, every pointer is to data in
     // `p`, `argv`, `envp` or this stack, alive for the duration of the call.
+    unsafe {
+        // Nothing of the host's leaks past execve: everything above 2 becomes close-on-exec
+        // (the error pipe already is; it must stay open until execve).
+        check(
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as c_uint,
+                c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            ),
+            Step::CloseFds,
+            0,
+        )?;
+        check(
+            libc::syscall(libc::SYS_chdir, p.cwd.as_ptr()),
+            Step::Chdir,
+            0,
+        )?;
+        if let Some(mask) = p.umask {
+            libc::syscall(libc::SYS_umask, mask as c_long);
+        }
+
+        let default = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        for sig in 1..NSIG {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP || (32..34).contains(&sig) {
+                continue;
+            }
+            check(
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig as c_long,
+                    ptr::addr_of!(default),
+                    ptr::null_mut::<KernelSigaction>(),
+                    8 as c_ulong,
+                ),
+                Step::Signals,
+                sig as u32,
+            )?;
+        }
+        let empty: u64 = 0;
+        check(
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK as c_long,
+                ptr::addr_of!(empty),
+                ptr::null_mut::<u64>(),
+                8 as c_ulong,
+            ),
+            Step::Signals,
+            0,
+        )?;
+
+        install_seccomp(p)?;
+
+        // The $PATH search: ENOENT/ENOTDIR/EACCES move on to the next candidate, as execvp.
+        let mut saved = libc::ENOENT;
+        let mut saved_index = 0u32;
+        for (i, path) in p.exec.iter().enumerate() {
+            libc::syscall(
+                libc::SYS_execve,
+                path.as_ptr(),
+                argv.as_ptr(),
+                envp.as_ptr(),
+            );
+            let e = errno();
+            match e {
+                libc::ENOENT | libc::ENOTDIR => {}
+                libc::EACCES => {
+                    saved = e;
+                    saved_index = i as u32;
+                }
+                _ => {
+                    return Err(Fail {
+                        step: Step::Exec,
+                        errno: e,
+                        index: i as u32,
+                    })
+                }
+            }
+        }
+        Err(Fail {
+            step: Step::Exec,
+            errno: saved,
+            index: saved_index,
+        })
+    }
+}
+
+/// Resource limits, user, groups, capabilities and `no_new_privs` of the plan (the command's,
+/// and under `--init` the init's too).
+#[allow(clippy::too_many_lines)]
+fn identity(p: &ChildPlan) -> Result<(), Fail> {
+    use libc::SYS_prctl;
+    // SAFETY (for every `syscall` in this function): every pointer is to data in `p` or on this
+    // stack, alive for the duration of the call.
     unsafe {
         for (i, r) in p.rlimits.iter().enumerate() {
             let lim = libc::rlimit64 {
@@ -608,112 +876,30 @@ fn process_setup(
                 0,
             )?;
         }
-
-        // Nothing of the host's leaks past execve: everything above 2 becomes close-on-exec
-        // (the error pipe already is; it must stay open until execve).
-        check(
-            libc::syscall(
-                libc::SYS_close_range,
-                3 as c_uint,
-                c_uint::MAX,
-                CLOSE_RANGE_CLOEXEC,
-            ),
-            Step::CloseFds,
-            0,
-        )?;
-        check(
-            libc::syscall(libc::SYS_chdir, p.cwd.as_ptr()),
-            Step::Chdir,
-            0,
-        )?;
-        if let Some(mask) = p.umask {
-            libc::syscall(libc::SYS_umask, mask as c_long);
-        }
-
-        let default = KernelSigaction {
-            handler: libc::SIG_DFL,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
-        for sig in 1..NSIG {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP || (32..34).contains(&sig) {
-                continue;
-            }
-            check(
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig as c_long,
-                    ptr::addr_of!(default),
-                    ptr::null_mut::<KernelSigaction>(),
-                    8 as c_ulong,
-                ),
-                Step::Signals,
-                sig as u32,
-            )?;
-        }
-        let empty: u64 = 0;
-        check(
-            libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                libc::SIG_SETMASK as c_long,
-                ptr::addr_of!(empty),
-                ptr::null_mut::<u64>(),
-                8 as c_ulong,
-            ),
-            Step::Signals,
-            0,
-        )?;
-
-        for (i, prog) in p.seccomp.iter().enumerate() {
-            let fprog = SockFprog {
-                len: prog.len() as u16,
-                filter: prog.as_ptr(),
-            };
-            check(
-                libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER as c_long,
-                    0 as c_long,
-                    ptr::addr_of!(fprog),
-                ),
-                Step::Seccomp,
-                i as u32,
-            )?;
-        }
-
-        // The $PATH search: ENOENT/ENOTDIR/EACCES move on to the next candidate, as execvp.
-        let mut saved = libc::ENOENT;
-        let mut saved_index = 0u32;
-        for (i, path) in p.exec.iter().enumerate() {
-            libc::syscall(
-                libc::SYS_execve,
-                path.as_ptr(),
-                argv.as_ptr(),
-                envp.as_ptr(),
-            );
-            let e = errno();
-            match e {
-                libc::ENOENT | libc::ENOTDIR => {}
-                libc::EACCES => {
-                    saved = e;
-                    saved_index = i as u32;
-                }
-                _ => {
-                    return Err(Fail {
-                        step: Step::Exec,
-                        errno: e,
-                        index: i as u32,
-                    })
-                }
-            }
-        }
-        Err(Fail {
-            step: Step::Exec,
-            errno: saved,
-            index: saved_index,
-        })
     }
+    Ok(())
+}
+
+/// Installs the plan's seccomp filters, in order.
+fn install_seccomp(p: &ChildPlan) -> Result<(), Fail> {
+    for (i, prog) in p.seccomp.iter().enumerate() {
+        let fprog = SockFprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr(),
+        };
+        // SAFETY: `fprog` points at a filter of `prog.len()` instructions in the plan, alive
+        // for the duration of the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER as c_long,
+                0 as c_long,
+                ptr::addr_of!(fprog),
+            )
+        };
+        check(r, Step::Seccomp, i as u32)?;
+    }
+    Ok(())
 }
 
 /// `mount(2)` as a raw system call.
