@@ -701,6 +701,16 @@ impl Container {
         self.init = yes;
     }
 
+    /// The ports and outbound access asked for.
+    pub(crate) fn net_config(&self) -> &crate::net::NetConfig {
+        &self.net
+    }
+
+    /// Replaces the network setup (a stored container, started again).
+    pub(crate) fn set_net_config(&mut self, net: crate::net::NetConfig) {
+        self.net = net;
+    }
+
     /// The volumes the container was built with.
     pub fn volumes(&self) -> &[crate::volume::VolumeMount] {
         &self.volumes

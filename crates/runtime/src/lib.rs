@@ -121,7 +121,12 @@
 //!   [`Child::published_ports`]), and a userspace proxy of tokio tasks in the calling program
 //!   forwards each TCP connection and each UDP client's datagrams to `127.0.0.1:CONTAINER` *inside*
 //!   the container's namespace, through sockets made by a thread that has joined it — no
-//!   iptables, no bridge. Rootful only.
+//!   iptables, no bridge. Rootful only. A **detached** container ([`Containers::run`]) outlives
+//!   its caller, so its ports are forwarded by `slirp4netns` instead (its `add_hostfwd` API, to
+//!   the container's `tap0` address: the server must listen on all addresses), started outside
+//!   the caller's process tree and tied to the container's monitor, so it stops with the
+//!   container; the ports are in [`ContainerInfo::ports`]. Without slirp4netns,
+//!   [`Containers::create`] refuses published ports.
 //! - **outbound access** through `slirp4netns` when it is installed (`tap0`, 10.0.2.100/24,
 //!   default route via 10.0.2.2, DNS at 10.0.2.3, the host's loopback unreachable); without it,
 //!   loopback only.

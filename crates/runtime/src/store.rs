@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::child::Stdio;
 use crate::container::{pipe, read_all, setup_error, write_id_maps, Container};
 use crate::error::Error;
+use crate::net::{NetConfig, PortMapping, PublishedPort};
 use crate::plan::cpath;
 use crate::rootfs::RootFs;
 use crate::sys::{self, AutoRemove, MonitorPlan};
@@ -122,6 +123,12 @@ struct Record {
     stop_timeout_ms: u64,
     #[serde(default)]
     init: bool,
+    /// Published ports (`-p`, Docker's syntax), forwarded by slirp4netns.
+    #[serde(default)]
+    ports: Vec<String>,
+    /// A private network with outbound access (slirp4netns when installed).
+    #[serde(default)]
+    outbound: bool,
 }
 
 /// `state.json`.
@@ -150,6 +157,8 @@ struct State {
     cgroup_dirs: Vec<PathBuf>,
     #[serde(default)]
     restart_count: u32,
+    #[serde(default)]
+    ports: Vec<PublishedPort>,
 }
 
 impl State {
@@ -167,6 +176,7 @@ impl State {
             error: None,
             cgroup_dirs: Vec::new(),
             restart_count: 0,
+            ports: Vec::new(),
         }
     }
 }
@@ -204,6 +214,8 @@ pub struct ContainerInfo {
     pub stop_timeout_ms: u64,
     /// Whether the command runs under our init (`--init`); `pid` is then the init's.
     pub init: bool,
+    /// Where its published ports listen on the host, while it runs (`docker port`).
+    pub ports: Vec<PublishedPort>,
     /// The root file system.
     pub rootfs: RootFsRecord,
     /// The container's directory.
@@ -455,6 +467,14 @@ impl Containers {
                 what: "a terminal for a detached container (use an attached run)".into(),
             });
         }
+        let net = container.net_config();
+        if !net.ports.is_empty() && crate::net::find_slirp4netns().is_none() {
+            return Err(Error::Unsupported {
+                what: "published ports for a detached container without slirp4netns, which \
+                       forwards them once the caller has gone (install slirp4netns)"
+                    .into(),
+            });
+        }
         let _store = self.lock_store()?;
         self.collect_trash();
         let id = container.id().to_owned();
@@ -495,6 +515,8 @@ impl Containers {
                     .unwrap_or(DEFAULT_STOP_TIMEOUT)
                     .as_millis() as u64,
                 init: opts.init || container.has_init(),
+                ports: net.ports.iter().map(ToString::to_string).collect(),
+                outbound: net.slirp.is_some(),
             };
             write_json(&dir.join("container.json"), &record)?;
             write_json(&dir.join("state.json"), &State::created())?;
@@ -647,6 +669,7 @@ impl Containers {
             }
         }
         st.status = Status::Exited;
+        st.ports.clear();
         st.pid = None;
         st.pid_start = None;
         st.monitor_pid = None;
@@ -681,6 +704,11 @@ impl Containers {
             stop_signal: e.record.stop_signal,
             stop_timeout_ms: e.record.stop_timeout_ms,
             init: e.record.init,
+            ports: if st.status == Status::Running {
+                st.ports
+            } else {
+                Vec::new()
+            },
             rootfs: e.record.rootfs,
             log_path: e.dir.join("container.log"),
             dir: e.dir,
@@ -742,6 +770,31 @@ impl Containers {
             Container::new(spec.clone(), e.record.rootfs.to_rootfs())?.with_id(e.record.id.clone());
         container.set_stdio(Stdio::Inherit, Stdio::Inherit, Stdio::Inherit);
         container.set_init(e.record.init);
+        let ports = e
+            .record
+            .ports
+            .iter()
+            .map(|p| p.parse::<PortMapping>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let slirp = if e.record.outbound || !ports.is_empty() {
+            crate::net::find_slirp4netns()
+        } else {
+            None
+        };
+        if !ports.is_empty() && slirp.is_none() {
+            return Err(Error::Unsupported {
+                what: "published ports for a detached container without slirp4netns".into(),
+            });
+        }
+        container.set_net_config(NetConfig {
+            ports: ports.clone(),
+            slirp: slirp.clone(),
+        });
+        // Its `--exit-fd`: the monitor holds the only write end.
+        let slirp_exit = slirp
+            .as_ref()
+            .map(|_| crate::net::exit_pipe())
+            .transpose()?;
         let _ = fs::remove_file(e.dir.join("exit"));
 
         let p = container.prepare()?;
@@ -809,6 +862,7 @@ impl Containers {
             dir_fd.as_raw_fd(),
         ]);
         keep.extend(monitor_fds.iter().map(AsRawFd::as_raw_fd));
+        keep.extend(slirp_exit.as_ref().map(|(_, w)| w.as_raw_fd()));
         keep.sort_unstable();
         keep.dedup();
         let mon = MonitorPlan {
@@ -838,6 +892,10 @@ impl Containers {
         } = p;
         // The monitor owns the cgroup now (it removes it after the exit).
         let _ = cgroup.map(crate::cgroup::Cgroup::keep);
+        let slirp_exit_r = slirp_exit.map(|(r, w)| {
+            drop(w);
+            r
+        });
         drop((child_fds, log, null, report_w, ack_r, dir_fd, monitor_fds));
         // The first child exits right after cloning the monitor.
         loop {
@@ -882,22 +940,37 @@ impl Containers {
         st.cgroup_dirs = cgroup_dirs;
         let recorded = write_json(&e.dir.join("state.json"), &st);
         let maps = match (&sync_w, &recorded) {
-            (Some(_), Ok(())) => write_id_maps(pid, rootless, &spec),
+            (Some(_), Ok(())) if rootless => write_id_maps(pid, rootless, &spec),
             _ => Ok(()),
         };
-        if recorded.is_err() || maps.is_err() {
+        // slirp4netns before the command runs (the init waits on the sync pipe).
+        let net = match (&recorded, &maps, &slirp, slirp_exit_r) {
+            (Ok(()), Ok(()), Some(path), Some(exit_r)) => {
+                crate::net::start_detached(path, pid, rootless, &e.dir, exit_r, &ports).await
+            }
+            _ => Ok(Vec::new()),
+        };
+        let net = net.and_then(|published| {
+            if published.is_empty() {
+                return Ok(());
+            }
+            st.ports = published;
+            write_json(&e.dir.join("state.json"), &st)
+        });
+        if recorded.is_err() || maps.is_err() || net.is_err() {
             if let Some(fd) = verified_pidfd(Some(pid), pid_start) {
                 let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
             }
         }
         if let Some(w) = sync_w {
-            if maps.is_ok() {
+            if maps.is_ok() && net.is_ok() {
                 let _ = rustix::io::write(&w, &[1]);
             }
         }
         drop(ack_w);
         recorded?;
         maps?;
+        net?;
 
         let mut buf = [0u8; sys::Fail::LEN];
         let n = read_all(error_r, &mut buf).await?;

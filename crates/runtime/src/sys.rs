@@ -1776,6 +1776,87 @@ fn monitor(
     }
 }
 
+/// A program started outside the caller's process tree (slirp4netns for a detached
+/// container): prepared before the clone.
+#[derive(Debug)]
+pub(crate) struct OrphanPlan {
+    /// The executable, `argv` and `envp`.
+    pub(crate) path: std::ffi::CString,
+    pub(crate) argv: Vec<std::ffi::CString>,
+    pub(crate) envp: Vec<std::ffi::CString>,
+    /// The working directory.
+    pub(crate) cwd: std::ffi::CString,
+    /// `(source, target)`: each source is installed as target (0, 1, 2 and a few above), the
+    /// only descriptors the program gets. Every source must be above every target.
+    pub(crate) fds: Vec<(RawFd, RawFd)>,
+}
+
+/// Starts a program that is not the caller's child: a first child leaves the caller's session
+/// and clones the program's process, then exits, so the program is re-parented to init (or
+/// the nearest subreaper), which reaps it. The program starts with every signal unblocked and
+/// at its default, and only the descriptors of `plan.fds`.
+///
+/// Returns the first child (the caller reaps it at once).
+pub(crate) fn spawn_orphan(plan: &OrphanPlan) -> io::Result<Spawned> {
+    let argv = pointers(&plan.argv);
+    let envp = pointers(&plan.envp);
+    spawn_with(|| -> Infallible {
+        // SAFETY: raw system calls on the prepared plan and this stack; the grandchild ends in
+        // execve or exit, the first child in exit.
+        unsafe {
+            libc::syscall(libc::SYS_setsid);
+            let r = clone3(0, libc::SIGCHLD as u64, None);
+            if r == 0 {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3 as c_uint,
+                    c_uint::MAX,
+                    CLOSE_RANGE_CLOEXEC,
+                );
+                for &(src, dst) in &plan.fds {
+                    if libc::syscall(libc::SYS_dup3, src, dst, 0 as c_int) < 0 {
+                        exit_now(127)
+                    }
+                }
+                if libc::syscall(libc::SYS_chdir, plan.cwd.as_ptr()) < 0 {
+                    exit_now(127)
+                }
+                let default = KernelSigaction {
+                    handler: libc::SIG_DFL,
+                    flags: 0,
+                    restorer: 0,
+                    mask: 0,
+                };
+                for sig in 1..NSIG {
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig as c_long,
+                        ptr::addr_of!(default),
+                        ptr::null_mut::<KernelSigaction>(),
+                        8 as c_ulong,
+                    );
+                }
+                let empty: u64 = 0;
+                libc::syscall(
+                    libc::SYS_rt_sigprocmask,
+                    libc::SIG_SETMASK as c_long,
+                    ptr::addr_of!(empty),
+                    ptr::null_mut::<u64>(),
+                    8 as c_ulong,
+                );
+                libc::syscall(
+                    libc::SYS_execve,
+                    plan.path.as_ptr(),
+                    argv.as_ptr(),
+                    envp.as_ptr(),
+                );
+                exit_now(127)
+            }
+            exit_now(if r < 0 { 1 } else { 0 })
+        }
+    })
+}
+
 /// What `exec` joins: the container init's namespaces, through its pidfd.
 #[derive(Debug)]
 pub(crate) struct JoinPlan {
