@@ -71,7 +71,8 @@
 //! ROOT/names/NAME -> ID          one symlink per name: unique by construction
 //! ROOT/containers/ID/
 //!     config.json                the runtime Spec
-//!     container.json             name, created, root file system, --rm, stop signal and timeout
+//!     container.json             name, created, root file system, --rm, stop signal and timeout,
+//!                                --init, published ports, volumes
 //!     state.json                 created|running|exited, PIDs and their start times, exit code
 //!     lock                       the container's lock (start and state updates)
 //!     container.log              stdout and stderr of detached runs (both O_APPEND, one file)
@@ -139,6 +140,10 @@
 //! inspect, remove (refused while in use unless forced) and prune. An empty volume is seeded with
 //! the image's content at its mount point, as Docker does — so an image's `VOLUME` paths are
 //! [`ContainerBuilder::anonymous_volume`]s. Bind mounts are [`ContainerBuilder::mount_bind`].
+//! A [`Containers`] store records a container's volumes in `container.json` and releases them
+//! when it removes the container ([`Containers::remove_with`] with [`RemoveOptions::volumes`]
+//! is `docker rm -v`; a `--rm` container's anonymous volumes go with it, as in Docker, when the
+//! store next collects removed containers).
 //!
 //! # Copying files
 //!
@@ -191,7 +196,7 @@ pub use plan::Step;
 pub use rootfs::RootFs;
 pub use seccomp::docker_default as seccomp_docker_default;
 pub use store::{
-    valid_name, ContainerInfo, Containers, CreateOptions, RootFsRecord, Status,
+    valid_name, ContainerInfo, Containers, CreateOptions, RemoveOptions, RootFsRecord, Status,
     DEFAULT_STOP_TIMEOUT, UNKNOWN_EXIT_CODE,
 };
 pub use tty::Pty;

@@ -22,6 +22,7 @@ use crate::net::{NetConfig, PortMapping, PublishedPort};
 use crate::plan::cpath;
 use crate::rootfs::RootFs;
 use crate::sys::{self, AutoRemove, MonitorPlan};
+use crate::volume::{VolumeMount, Volumes};
 
 /// Docker's default stop timeout.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -129,6 +130,51 @@ struct Record {
     /// A private network with outbound access (slirp4netns when installed).
     #[serde(default)]
     outbound: bool,
+    /// The volumes it uses (released by `rm`).
+    #[serde(default)]
+    volumes: Vec<VolumeRecord>,
+}
+
+/// A volume in `container.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VolumeRecord {
+    /// The volume store's directory (`Volumes::path`).
+    store: PathBuf,
+    name: String,
+    destination: PathBuf,
+    anonymous: bool,
+    read_only: bool,
+}
+
+impl VolumeRecord {
+    fn of(m: &VolumeMount) -> Self {
+        VolumeRecord {
+            store: m.store().path().to_path_buf(),
+            name: m.name.clone(),
+            destination: m.destination.clone(),
+            anonymous: m.anonymous,
+            read_only: m.read_only,
+        }
+    }
+
+    fn mount(&self) -> VolumeMount {
+        VolumeMount::recorded(
+            Volumes::at(self.store.clone()),
+            self.name.clone(),
+            self.destination.clone(),
+            self.anonymous,
+            self.read_only,
+        )
+    }
+}
+
+/// Options of [`Containers::remove_with`] (`docker rm` flags).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RemoveOptions {
+    /// `-f`: kill a running container first.
+    pub force: bool,
+    /// `-v`: remove its anonymous volumes too (named volumes are kept).
+    pub volumes: bool,
 }
 
 /// `state.json`.
@@ -446,6 +492,16 @@ impl Containers {
             return;
         };
         for e in entries.flatten() {
+            // A `--rm` container moved here by its monitor still uses its volumes: release
+            // them, and remove its anonymous ones as Docker's `--rm` does (for a container
+            // removed by `remove_with`, this was done already and changes nothing).
+            if let Ok(record) = read_json::<Record>(&e.path().join("container.json")) {
+                let mounts: Vec<VolumeMount> =
+                    record.volumes.iter().map(VolumeRecord::mount).collect();
+                if let Err(err) = crate::volume::release(&mounts, &record.id, record.auto_remove) {
+                    tracing::warn!(id = %record.id, error = %err, "cannot release the volumes of a removed container");
+                }
+            }
             if let Err(err) = fs::remove_dir_all(e.path()) {
                 tracing::warn!(path = %e.path().display(), error = %err, "cannot delete a removed container");
             }
@@ -517,7 +573,13 @@ impl Containers {
                 init: opts.init || container.has_init(),
                 ports: net.ports.iter().map(ToString::to_string).collect(),
                 outbound: net.slirp.is_some(),
+                volumes: container.volumes().iter().map(VolumeRecord::of).collect(),
             };
+            // The builder has registered the container as their user already; again, in case
+            // a release came in between.
+            for m in container.volumes() {
+                m.store().acquire(&m.name, &id)?;
+            }
             write_json(&dir.join("container.json"), &record)?;
             write_json(&dir.join("state.json"), &State::created())?;
             let log = dir.join("container.log");
@@ -1082,8 +1144,24 @@ impl Containers {
     }
 
     /// Removes the container (`docker rm`): refused while it runs unless `force`, which kills
-    /// it first (`docker rm -f`). Its directory, log and read-write layer are deleted.
+    /// it first (`docker rm -f`). Its directory, log and read-write layer are deleted, and it
+    /// stops using its volumes (which are kept; see [`Containers::remove_with`]).
     pub async fn remove(&self, query: &str, force: bool) -> Result<(), Error> {
+        self.remove_with(
+            query,
+            RemoveOptions {
+                force,
+                volumes: false,
+            },
+        )
+        .await
+    }
+
+    /// Removes the container as [`Containers::remove`] does, and with
+    /// [`RemoveOptions::volumes`] its anonymous volumes too (`docker rm -v`); named volumes
+    /// always outlive it.
+    pub async fn remove_with(&self, query: &str, opts: RemoveOptions) -> Result<(), Error> {
+        let force = opts.force;
         let e = self.entry(query)?;
         let id = e.record.id.clone();
         let st = self.state(&e)?;
@@ -1101,6 +1179,8 @@ impl Containers {
             self.wait(&id).await?;
         }
         let _store = self.lock_store()?;
+        let mounts: Vec<VolumeMount> = e.record.volumes.iter().map(VolumeRecord::mount).collect();
+        crate::volume::release(&mounts, &id, opts.volumes)?;
         let link = self.names_dir().join(&e.record.name);
         if fs::read_link(&link).is_ok_and(|t| t.as_os_str() == id.as_str()) {
             let _ = fs::remove_file(&link);
