@@ -5,6 +5,7 @@
 //!   run -d [--name N] [--rm] [--init] [-e K=V] [-h HOSTNAME] [-p [IP:][HOST:]PORT[/udp]]
 //!          [-v NAME:DST[:ro] | -v /HOST/PATH:DST[:ro] | -v DST] ROOTFS -- CMD...   prints the ID
 //!   ps [-a]                       logs [-f] ID|NAME
+//!   attach ID|NAME                the current run's output from its start, until it exits
 //!   start ID|NAME                 stop [-t SECONDS] ID|NAME
 //!   restart [-t SECONDS] ID|NAME  kill [-s SIGNAL] ID|NAME
 //!   rm [-f] [-v] ID|NAME          wait ID|NAME (exits with the container's code)
@@ -31,7 +32,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: containers [--root DIR] (run -d [--name N] [--rm] [--init] [-e K=V] [-h HOST] \
          [-p [IP:][HOST:]PORT[/udp]] [-v SRC:DST[:ro]|-v DST] ROOTFS -- CMD... \
-         | ps [-a] | logs [-f] C | start C | stop [-t S] C | restart [-t S] C | kill [-s SIG] C \
+         | ps [-a] | logs [-f] C | attach C | start C | stop [-t S] C | restart [-t S] C | kill [-s SIG] C \
          | rm [-f] [-v] C | wait C | inspect C | exec C -- CMD...)"
     );
     ExitCode::from(2)
@@ -236,6 +237,12 @@ async fn main() -> ExitCode {
                 let Some(c) = args.first() else { return Ok(usage()) };
                 let mut logs = store.logs(c, follow)?;
                 let _ = tokio::io::copy(&mut logs, &mut tokio::io::stdout()).await;
+                Ok(ExitCode::SUCCESS)
+            }
+            "attach" => {
+                let Some(c) = args.first() else { return Ok(usage()) };
+                let mut out = store.attach_output(c)?;
+                let _ = tokio::io::copy(&mut out, &mut tokio::io::stdout()).await;
                 Ok(ExitCode::SUCCESS)
             }
             "start" => {

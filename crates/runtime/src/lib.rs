@@ -155,7 +155,9 @@
 //! # Limitations (this release)
 //!
 //! - Detached containers cannot have a terminal (a tty needs an attached caller to hold its
-//!   master); `docker attach` to a detached container is not offered.
+//!   master); attaching to a detached container is output only
+//!   ([`Containers::attach_output`]: the current run's output from its start, followed), its
+//!   stdin stays `/dev/null`.
 //! - Published ports and volume seeding from an overlay need root; rootless containers cannot
 //!   publish ports. Hard links are copied as separate files and extended attributes are not
 //!   copied by `cp` and seeding.

@@ -205,6 +205,9 @@ struct State {
     restart_count: u32,
     #[serde(default)]
     ports: Vec<PublishedPort>,
+    /// Where the last start's output begins in the log (the log is appended to by every run).
+    #[serde(default)]
+    log_offset: u64,
 }
 
 impl State {
@@ -223,6 +226,7 @@ impl State {
             cgroup_dirs: Vec::new(),
             restart_count: 0,
             ports: Vec::new(),
+            log_offset: 0,
         }
     }
 }
@@ -867,6 +871,9 @@ impl Containers {
             Mode::from_raw_mode(0o640),
         )
         .map_err(|err| Error::io("opening", &log_path, err.into()))?;
+        let log_offset = rustix::fs::fstat(&log)
+            .map(|s| s.st_size as u64)
+            .map_err(|err| Error::io("reading the size of", &log_path, err.into()))?;
         let log = high(log)?;
         let null = high(
             rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
@@ -1000,6 +1007,7 @@ impl Containers {
         st.finished_at = None;
         st.error = None;
         st.cgroup_dirs = cgroup_dirs;
+        st.log_offset = log_offset;
         let recorded = write_json(&e.dir.join("state.json"), &st);
         let maps = match (&sync_w, &recorded) {
             (Some(_), Ok(())) if rootless => write_id_maps(pid, rootless, &spec),
@@ -1199,6 +1207,19 @@ impl Containers {
     /// The container's log file path.
     pub fn log_path(&self, query: &str) -> Result<PathBuf, Error> {
         Ok(self.entry(query)?.dir.join("container.log"))
+    }
+
+    /// The container's directory and where its last run's output begins in its log (for
+    /// `attach_output`); the log's end when it never ran.
+    pub(crate) fn last_run_log(&self, query: &str) -> Result<(PathBuf, u64), Error> {
+        let e = self.entry(query)?;
+        let st = self.state(&e)?;
+        let offset = if st.status == Status::Created {
+            fs::metadata(e.dir.join("container.log")).map_or(0, |m| m.len())
+        } else {
+            st.log_offset
+        };
+        Ok((e.dir, offset))
     }
 
     /// The container's directory (for logs and exec).
