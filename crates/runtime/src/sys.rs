@@ -576,7 +576,13 @@ fn init(p: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> Result
                 8 as c_ulong,
             );
             if sig < 0 {
-                continue;
+                let e = errno();
+                if e == libc::EINTR || e == libc::EAGAIN {
+                    continue;
+                }
+                // Signals cannot be taken (a seccomp profile that denies sigtimedwait): reap,
+                // without forwarding, rather than spin.
+                reap_only(cmd)
             }
             let sig = sig as c_int;
             if forwarded(sig) {
@@ -611,6 +617,37 @@ fn init(p: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> Result
                     exit_now(init_exit_code(info.si_code, info.si_status()))
                 }
             }
+        }
+    }
+}
+
+/// The init's fallback when it cannot take signals: blocking `waitid` for every child until
+/// the command exits (255 if even that fails).
+fn reap_only(cmd: c_int) -> ! {
+    loop {
+        // SAFETY: `info` is plain data on this stack, filled by the kernel.
+        let (r, info) = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let r = libc::syscall(
+                libc::SYS_waitid,
+                libc::P_ALL as c_long,
+                0 as c_long,
+                ptr::addr_of_mut!(info),
+                libc::WEXITED as c_long,
+                ptr::null_mut::<c_void>(),
+            );
+            (r, info)
+        };
+        if r < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            exit_now(255)
+        }
+        // SAFETY: waitid filled a SIGCHLD siginfo, whose pid and status fields are valid.
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == cmd {
+            exit_now(init_exit_code(info.si_code, status))
         }
     }
 }

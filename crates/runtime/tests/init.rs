@@ -209,3 +209,34 @@ async fn detached_containers_honour_init() {
     assert_eq!(code, 143);
     store.remove(&id, false).await.unwrap();
 }
+
+/// A seccomp profile that denies `rt_sigtimedwait` leaves the init reaping without forwarding
+/// (it neither spins nor fails): the exit code still comes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_init_that_cannot_take_signals_still_reaps() {
+    let root = busybox_rootfs();
+    let mut profile = boxwright_runtime::seccomp_docker_default();
+    let mut rules = profile.syscalls().clone().unwrap();
+    let mut found = false;
+    for r in &mut rules {
+        let names: Vec<String> = r
+            .names()
+            .iter()
+            .filter(|n| n.as_str() != "rt_sigtimedwait")
+            .cloned()
+            .collect();
+        found |= names.len() != r.names().len();
+        r.set_names(names);
+    }
+    assert!(found, "the default profile allows rt_sigtimedwait");
+    profile.set_syscalls(Some(rules));
+    let out = sh(root.path(), "(true &); sleep 0.1; exit 4")
+        .seccomp(Some(profile))
+        .init(true)
+        .build()
+        .unwrap()
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), 4, "{out:?}");
+}
