@@ -686,7 +686,8 @@ impl Container {
     /// The init is no separate binary: it is the container's first process itself, which
     /// instead of executing the command clones it as PID 2 (the command's setup and `execve`
     /// are unchanged), makes itself non-dumpable (it is a copy of the caller's memory: no
-    /// `ptrace` and no `/proc/1/mem` from inside), takes the command's user, capabilities,
+    /// `ptrace` and no `/proc/1/mem` from inside) and shows `init` as its command line rather
+    /// than the caller's (`PR_SET_MM_MAP`), takes the command's user, capabilities,
     /// `no_new_privs` and seccomp filter, closes every descriptor, and then only waits for
     /// signals with every signal blocked: `SIGCHLD` reaps every exited child (orphans are
     /// re-parented to it), any other signal is forwarded to the command. When the command
@@ -952,6 +953,11 @@ impl Container {
             envp,
             terminal: terminal_child.as_ref().map(AsRawFd::as_raw_fd),
             init: self.init,
+            init_mm: if self.init {
+                crate::plan::MmLayout::current()
+            } else {
+                None
+            },
         };
         child_fds.push(error_w);
         child_fds.extend(terminal_child);

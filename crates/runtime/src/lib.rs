@@ -56,7 +56,7 @@
 //! execute the command itself but clones it as PID 2, then stays PID 1 as a tiny init in the
 //! manner of tini — still without a binary of ours inside: it makes itself non-dumpable (it
 //! holds a copy of the caller's memory, so `/proc/1/mem` and `ptrace` are refused to the
-//! command), takes the command's user, capabilities, `no_new_privs` and seccomp filter,
+//! command; its `/proc/1/cmdline` reads `init`, not the caller's arguments), takes the command's user, capabilities, `no_new_privs` and seccomp filter,
 //! closes every descriptor, and waits with every signal blocked: `SIGCHLD` reaps every zombie
 //! of the container, any other signal is forwarded to the command. It exits with the command's
 //! exit code, or 128 + the signal that killed it.

@@ -185,6 +185,47 @@ pub(crate) struct ChildPlan {
     /// `--init`: PID 1 is our init, which starts the command as PID 2, forwards signals to it
     /// and reaps every zombie (see `sys::init`).
     pub(crate) init: bool,
+    /// With `init`: this process's memory layout (which the init's copy shares), so the init
+    /// can point its command line elsewhere with `PR_SET_MM_MAP`; see [`MmLayout`].
+    pub(crate) init_mm: Option<MmLayout>,
+}
+
+/// The fields of `struct prctl_mm_map` read from `/proc/self/stat` (the heap's current end is
+/// taken by the init itself with `brk(0)`): start_code, end_code, start_data, end_data,
+/// start_brk, start_stack, arg_start, arg_end, env_start, env_end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MmLayout {
+    pub(crate) start_code: u64,
+    pub(crate) end_code: u64,
+    pub(crate) start_data: u64,
+    pub(crate) end_data: u64,
+    pub(crate) start_brk: u64,
+    pub(crate) start_stack: u64,
+    pub(crate) env_start: u64,
+    pub(crate) env_end: u64,
+}
+
+impl MmLayout {
+    /// This process's layout, from `/proc/self/stat`; `None` if unreadable.
+    pub(crate) fn current() -> Option<MmLayout> {
+        Self::parse(&std::fs::read_to_string("/proc/self/stat").ok()?)
+    }
+
+    fn parse(stat: &str) -> Option<MmLayout> {
+        // Fields after the command name (which may hold spaces), numbered from 3 (the state).
+        let words: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        let field = |n: usize| words.get(n - 3)?.parse::<u64>().ok();
+        Some(MmLayout {
+            start_code: field(26)?,
+            end_code: field(27)?,
+            start_stack: field(28)?,
+            start_data: field(45)?,
+            end_data: field(46)?,
+            start_brk: field(47)?,
+            env_start: field(50)?,
+            env_end: field(51)?,
+        })
+    }
 }
 
 /// The step of the child's setup that failed, as reported through the error pipe.
@@ -319,6 +360,14 @@ mod tests {
         assert_eq!(p.names.len(), 3);
         assert!(InRoot::new(Path::new("/a/../b")).is_err());
         assert!(InRoot::new(Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn mm_layout_reads_our_own() {
+        let l = MmLayout::current().unwrap();
+        assert!(l.start_code < l.end_code && l.start_data <= l.end_data);
+        assert!(l.env_start < l.env_end && l.start_stack > l.end_code);
+        assert!(MmLayout::parse("1 (a) b").is_none());
     }
 
     #[test]

@@ -463,6 +463,25 @@ fn setup(
     }
 }
 
+/// `struct prctl_mm_map` for `prctl(PR_SET_MM, PR_SET_MM_MAP)`.
+#[repr(C)]
+struct PrctlMmMap {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    start_brk: u64,
+    brk: u64,
+    start_stack: u64,
+    arg_start: u64,
+    arg_end: u64,
+    env_start: u64,
+    env_end: u64,
+    auxv: u64,
+    auxv_size: u32,
+    exe_fd: u32,
+}
+
 /// Signals the init never forwards: `SIGCHLD` is its own business (reaping), `SIGKILL` and
 /// `SIGSTOP` cannot be caught.
 fn forwarded(sig: c_int) -> bool {
@@ -529,6 +548,39 @@ fn init(p: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> Result
             0 as c_long,
             0 as c_long,
         );
+        // Its /proc/1/cmdline (readable by anyone, with no ptrace check) would show the
+        // caller's arguments: point it at "init" with PR_SET_MM_MAP, which needs no capability
+        // when the executable is left alone. Best effort (a kernel without
+        // CONFIG_CHECKPOINT_RESTORE refuses it). The kernel reads a command line from
+        // anonymous memory only: it lives on this stack, in a frame that never returns.
+        let cmdline: [u8; 5] = *b"init\0";
+        if let Some(l) = &p.init_mm {
+            let args = cmdline.as_ptr() as u64;
+            let map = PrctlMmMap {
+                start_code: l.start_code,
+                end_code: l.end_code,
+                start_data: l.start_data,
+                end_data: l.end_data,
+                start_brk: l.start_brk,
+                brk: libc::syscall(libc::SYS_brk, 0 as c_long) as u64,
+                start_stack: l.start_stack,
+                arg_start: args,
+                arg_end: args + cmdline.len() as u64,
+                env_start: l.env_start,
+                env_end: l.env_end,
+                auxv: 0,
+                auxv_size: 0,
+                exe_fd: u32::MAX,
+            };
+            libc::syscall(
+                libc::SYS_prctl,
+                libc::PR_SET_MM as c_long,
+                libc::PR_SET_MM_MAP as c_long,
+                ptr::addr_of!(map),
+                std::mem::size_of::<PrctlMmMap>() as c_long,
+                0 as c_long,
+            );
+        }
 
         let cmd = clone3(0, libc::SIGCHLD as u64, None);
         if cmd == 0 {

@@ -23,7 +23,7 @@ async fn the_init_is_pid_1_and_the_command_pid_2() {
     let root = busybox_rootfs();
     let out = sh(
         root.path(),
-        "echo $$; cat /proc/1/comm; grep PPid /proc/self/status",
+        "echo $$; cat /proc/1/comm; grep PPid /proc/$$/status; tr '\\0' . < /proc/1/cmdline",
     )
     .init(true)
     .build()
@@ -31,7 +31,8 @@ async fn the_init_is_pid_1_and_the_command_pid_2() {
     .output()
     .await
     .unwrap();
-    assert_eq!(text(&out.stdout), "2\ninit\nPPid:\t1\n", "{out:?}");
+    // Nothing of the caller's command line shows.
+    assert_eq!(text(&out.stdout), "2\ninit\nPPid:\t1\ninit.", "{out:?}");
     assert!(out.status.success());
 
     let out = sh(root.path(), "echo $$")

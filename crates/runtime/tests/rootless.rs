@@ -30,7 +30,7 @@ fn rootless_helper() {
         .unwrap();
     let init = std::env::var_os(INIT_ENV).is_some();
     let script = if init {
-        "echo pid=$$ init=$(cat /proc/1/comm); cat /proc/1/mem 2>&1 >/dev/null | head -n1; exit 5"
+        "echo pid=$$ init=$(cat /proc/1/comm) cmdline=$(tr '\\0' . < /proc/1/cmdline); cat /proc/1/mem 2>&1 >/dev/null | head -n1; exit 5"
     } else {
         "echo uid=$(id -u) pid=$$ host=$(hostname); cat /proc/self/uid_map; grep CapEff /proc/self/status; ls /dev/null; ls /proc/1/fd; exit 0"
     };
@@ -105,7 +105,8 @@ fn rootless_run_under_our_init() {
         return;
     };
     assert!(
-        stdout.contains("STDOUT:pid=2 init=init\n") && stdout.contains("Permission denied\n"),
+        stdout.contains("STDOUT:pid=2 init=init cmdline=init.\n")
+            && stdout.contains("Permission denied\n"),
         "{stdout}"
     );
     assert!(stdout.contains("STATUS:5"), "{stdout}");
