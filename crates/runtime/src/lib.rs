@@ -158,8 +158,11 @@
 //!   master); attaching to a detached container is output only
 //!   ([`Containers::attach_output`]: the current run's output from its start, followed), its
 //!   stdin stays `/dev/null`.
-//! - Published ports and volume seeding from an overlay need root; rootless containers cannot
-//!   publish ports. Hard links are copied as separate files and extended attributes are not
+//! - Published ports and volume seeding from an overlay need root; rootless attached
+//!   containers cannot publish ports. Under `--init`, a rootless caller cannot `exec` into or
+//!   `cp` through a running container: the init is non-dumpable and its memory belongs to the
+//!   caller's user namespace, so the kernel refuses the caller access to its namespaces and
+//!   root (rootful callers have `CAP_SYS_PTRACE`). Hard links are copied as separate files and extended attributes are not
 //!   copied by `cp` and seeding.
 //! - No `/sys/fs/cgroup` view inside the container; no `/etc/hosts`, `/etc/resolv.conf` or
 //!   `/etc/hostname` bind mounts yet.
