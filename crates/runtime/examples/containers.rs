@@ -2,15 +2,19 @@
 //!
 //! ```text
 //! cargo run -p boxwright-runtime --example containers -- [--root DIR] VERB ...
-//!   run -d [--name N] [--rm] [-e K=V] [-h HOSTNAME] ROOTFS -- CMD...   prints the ID
+//!   run -d [--name N] [--rm] [--init] [-e K=V] [-h HOSTNAME] [-p [IP:][HOST:]PORT[/udp]]
+//!          [-v NAME:DST[:ro] | -v /HOST/PATH:DST[:ro] | -v DST] ROOTFS -- CMD...   prints the ID
 //!   ps [-a]                       logs [-f] ID|NAME
+//!   attach ID|NAME                the current run's output from its start, until it exits
 //!   start ID|NAME                 stop [-t SECONDS] ID|NAME
 //!   restart [-t SECONDS] ID|NAME  kill [-s SIGNAL] ID|NAME
-//!   rm [-f] ID|NAME               wait ID|NAME (exits with the container's code)
+//!   rm [-f] [-v] ID|NAME          wait ID|NAME (exits with the container's code)
 //!   inspect ID|NAME (JSON)        exec ID|NAME -- CMD... (attached; exits with its code)
 //! ```
 //!
-//! The state root is `--root DIR`, else `$BOXWRIGHT_ROOT`, else `/var/lib/boxwright`.
+//! The state root is `--root DIR`, else `$BOXWRIGHT_ROOT`, else `/var/lib/boxwright`; volumes
+//! live under it too (`ROOT/volumes`). `-p` gives the container a private network whose ports
+//! slirp4netns forwards (it must be installed); `--init` runs our init as PID 1.
 //! Containers keep running after this program exits; any later invocation manages them.
 //! Errors exit with 125, as the docker CLI; `exec` of a missing command with 127.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -18,14 +22,18 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use boxwright_runtime::{Container, Containers, CreateOptions, Error, ExecOptions};
+use boxwright_runtime::{
+    Container, Containers, CreateOptions, Error, ExecOptions, Network, PortMapping, RemoveOptions,
+    Volumes,
+};
 use tokio::io::AsyncWriteExt;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: containers [--root DIR] (run -d [--name N] [--rm] [-e K=V] [-h HOST] ROOTFS -- CMD... \
-         | ps [-a] | logs [-f] C | start C | stop [-t S] C | restart [-t S] C | kill [-s SIG] C \
-         | rm [-f] C | wait C | inspect C | exec C -- CMD...)"
+        "usage: containers [--root DIR] (run -d [--name N] [--rm] [--init] [-e K=V] [-h HOST] \
+         [-p [IP:][HOST:]PORT[/udp]] [-v SRC:DST[:ro]|-v DST] ROOTFS -- CMD... \
+         | ps [-a] | logs [-f] C | attach C | start C | stop [-t S] C | restart [-t S] C | kill [-s SIG] C \
+         | rm [-f] [-v] C | wait C | inspect C | exec C -- CMD...)"
     );
     ExitCode::from(2)
 }
@@ -127,6 +135,7 @@ async fn main() -> ExitCode {
             "run" => {
                 let detached = flag(&mut args, "-d");
                 let auto_remove = flag(&mut args, "--rm");
+                let init = flag(&mut args, "--init");
                 let name = value(&mut args, "--name");
                 let hostname = value(&mut args, "-h");
                 let mut env = Vec::new();
@@ -134,6 +143,14 @@ async fn main() -> ExitCode {
                     if let Some((k, v)) = kv.split_once('=') {
                         env.push((k.to_owned(), v.to_owned()));
                     }
+                }
+                let mut ports = Vec::new();
+                while let Some(p) = value(&mut args, "-p") {
+                    ports.push(p.parse::<PortMapping>()?);
+                }
+                let mut volumes = Vec::new();
+                while let Some(v) = value(&mut args, "-v") {
+                    volumes.push(v);
                 }
                 let Some(dash) = args.iter().position(|a| a == "--") else {
                     return Ok(usage());
@@ -149,10 +166,31 @@ async fn main() -> ExitCode {
                 if let Some(h) = hostname {
                     b = b.hostname(h);
                 }
+                if !ports.is_empty() {
+                    b = b.network(Network::Private);
+                }
+                for p in ports {
+                    b = b.publish_port(p);
+                }
+                if !volumes.is_empty() {
+                    let vols = Volumes::open(&root)?;
+                    for v in volumes {
+                        let (spec, ro) = match v.strip_suffix(":ro") {
+                            Some(s) => (s, true),
+                            None => (v.strip_suffix(":rw").unwrap_or(&v), false),
+                        };
+                        b = match spec.split_once(':') {
+                            Some((src, dst)) if src.starts_with('/') => b.mount_bind(src, dst, ro),
+                            Some((name, dst)) => b.volume(&vols, name, dst, ro),
+                            None => b.anonymous_volume(&vols, spec),
+                        };
+                    }
+                }
                 let c = b.build()?;
                 let opts = CreateOptions {
                     name,
                     auto_remove,
+                    init,
                     ..CreateOptions::default()
                 };
                 let id = store.run(&c, &opts).await?;
@@ -161,7 +199,10 @@ async fn main() -> ExitCode {
             }
             "ps" => {
                 let all = flag(&mut args, "-a");
-                println!("{:<14}{:<22}{:<12}{:<14}COMMAND", "CONTAINER ID", "NAME", "STATUS", "STARTED");
+                println!(
+                    "{:<14}{:<22}{:<12}{:<14}{:<24}COMMAND",
+                    "CONTAINER ID", "NAME", "STATUS", "STARTED", "PORTS"
+                );
                 for c in store.list(all)? {
                     let status = match c.exit_code {
                         Some(code) if !c.is_running() => format!("exited({code})"),
@@ -174,12 +215,19 @@ async fn main() -> ExitCode {
                         .and_then(|p| p.args().clone())
                         .unwrap_or_default()
                         .join(" ");
+                    let ports = c
+                        .ports
+                        .iter()
+                        .map(|p| format!("{}->{}/{}", p.host, p.container_port, p.protocol))
+                        .collect::<Vec<_>>()
+                        .join(",");
                     println!(
-                        "{:<14}{:<22}{:<12}{:<14}{cmd}",
+                        "{:<14}{:<22}{:<12}{:<14}{:<24}{cmd}",
                         &c.id[..12],
                         c.name,
                         status,
-                        ago(c.started_at)
+                        ago(c.started_at),
+                        if ports.is_empty() { "-" } else { &ports }
                     );
                 }
                 Ok(ExitCode::SUCCESS)
@@ -189,6 +237,12 @@ async fn main() -> ExitCode {
                 let Some(c) = args.first() else { return Ok(usage()) };
                 let mut logs = store.logs(c, follow)?;
                 let _ = tokio::io::copy(&mut logs, &mut tokio::io::stdout()).await;
+                Ok(ExitCode::SUCCESS)
+            }
+            "attach" => {
+                let Some(c) = args.first() else { return Ok(usage()) };
+                let mut out = store.attach_output(c)?;
+                let _ = tokio::io::copy(&mut out, &mut tokio::io::stdout()).await;
                 Ok(ExitCode::SUCCESS)
             }
             "start" => {
@@ -220,11 +274,12 @@ async fn main() -> ExitCode {
             }
             "rm" => {
                 let force = flag(&mut args, "-f");
+                let volumes = flag(&mut args, "-v");
                 if args.is_empty() {
                     return Ok(usage());
                 }
                 for c in &args {
-                    store.remove(c, force).await?;
+                    store.remove_with(c, RemoveOptions { force, volumes }).await?;
                     println!("{c}");
                 }
                 Ok(ExitCode::SUCCESS)

@@ -75,6 +75,7 @@ pub struct Container {
     stderr: Stdio,
     net: crate::net::NetConfig,
     volumes: Vec<crate::volume::VolumeMount>,
+    init: bool,
 }
 
 /// Builds a [`Container`] the way `docker run` options do; see [`Container::builder`].
@@ -104,6 +105,7 @@ pub struct ContainerBuilder {
     volumes: Vec<crate::volume::VolumeRequest>,
     outbound: bool,
     tty: bool,
+    init: bool,
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
@@ -470,6 +472,7 @@ impl ContainerBuilder {
         c.stderr = self.stderr;
         c.net = net;
         c.volumes = volumes;
+        c.init = self.init;
         Ok(c)
     }
 
@@ -535,6 +538,15 @@ impl ContainerBuilder {
         self.tty = yes;
         self
     }
+
+    /// Runs a tiny init of ours as PID 1 (`docker run --init`): it starts the command as PID 2,
+    /// forwards every signal it receives to it, reaps every zombie of the container and exits
+    /// with the command's status (128 + the signal when the command was killed, as tini).
+    /// See [`Container::set_init`].
+    pub fn init(mut self, yes: bool) -> Self {
+        self.init = yes;
+        self
+    }
 }
 
 /// Everything prepared in the parent: the plan and the descriptors it names.
@@ -598,6 +610,7 @@ impl Container {
             volumes: Vec::new(),
             outbound: true,
             tty: false,
+            init: false,
         }
     }
 
@@ -636,6 +649,7 @@ impl Container {
             stderr: Stdio::Piped,
             net: crate::net::NetConfig::default(),
             volumes: Vec::new(),
+            init: false,
         })
     }
 
@@ -665,6 +679,37 @@ impl Container {
         self.stdin = stdin;
         self.stdout = stdout;
         self.stderr = stderr;
+    }
+
+    /// Whether the container runs under our init (`docker run --init`).
+    ///
+    /// The init is no separate binary: it is the container's first process itself, which
+    /// instead of executing the command clones it as PID 2 (the command's setup and `execve`
+    /// are unchanged), makes itself non-dumpable (it is a copy of the caller's memory: no
+    /// `ptrace` and no `/proc/1/mem` from inside) and shows `init` as its command line rather
+    /// than the caller's (`PR_SET_MM_MAP`), takes the command's user, capabilities,
+    /// `no_new_privs` and seccomp filter, closes every descriptor, and then only waits for
+    /// signals with every signal blocked: `SIGCHLD` reaps every exited child (orphans are
+    /// re-parented to it), any other signal is forwarded to the command. When the command
+    /// ends, the init exits with its status (128 + the signal when it was killed), and the
+    /// kernel kills what is left in the container.
+    pub fn has_init(&self) -> bool {
+        self.init
+    }
+
+    /// Turns our init on or off for the next start (see [`Container::has_init`]).
+    pub fn set_init(&mut self, yes: bool) {
+        self.init = yes;
+    }
+
+    /// The ports and outbound access asked for.
+    pub(crate) fn net_config(&self) -> &crate::net::NetConfig {
+        &self.net
+    }
+
+    /// Replaces the network setup (a stored container, started again).
+    pub(crate) fn set_net_config(&mut self, net: crate::net::NetConfig) {
+        self.net = net;
     }
 
     /// The volumes the container was built with.
@@ -907,6 +952,12 @@ impl Container {
             argv,
             envp,
             terminal: terminal_child.as_ref().map(AsRawFd::as_raw_fd),
+            init: self.init,
+            init_mm: if self.init {
+                crate::plan::MmLayout::current()
+            } else {
+                None
+            },
         };
         child_fds.push(error_w);
         child_fds.extend(terminal_child);

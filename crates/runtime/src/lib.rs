@@ -65,6 +65,15 @@
 //! denied); device nodes are bound from the host rather than created. cgroup limits need a
 //! writable cgroup tree and are refused otherwise.
 //!
+//! **`--init`** ([`ContainerBuilder::init`], [`CreateOptions::init`]): the init above does not
+//! execute the command itself but clones it as PID 2, then stays PID 1 as a tiny init in the
+//! manner of tini — still without a binary of ours inside: it makes itself non-dumpable (it
+//! holds a copy of the caller's memory, so `/proc/1/mem` and `ptrace` are refused to the
+//! command; its `/proc/1/cmdline` reads `init`, not the caller's arguments), takes the command's user, capabilities, `no_new_privs` and seccomp filter,
+//! closes every descriptor, and waits with every signal blocked: `SIGCHLD` reaps every zombie
+//! of the container, any other signal is forwarded to the command. It exits with the command's
+//! exit code, or 128 + the signal that killed it.
+//!
 //! # Containers on disk: Docker's lifecycle without a daemon
 //!
 //! [`Containers`] keeps containers under a state root the caller gives, and any process may
@@ -75,7 +84,8 @@
 //! ROOT/names/NAME -> ID          one symlink per name: unique by construction
 //! ROOT/containers/ID/
 //!     config.json                the runtime Spec
-//!     container.json             name, created, root file system, --rm, stop signal and timeout
+//!     container.json             name, created, root file system, --rm, stop signal and timeout,
+//!                                --init, published ports, volumes
 //!     state.json                 created|running|exited, PIDs and their start times, exit code
 //!     lock                       the container's lock (start and state updates)
 //!     container.log              stdout and stderr of detached runs (both O_APPEND, one file)
@@ -125,7 +135,12 @@
 //!   [`Child::published_ports`]), and a userspace proxy of tokio tasks in the calling program
 //!   forwards each TCP connection and each UDP client's datagrams to `127.0.0.1:CONTAINER` *inside*
 //!   the container's namespace, through sockets made by a thread that has joined it — no
-//!   iptables, no bridge. Rootful only.
+//!   iptables, no bridge. Rootful only. A **detached** container ([`Containers::run`]) outlives
+//!   its caller, so its ports are forwarded by `slirp4netns` instead (its `add_hostfwd` API, to
+//!   the container's `tap0` address: the server must listen on all addresses), started outside
+//!   the caller's process tree and tied to the container's monitor, so it stops with the
+//!   container; the ports are in [`ContainerInfo::ports`]. Without slirp4netns,
+//!   [`Containers::create`] refuses published ports.
 //! - **outbound access** through `slirp4netns` when it is installed (`tap0`, 10.0.2.100/24,
 //!   default route via 10.0.2.2, DNS at 10.0.2.3, the host's loopback unreachable); without it,
 //!   loopback only.
@@ -138,6 +153,10 @@
 //! inspect, remove (refused while in use unless forced) and prune. An empty volume is seeded with
 //! the image's content at its mount point, as Docker does — so an image's `VOLUME` paths are
 //! [`ContainerBuilder::anonymous_volume`]s. Bind mounts are [`ContainerBuilder::mount_bind`].
+//! A [`Containers`] store records a container's volumes in `container.json` and releases them
+//! when it removes the container ([`Containers::remove_with`] with [`RemoveOptions::volumes`]
+//! is `docker rm -v`; a `--rm` container's anonymous volumes go with it, as in Docker, when the
+//! store next collects removed containers).
 //!
 //! # Copying files
 //!
@@ -149,14 +168,18 @@
 //! # Limitations (this release)
 //!
 //! - Detached containers cannot have a terminal (a tty needs an attached caller to hold its
-//!   master); `docker attach` to a detached container is not offered.
-//! - Published ports and volume seeding from an overlay need root; rootless containers cannot
-//!   publish ports. Hard links are copied as separate files and extended attributes are not
+//!   master); attaching to a detached container is output only
+//!   ([`Containers::attach_output`]: the current run's output from its start, followed), its
+//!   stdin stays `/dev/null`.
+//! - Published ports and volume seeding from an overlay need root; rootless attached
+//!   containers cannot publish ports. Under `--init`, a rootless caller cannot `exec` into or
+//!   `cp` through a running container: the init is non-dumpable and its memory belongs to the
+//!   caller's user namespace, so the kernel refuses the caller access to its namespaces and
+//!   root (rootful callers have `CAP_SYS_PTRACE`). Hard links are copied as separate files and extended attributes are not
 //!   copied by `cp` and seeding.
 //! - No `/sys/fs/cgroup` view inside the container; no `/etc/hosts`, `/etc/resolv.conf` or
 //!   `/etc/hostname` bind mounts yet.
 //! - Seccomp filters only the native architecture (see [`seccomp_docker_default`]).
-//! - No `--init` process yet: the command is PID 1 and must reap its own children.
 
 mod caps;
 mod cgroup;
@@ -191,7 +214,7 @@ pub use plan::Step;
 pub use rootfs::RootFs;
 pub use seccomp::docker_default as seccomp_docker_default;
 pub use store::{
-    valid_name, ContainerInfo, Containers, CreateOptions, RootFsRecord, Status,
+    valid_name, ContainerInfo, Containers, CreateOptions, RemoveOptions, RootFsRecord, Status,
     DEFAULT_STOP_TIMEOUT, UNKNOWN_EXIT_CODE,
 };
 pub use tty::Pty;

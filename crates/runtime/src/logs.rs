@@ -45,6 +45,23 @@ impl Containers {
         tokio::spawn(copy_log(file, dir, follow, writer));
         Ok(Logs { inner: reader })
     }
+
+    /// The output of the container's current run — or of its last one, once exited — from
+    /// that run's start, followed until the command exits: what `docker run -d` followed by an
+    /// attach that missed nothing would show, and what [`Containers::logs`] gives without the
+    /// output of earlier runs (the log keeps every run's). Output only: stdin is not attached
+    /// (detached containers read `/dev/null`). Must be called within a tokio runtime.
+    pub fn attach_output(&self, query: &str) -> Result<Logs, Error> {
+        use std::io::{Seek, SeekFrom};
+        let (dir, offset) = self.last_run_log(query)?;
+        let path = dir.join("container.log");
+        let mut file = fs::File::open(&path).map_err(|e| Error::io("opening", &path, e))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::io("seeking in", &path, e))?;
+        let (reader, writer) = tokio::io::duplex(64 << 10);
+        tokio::spawn(copy_log(file, dir, true, writer));
+        Ok(Logs { inner: reader })
+    }
 }
 
 async fn copy_log(mut file: fs::File, dir: PathBuf, follow: bool, mut out: DuplexStream) {

@@ -30,6 +30,19 @@
 //! forwarder at 10.0.2.3; the host's loopback is not reachable from inside. Without
 //! slirp4netns the container has loopback only. slirp4netns is stopped with the container.
 //!
+//! # Detached containers
+//!
+//! A detached container outlives its caller, so its ports cannot be served by the caller's
+//! tasks. Its private network is slirp4netns' (outbound access, and published ports through
+//! slirp4netns' own port forwarding: `--api-socket` and `add_hostfwd`, which forwards a host
+//! port to the container's `tap0` address, 10.0.2.100 — so the server must listen on all of
+//! the container's addresses, not on its loopback only, as with Docker's bridge). slirp4netns
+//! is started outside the caller's process tree (re-parented to init, like the monitor), with
+//! its `--exit-fd` the read end of a pipe whose only write end the container's monitor holds:
+//! when the container ends and its monitor exits — or the monitor is killed — slirp4netns
+//! exits too, releasing the ports. Without slirp4netns, publishing ports of a detached
+//! container is refused.
+//!
 //! [`Network::Private`]: crate::Network::Private
 
 use std::collections::HashMap;
@@ -55,7 +68,10 @@ const UDP_IDLE: Duration = Duration::from_secs(90);
 const SLIRP_READY: Duration = Duration::from_secs(10);
 
 /// A transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP (the default).
     #[default]
@@ -185,7 +201,7 @@ impl FromStr for PortMapping {
 }
 
 /// A port published by a started container: where it listens on the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PublishedPort {
     /// The host address and port actually bound (the chosen port when 0 was asked for).
     pub host: SocketAddr,
@@ -405,6 +421,179 @@ async fn start_slirp(path: &PathBuf, pid: i32, user_ns: bool) -> Result<Slirp, E
         }
         Err(_) => Err(fail(format!("not ready after {} s", SLIRP_READY.as_secs()))),
     }
+}
+
+/// The pipe that ties a detached container's slirp4netns to its monitor: `(read end for
+/// slirp4netns' `--exit-fd`, write end for the monitor)`.
+pub(crate) fn exit_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+    crate::container::pipe()
+}
+
+/// Starts slirp4netns for a detached container (see the module documentation, *Detached
+/// containers*) once the container's init exists and, in a user namespace, has its id maps;
+/// waits until it is ready and publishes `ports` through its API socket in `dir`. The host
+/// ports are chosen (port 0) and checked free by binding them first.
+pub(crate) async fn start_detached(
+    path: &std::path::Path,
+    pid: i32,
+    user_ns: bool,
+    dir: &std::path::Path,
+    exit_r: OwnedFd,
+    ports: &[PortMapping],
+) -> Result<Vec<PublishedPort>, Error> {
+    use std::os::fd::AsRawFd;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fail = |reason: String| Error::Slirp4netns { reason };
+
+    let mut published = Vec::with_capacity(ports.len());
+    for (m, b) in bind(ports)? {
+        if !m.host_ip.is_ipv4() {
+            return Err(Error::Unsupported {
+                what: format!("publishing {m} on an IPv6 address in a detached container"),
+            });
+        }
+        let host = match &b {
+            Bound::Tcp(l) => l.local_addr(),
+            Bound::Udp(s) => s.local_addr(),
+        }
+        .map_err(|e| Error::io("binding published port", m.host_addr().to_string(), e))?;
+        published.push(PublishedPort {
+            host,
+            container_port: m.container_port,
+            protocol: m.protocol,
+        });
+    }
+
+    let sock = dir.join("slirp4netns.sock");
+    let _ = std::fs::remove_file(&sock);
+    let log_path = dir.join("slirp4netns.log");
+    let log = rustix::fs::open(
+        &log_path,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o640),
+    )
+    .map_err(|e| Error::io("opening", &log_path, e.into()))?;
+    let null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::io("opening", "/dev/null", e.into()))?;
+    let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Error::sys("pipe2", e))?;
+    // Sources above every target, so installing one never clobbers another.
+    let high =
+        |fd: &OwnedFd| rustix::io::fcntl_dupfd_cloexec(fd, 10).map_err(|e| Error::sys("fcntl", e));
+    let sources = [
+        (high(&null)?, 0),
+        (high(&null)?, 1),
+        (high(&log)?, 2),
+        (high(&ready_w)?, 3),
+        (high(&exit_r)?, 4),
+    ];
+    let mut args = vec![
+        "slirp4netns".to_owned(),
+        "--configure".into(),
+        "--mtu=65520".into(),
+        "--disable-host-loopback".into(),
+        "--ready-fd=3".into(),
+        "--exit-fd=4".into(),
+        "--api-socket=slirp4netns.sock".into(),
+    ];
+    if user_ns {
+        args.push(format!("--userns-path=/proc/{pid}/ns/user"));
+    }
+    args.push(pid.to_string());
+    args.push("tap0".into());
+    let plan = crate::sys::OrphanPlan {
+        path: crate::plan::cpath(path)?,
+        argv: args
+            .iter()
+            .map(|a| crate::plan::cstring(a))
+            .collect::<Result<_, _>>()?,
+        envp: std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut kv = k.into_encoded_bytes();
+                kv.push(b'=');
+                kv.extend(v.into_encoded_bytes());
+                std::ffi::CString::new(kv).ok()
+            })
+            .collect(),
+        cwd: crate::plan::cpath(dir)?,
+        fds: sources.iter().map(|(s, t)| (s.as_raw_fd(), *t)).collect(),
+    };
+    let first = crate::sys::spawn_orphan(&plan).map_err(|e| Error::sys("clone3", e))?;
+    drop((sources, ready_w, exit_r, null, log));
+    loop {
+        match rustix::process::waitid(
+            rustix::process::WaitId::PidFd(first.pidfd.as_fd()),
+            rustix::process::WaitIdOptions::EXITED,
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => {
+                other.map_err(|e| Error::sys("waitid", e))?;
+                break;
+            }
+        }
+    }
+
+    let log_text = || {
+        std::fs::read_to_string(&log_path)
+            .map(|t| t.trim().chars().take(2000).collect::<String>())
+            .unwrap_or_default()
+    };
+    let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd(ready_r)
+        .map_err(|e| Error::sys("registering the slirp4netns ready pipe", e))?;
+    let mut b = [0u8; 1];
+    match tokio::time::timeout(SLIRP_READY, rx.read(&mut b)).await {
+        Ok(Ok(1)) => {}
+        Ok(_) => {
+            return Err(fail(format!(
+                "it exited before the network was ready: {}",
+                log_text()
+            )))
+        }
+        Err(_) => return Err(fail(format!("not ready after {} s", SLIRP_READY.as_secs()))),
+    }
+
+    // The socket's path may be longer than a sockaddr_un holds: reach it through the
+    // directory's descriptor.
+    let dir_fd = std::fs::File::open(dir).map_err(|e| Error::io("opening", dir, e))?;
+    let short = format!("/proc/self/fd/{}/slirp4netns.sock", dir_fd.as_raw_fd());
+    for p in &published {
+        let request = serde_json::json!({
+            "execute": "add_hostfwd",
+            "arguments": {
+                "proto": p.protocol.to_string(),
+                "host_addr": p.host.ip().to_string(),
+                "host_port": p.host.port(),
+                "guest_port": p.container_port,
+            }
+        });
+        let exchange = async {
+            let mut conn = tokio::net::UnixStream::connect(&short).await?;
+            conn.write_all(request.to_string().as_bytes()).await?;
+            conn.shutdown().await?;
+            let mut reply = Vec::new();
+            conn.read_to_end(&mut reply).await?;
+            Ok::<_, io::Error>(reply)
+        };
+        let reply = tokio::time::timeout(SLIRP_READY, exchange)
+            .await
+            .map_err(|_| fail(format!("no answer to publishing {}", p.host)))?
+            .map_err(|e| Error::io("talking to slirp4netns at", &sock, e))?;
+        let reply: serde_json::Value = serde_json::from_slice(&reply).map_err(|e| {
+            fail(format!(
+                "an unreadable answer to publishing {}: {e}",
+                p.host
+            ))
+        })?;
+        if let Some(err) = reply.get("error") {
+            let desc = err.get("desc").and_then(|d| d.as_str()).unwrap_or("");
+            return Err(fail(format!(
+                "publishing {}/{} on port {}: {desc}",
+                p.host, p.protocol, p.container_port
+            )));
+        }
+        tracing::debug!(host = %p.host, container_port = p.container_port, "published by slirp4netns");
+    }
+    Ok(published)
 }
 
 /// A request to the socket factory.

@@ -182,6 +182,50 @@ pub(crate) struct ChildPlan {
     /// With a terminal: a Unix socket on which the child sends the master of the pty it opens
     /// in the container's `/dev/ptmx`; the slave becomes its controlling terminal and 0-2.
     pub(crate) terminal: Option<RawFd>,
+    /// `--init`: PID 1 is our init, which starts the command as PID 2, forwards signals to it
+    /// and reaps every zombie (see `sys::init`).
+    pub(crate) init: bool,
+    /// With `init`: this process's memory layout (which the init's copy shares), so the init
+    /// can point its command line elsewhere with `PR_SET_MM_MAP`; see [`MmLayout`].
+    pub(crate) init_mm: Option<MmLayout>,
+}
+
+/// The fields of `struct prctl_mm_map` read from `/proc/self/stat` (the heap's current end is
+/// taken by the init itself with `brk(0)`): start_code, end_code, start_data, end_data,
+/// start_brk, start_stack, arg_start, arg_end, env_start, env_end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MmLayout {
+    pub(crate) start_code: u64,
+    pub(crate) end_code: u64,
+    pub(crate) start_data: u64,
+    pub(crate) end_data: u64,
+    pub(crate) start_brk: u64,
+    pub(crate) start_stack: u64,
+    pub(crate) env_start: u64,
+    pub(crate) env_end: u64,
+}
+
+impl MmLayout {
+    /// This process's layout, from `/proc/self/stat`; `None` if unreadable.
+    pub(crate) fn current() -> Option<MmLayout> {
+        Self::parse(&std::fs::read_to_string("/proc/self/stat").ok()?)
+    }
+
+    fn parse(stat: &str) -> Option<MmLayout> {
+        // Fields after the command name (which may hold spaces), numbered from 3 (the state).
+        let words: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        let field = |n: usize| words.get(n - 3)?.parse::<u64>().ok();
+        Some(MmLayout {
+            start_code: field(26)?,
+            end_code: field(27)?,
+            start_stack: field(28)?,
+            start_data: field(45)?,
+            end_data: field(46)?,
+            start_brk: field(47)?,
+            env_start: field(50)?,
+            env_end: field(51)?,
+        })
+    }
 }
 
 /// The step of the child's setup that failed, as reported through the error pipe.
@@ -215,12 +259,13 @@ pub enum Step {
     Exec,
     Terminal,
     Setns,
+    Init,
 }
 
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 26] = [
+        const ALL: [Step; 27] = [
             SyncWait,
             Stdio,
             Cgroup,
@@ -247,6 +292,7 @@ impl Step {
             Exec,
             Terminal,
             Setns,
+            Init,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -281,6 +327,7 @@ impl fmt::Display for Step {
             Step::Exec => "executing the command",
             Step::Terminal => "setting up the terminal",
             Step::Setns => "joining the container's namespaces",
+            Step::Init => "starting the command under the container's init",
         };
         f.write_str(s)
     }
@@ -316,11 +363,19 @@ mod tests {
     }
 
     #[test]
+    fn mm_layout_reads_our_own() {
+        let l = MmLayout::current().unwrap();
+        assert!(l.start_code < l.end_code && l.start_data <= l.end_data);
+        assert!(l.env_start < l.env_end && l.start_stack > l.end_code);
+        assert!(MmLayout::parse("1 (a) b").is_none());
+    }
+
+    #[test]
     fn steps_round_trip() {
-        for v in 1..=26 {
+        for v in 1..=27 {
             assert_eq!(Step::from_u32(v).unwrap() as u32, v);
         }
         assert!(Step::from_u32(0).is_none());
-        assert!(Step::from_u32(27).is_none());
+        assert!(Step::from_u32(28).is_none());
     }
 }

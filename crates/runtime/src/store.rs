@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 use crate::child::Stdio;
 use crate::container::{pipe, read_all, setup_error, write_id_maps, Container};
 use crate::error::Error;
+use crate::net::{NetConfig, PortMapping, PublishedPort};
 use crate::plan::cpath;
 use crate::rootfs::RootFs;
 use crate::sys::{self, AutoRemove, MonitorPlan};
+use crate::volume::{VolumeMount, Volumes};
 
 /// Docker's default stop timeout.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,6 +63,9 @@ pub struct CreateOptions {
     pub stop_signal: Option<i32>,
     /// `--stop-timeout`; [`DEFAULT_STOP_TIMEOUT`] when `None`.
     pub stop_timeout: Option<Duration>,
+    /// `--init`: run the command under our init (see [`Container::has_init`]); a container
+    /// built with [`ContainerBuilder::init`](crate::ContainerBuilder::init) has it anyway.
+    pub init: bool,
 }
 
 /// The root file system as recorded.
@@ -117,6 +122,59 @@ struct Record {
     auto_remove: bool,
     stop_signal: i32,
     stop_timeout_ms: u64,
+    #[serde(default)]
+    init: bool,
+    /// Published ports (`-p`, Docker's syntax), forwarded by slirp4netns.
+    #[serde(default)]
+    ports: Vec<String>,
+    /// A private network with outbound access (slirp4netns when installed).
+    #[serde(default)]
+    outbound: bool,
+    /// The volumes it uses (released by `rm`).
+    #[serde(default)]
+    volumes: Vec<VolumeRecord>,
+}
+
+/// A volume in `container.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VolumeRecord {
+    /// The volume store's directory (`Volumes::path`).
+    store: PathBuf,
+    name: String,
+    destination: PathBuf,
+    anonymous: bool,
+    read_only: bool,
+}
+
+impl VolumeRecord {
+    fn of(m: &VolumeMount) -> Self {
+        VolumeRecord {
+            store: m.store().path().to_path_buf(),
+            name: m.name.clone(),
+            destination: m.destination.clone(),
+            anonymous: m.anonymous,
+            read_only: m.read_only,
+        }
+    }
+
+    fn mount(&self) -> VolumeMount {
+        VolumeMount::recorded(
+            Volumes::at(self.store.clone()),
+            self.name.clone(),
+            self.destination.clone(),
+            self.anonymous,
+            self.read_only,
+        )
+    }
+}
+
+/// Options of [`Containers::remove_with`] (`docker rm` flags).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RemoveOptions {
+    /// `-f`: kill a running container first.
+    pub force: bool,
+    /// `-v`: remove its anonymous volumes too (named volumes are kept).
+    pub volumes: bool,
 }
 
 /// `state.json`.
@@ -145,6 +203,11 @@ struct State {
     cgroup_dirs: Vec<PathBuf>,
     #[serde(default)]
     restart_count: u32,
+    #[serde(default)]
+    ports: Vec<PublishedPort>,
+    /// Where the last start's output begins in the log (the log is appended to by every run).
+    #[serde(default)]
+    log_offset: u64,
 }
 
 impl State {
@@ -162,6 +225,8 @@ impl State {
             error: None,
             cgroup_dirs: Vec::new(),
             restart_count: 0,
+            ports: Vec::new(),
+            log_offset: 0,
         }
     }
 }
@@ -197,6 +262,10 @@ pub struct ContainerInfo {
     pub stop_signal: i32,
     /// How long [`Containers::stop`] waits before `SIGKILL`, in milliseconds.
     pub stop_timeout_ms: u64,
+    /// Whether the command runs under our init (`--init`); `pid` is then the init's.
+    pub init: bool,
+    /// Where its published ports listen on the host, while it runs (`docker port`).
+    pub ports: Vec<PublishedPort>,
     /// The root file system.
     pub rootfs: RootFsRecord,
     /// The container's directory.
@@ -427,6 +496,16 @@ impl Containers {
             return;
         };
         for e in entries.flatten() {
+            // A `--rm` container moved here by its monitor still uses its volumes: release
+            // them, and remove its anonymous ones as Docker's `--rm` does (for a container
+            // removed by `remove_with`, this was done already and changes nothing).
+            if let Ok(record) = read_json::<Record>(&e.path().join("container.json")) {
+                let mounts: Vec<VolumeMount> =
+                    record.volumes.iter().map(VolumeRecord::mount).collect();
+                if let Err(err) = crate::volume::release(&mounts, &record.id, record.auto_remove) {
+                    tracing::warn!(id = %record.id, error = %err, "cannot release the volumes of a removed container");
+                }
+            }
             if let Err(err) = fs::remove_dir_all(e.path()) {
                 tracing::warn!(path = %e.path().display(), error = %err, "cannot delete a removed container");
             }
@@ -446,6 +525,14 @@ impl Containers {
         {
             return Err(Error::Unsupported {
                 what: "a terminal for a detached container (use an attached run)".into(),
+            });
+        }
+        let net = container.net_config();
+        if !net.ports.is_empty() && crate::net::find_slirp4netns().is_none() {
+            return Err(Error::Unsupported {
+                what: "published ports for a detached container without slirp4netns, which \
+                       forwards them once the caller has gone (install slirp4netns)"
+                    .into(),
             });
         }
         let _store = self.lock_store()?;
@@ -487,7 +574,16 @@ impl Containers {
                     .stop_timeout
                     .unwrap_or(DEFAULT_STOP_TIMEOUT)
                     .as_millis() as u64,
+                init: opts.init || container.has_init(),
+                ports: net.ports.iter().map(ToString::to_string).collect(),
+                outbound: net.slirp.is_some(),
+                volumes: container.volumes().iter().map(VolumeRecord::of).collect(),
             };
+            // The builder has registered the container as their user already; again, in case
+            // a release came in between.
+            for m in container.volumes() {
+                m.store().acquire(&m.name, &id)?;
+            }
             write_json(&dir.join("container.json"), &record)?;
             write_json(&dir.join("state.json"), &State::created())?;
             let log = dir.join("container.log");
@@ -639,6 +735,7 @@ impl Containers {
             }
         }
         st.status = Status::Exited;
+        st.ports.clear();
         st.pid = None;
         st.pid_start = None;
         st.monitor_pid = None;
@@ -672,6 +769,12 @@ impl Containers {
             auto_remove: e.record.auto_remove,
             stop_signal: e.record.stop_signal,
             stop_timeout_ms: e.record.stop_timeout_ms,
+            init: e.record.init,
+            ports: if st.status == Status::Running {
+                st.ports
+            } else {
+                Vec::new()
+            },
             rootfs: e.record.rootfs,
             log_path: e.dir.join("container.log"),
             dir: e.dir,
@@ -732,6 +835,32 @@ impl Containers {
         let mut container =
             Container::new(spec.clone(), e.record.rootfs.to_rootfs())?.with_id(e.record.id.clone());
         container.set_stdio(Stdio::Inherit, Stdio::Inherit, Stdio::Inherit);
+        container.set_init(e.record.init);
+        let ports = e
+            .record
+            .ports
+            .iter()
+            .map(|p| p.parse::<PortMapping>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let slirp = if e.record.outbound || !ports.is_empty() {
+            crate::net::find_slirp4netns()
+        } else {
+            None
+        };
+        if !ports.is_empty() && slirp.is_none() {
+            return Err(Error::Unsupported {
+                what: "published ports for a detached container without slirp4netns".into(),
+            });
+        }
+        container.set_net_config(NetConfig {
+            ports: ports.clone(),
+            slirp: slirp.clone(),
+        });
+        // Its `--exit-fd`: the monitor holds the only write end.
+        let slirp_exit = slirp
+            .as_ref()
+            .map(|_| crate::net::exit_pipe())
+            .transpose()?;
         let _ = fs::remove_file(e.dir.join("exit"));
 
         let p = container.prepare()?;
@@ -742,6 +871,9 @@ impl Containers {
             Mode::from_raw_mode(0o640),
         )
         .map_err(|err| Error::io("opening", &log_path, err.into()))?;
+        let log_offset = rustix::fs::fstat(&log)
+            .map(|s| s.st_size as u64)
+            .map_err(|err| Error::io("reading the size of", &log_path, err.into()))?;
         let log = high(log)?;
         let null = high(
             rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
@@ -799,6 +931,7 @@ impl Containers {
             dir_fd.as_raw_fd(),
         ]);
         keep.extend(monitor_fds.iter().map(AsRawFd::as_raw_fd));
+        keep.extend(slirp_exit.as_ref().map(|(_, w)| w.as_raw_fd()));
         keep.sort_unstable();
         keep.dedup();
         let mon = MonitorPlan {
@@ -828,6 +961,10 @@ impl Containers {
         } = p;
         // The monitor owns the cgroup now (it removes it after the exit).
         let _ = cgroup.map(crate::cgroup::Cgroup::keep);
+        let slirp_exit_r = slirp_exit.map(|(r, w)| {
+            drop(w);
+            r
+        });
         drop((child_fds, log, null, report_w, ack_r, dir_fd, monitor_fds));
         // The first child exits right after cloning the monitor.
         loop {
@@ -870,24 +1007,40 @@ impl Containers {
         st.finished_at = None;
         st.error = None;
         st.cgroup_dirs = cgroup_dirs;
+        st.log_offset = log_offset;
         let recorded = write_json(&e.dir.join("state.json"), &st);
         let maps = match (&sync_w, &recorded) {
-            (Some(_), Ok(())) => write_id_maps(pid, rootless, &spec),
+            (Some(_), Ok(())) if rootless => write_id_maps(pid, rootless, &spec),
             _ => Ok(()),
         };
-        if recorded.is_err() || maps.is_err() {
+        // slirp4netns before the command runs (the init waits on the sync pipe).
+        let net = match (&recorded, &maps, &slirp, slirp_exit_r) {
+            (Ok(()), Ok(()), Some(path), Some(exit_r)) => {
+                crate::net::start_detached(path, pid, rootless, &e.dir, exit_r, &ports).await
+            }
+            _ => Ok(Vec::new()),
+        };
+        let net = net.and_then(|published| {
+            if published.is_empty() {
+                return Ok(());
+            }
+            st.ports = published;
+            write_json(&e.dir.join("state.json"), &st)
+        });
+        if recorded.is_err() || maps.is_err() || net.is_err() {
             if let Some(fd) = verified_pidfd(Some(pid), pid_start) {
                 let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
             }
         }
         if let Some(w) = sync_w {
-            if maps.is_ok() {
+            if maps.is_ok() && net.is_ok() {
                 let _ = rustix::io::write(&w, &[1]);
             }
         }
         drop(ack_w);
         recorded?;
         maps?;
+        net?;
 
         let mut buf = [0u8; sys::Fail::LEN];
         let n = read_all(error_r, &mut buf).await?;
@@ -999,8 +1152,24 @@ impl Containers {
     }
 
     /// Removes the container (`docker rm`): refused while it runs unless `force`, which kills
-    /// it first (`docker rm -f`). Its directory, log and read-write layer are deleted.
+    /// it first (`docker rm -f`). Its directory, log and read-write layer are deleted, and it
+    /// stops using its volumes (which are kept; see [`Containers::remove_with`]).
     pub async fn remove(&self, query: &str, force: bool) -> Result<(), Error> {
+        self.remove_with(
+            query,
+            RemoveOptions {
+                force,
+                volumes: false,
+            },
+        )
+        .await
+    }
+
+    /// Removes the container as [`Containers::remove`] does, and with
+    /// [`RemoveOptions::volumes`] its anonymous volumes too (`docker rm -v`); named volumes
+    /// always outlive it.
+    pub async fn remove_with(&self, query: &str, opts: RemoveOptions) -> Result<(), Error> {
+        let force = opts.force;
         let e = self.entry(query)?;
         let id = e.record.id.clone();
         let st = self.state(&e)?;
@@ -1018,6 +1187,8 @@ impl Containers {
             self.wait(&id).await?;
         }
         let _store = self.lock_store()?;
+        let mounts: Vec<VolumeMount> = e.record.volumes.iter().map(VolumeRecord::mount).collect();
+        crate::volume::release(&mounts, &id, opts.volumes)?;
         let link = self.names_dir().join(&e.record.name);
         if fs::read_link(&link).is_ok_and(|t| t.as_os_str() == id.as_str()) {
             let _ = fs::remove_file(&link);
@@ -1036,6 +1207,19 @@ impl Containers {
     /// The container's log file path.
     pub fn log_path(&self, query: &str) -> Result<PathBuf, Error> {
         Ok(self.entry(query)?.dir.join("container.log"))
+    }
+
+    /// The container's directory and where its last run's output begins in its log (for
+    /// `attach_output`); the log's end when it never ran.
+    pub(crate) fn last_run_log(&self, query: &str) -> Result<(PathBuf, u64), Error> {
+        let e = self.entry(query)?;
+        let st = self.state(&e)?;
+        let offset = if st.status == Status::Created {
+            fs::metadata(e.dir.join("container.log")).map_or(0, |m| m.len())
+        } else {
+            st.log_offset
+        };
+        Ok((e.dir, offset))
     }
 
     /// The container's directory (for logs and exec).

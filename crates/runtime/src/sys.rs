@@ -369,7 +369,9 @@ fn setup(
             libc::syscall(libc::SYS_close, s);
         }
 
-        // File system.
+        // File system. Device nodes get their modes exactly (0666, not 0644 through the
+        // caller's umask), which is restored after pivot_root.
+        let umask = libc::syscall(libc::SYS_umask, 0 as c_long);
         check(
             sys_mount(
                 ptr::null(),
@@ -451,8 +453,263 @@ fn setup(
             Step::PivotRoot,
             3,
         )?;
+        libc::syscall(libc::SYS_umask, umask);
 
-        process_setup(p, argv, envp)
+        if p.init {
+            init(p, argv, envp)
+        } else {
+            process_setup(p, argv, envp)
+        }
+    }
+}
+
+/// `struct prctl_mm_map` for `prctl(PR_SET_MM, PR_SET_MM_MAP)`.
+#[repr(C)]
+struct PrctlMmMap {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    start_brk: u64,
+    brk: u64,
+    start_stack: u64,
+    arg_start: u64,
+    arg_end: u64,
+    env_start: u64,
+    env_end: u64,
+    auxv: u64,
+    auxv_size: u32,
+    exe_fd: u32,
+}
+
+/// Signals the init never forwards: `SIGCHLD` is its own business (reaping), `SIGKILL` and
+/// `SIGSTOP` cannot be caught.
+fn forwarded(sig: c_int) -> bool {
+    sig != libc::SIGCHLD && sig != libc::SIGKILL && sig != libc::SIGSTOP
+}
+
+/// The exit code of the init for the command's `waitid` result: its exit code, or 128 + the
+/// signal that killed it (as tini and Docker report it).
+fn init_exit_code(code: c_int, status: c_int) -> c_int {
+    if code == libc::CLD_EXITED {
+        status & 0xff
+    } else {
+        128 + status
+    }
+}
+
+/// `--init`: PID 1 of the container once its root is in place. Starts the command as PID 2,
+/// takes the command's identity and filters, closes every descriptor, then forwards signals
+/// and reaps zombies until the command ends, and exits with its status. Returns only on a
+/// failure before the command started (the caller reports it on the error pipe).
+///
+/// It is still a copy of the (possibly multi-threaded) caller: raw system calls on prepared
+/// data only.
+fn init(p: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> Result<Infallible, Fail> {
+    // SAFETY (for every `syscall` in this function): integers, and pointers to constant C
+    // strings or to values on this stack, alive for the duration of the call. The clone's
+    // child branch never returns (`command` ends in execve or exit) and keeps this module's
+    // rules.
+    unsafe {
+        // Every signal stays blocked: they are only taken with sigtimedwait below, so no
+        // handler of the caller ever runs here, and a blocked signal is queued even though the
+        // init of a PID namespace would otherwise drop it under the default disposition.
+        let all: u64 = !0;
+        check(
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK as c_long,
+                ptr::addr_of!(all),
+                ptr::null_mut::<u64>(),
+                8 as c_ulong,
+            ),
+            Step::Init,
+            0,
+        )?;
+        // A copy of the caller's memory: no core dump, no ptrace, no /proc/1/mem from inside
+        // (the command inherits this until its execve, which resets it).
+        check(
+            libc::syscall(
+                libc::SYS_prctl,
+                libc::PR_SET_DUMPABLE as c_long,
+                0 as c_long,
+                0 as c_long,
+                0 as c_long,
+                0 as c_long,
+            ),
+            Step::Init,
+            1,
+        )?;
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_NAME as c_long,
+            c"init".as_ptr(),
+            0 as c_long,
+            0 as c_long,
+            0 as c_long,
+        );
+        // Its /proc/1/cmdline (readable by anyone, with no ptrace check) would show the
+        // caller's arguments: point it at "init" with PR_SET_MM_MAP, which needs no capability
+        // when the executable is left alone. Best effort (a kernel without
+        // CONFIG_CHECKPOINT_RESTORE refuses it). The kernel reads a command line from
+        // anonymous memory only: it lives on this stack, in a frame that never returns.
+        let cmdline: [u8; 5] = *b"init\0";
+        if let Some(l) = &p.init_mm {
+            let args = cmdline.as_ptr() as u64;
+            let map = PrctlMmMap {
+                start_code: l.start_code,
+                end_code: l.end_code,
+                start_data: l.start_data,
+                end_data: l.end_data,
+                start_brk: l.start_brk,
+                brk: libc::syscall(libc::SYS_brk, 0 as c_long) as u64,
+                start_stack: l.start_stack,
+                arg_start: args,
+                arg_end: args + cmdline.len() as u64,
+                env_start: l.env_start,
+                env_end: l.env_end,
+                auxv: 0,
+                auxv_size: 0,
+                exe_fd: u32::MAX,
+            };
+            libc::syscall(
+                libc::SYS_prctl,
+                libc::PR_SET_MM as c_long,
+                libc::PR_SET_MM_MAP as c_long,
+                ptr::addr_of!(map),
+                std::mem::size_of::<PrctlMmMap>() as c_long,
+                0 as c_long,
+            );
+        }
+
+        let cmd = clone3(0, libc::SIGCHLD as u64, None);
+        if cmd == 0 {
+            command(p, argv, envp)
+        }
+        let cmd = check(cmd, Step::Init, 2)? as c_int;
+        // Nothing is needed any more but the error pipe (until the privileges are dropped):
+        // not the stdio, not the terminal socket, nothing of the host.
+        close_except(&[p.error_fd]);
+        for fd in 0..3 {
+            close(fd);
+        }
+
+        // The command's privileges, for the init too.
+        let dropped = identity(p).and_then(|()| {
+            // A change of credentials may have made it dumpable again (suid_dumpable).
+            check(
+                libc::syscall(
+                    libc::SYS_prctl,
+                    libc::PR_SET_DUMPABLE as c_long,
+                    0 as c_long,
+                    0 as c_long,
+                    0 as c_long,
+                    0 as c_long,
+                ),
+                Step::Init,
+                3,
+            )?;
+            install_seccomp(p)
+        });
+        if let Err(f) = dropped {
+            libc::syscall(libc::SYS_kill, cmd as c_long, libc::SIGKILL as c_long);
+            return Err(f);
+        }
+        // The command has its own copy: the caller sees EOF once the command has executed.
+        close(p.error_fd);
+
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let sig = libc::syscall(
+                libc::SYS_rt_sigtimedwait,
+                ptr::addr_of!(all),
+                ptr::addr_of_mut!(info),
+                ptr::null::<libc::timespec>(),
+                8 as c_ulong,
+            );
+            if sig < 0 {
+                let e = errno();
+                if e == libc::EINTR || e == libc::EAGAIN {
+                    continue;
+                }
+                // Signals cannot be taken (a seccomp profile that denies sigtimedwait): reap,
+                // without forwarding, rather than spin.
+                reap_only(cmd)
+            }
+            let sig = sig as c_int;
+            if forwarded(sig) {
+                libc::syscall(libc::SYS_kill, cmd as c_long, sig as c_long);
+                continue;
+            }
+            if sig != libc::SIGCHLD {
+                continue;
+            }
+            // SIGCHLD coalesces: reap everything that has exited.
+            loop {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                let r = libc::syscall(
+                    libc::SYS_waitid,
+                    libc::P_ALL as c_long,
+                    0 as c_long,
+                    ptr::addr_of_mut!(info),
+                    (libc::WEXITED | libc::WNOHANG) as c_long,
+                    ptr::null_mut::<c_void>(),
+                );
+                if r < 0 {
+                    if errno() == libc::EINTR {
+                        continue;
+                    }
+                    break;
+                }
+                let pid = info.si_pid();
+                if pid == 0 {
+                    break;
+                }
+                if pid == cmd {
+                    exit_now(init_exit_code(info.si_code, info.si_status()))
+                }
+            }
+        }
+    }
+}
+
+/// The init's fallback when it cannot take signals: blocking `waitid` for every child until
+/// the command exits (255 if even that fails).
+fn reap_only(cmd: c_int) -> ! {
+    loop {
+        // SAFETY: `info` is plain data on this stack, filled by the kernel.
+        let (r, info) = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let r = libc::syscall(
+                libc::SYS_waitid,
+                libc::P_ALL as c_long,
+                0 as c_long,
+                ptr::addr_of_mut!(info),
+                libc::WEXITED as c_long,
+                ptr::null_mut::<c_void>(),
+            );
+            (r, info)
+        };
+        if r < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            exit_now(255)
+        }
+        // SAFETY: waitid filled a SIGCHLD siginfo, whose pid and status fields are valid.
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == cmd {
+            exit_now(init_exit_code(info.si_code, status))
+        }
+    }
+}
+
+/// `--init`: the command, PID 2, cloned by the init: the usual process setup and `execve`; a
+/// failure goes on the error pipe (the init then exits with the command's 127).
+fn command(p: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> ! {
+    match process_setup(p, argv, envp) {
+        Ok(never) => match never {},
+        Err(f) => fail_exit(p.error_fd, f),
     }
 }
 
@@ -464,7 +721,6 @@ fn process_setup(
     argv: &[*const c_char],
     envp: &[*const c_char],
 ) -> Result<Infallible, Fail> {
-    use libc::SYS_prctl;
     if let Some(sock) = p.terminal {
         terminal(sock, p.uid).map_err(|(errno, index)| Fail {
             step: Step::Terminal,
@@ -472,8 +728,109 @@ fn process_setup(
             index,
         })?;
     }
+    identity(p)?;
     // SAFETY (for every `syscall` in this function): as in `setup`, every pointer is to data in
     // `p`, `argv`, `envp` or this stack, alive for the duration of the call.
+    unsafe {
+        // Nothing of the host's leaks past execve: everything above 2 becomes close-on-exec
+        // (the error pipe already is; it must stay open until execve).
+        check(
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as c_uint,
+                c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            ),
+            Step::CloseFds,
+            0,
+        )?;
+        check(
+            libc::syscall(libc::SYS_chdir, p.cwd.as_ptr()),
+            Step::Chdir,
+            0,
+        )?;
+        if let Some(mask) = p.umask {
+            libc::syscall(libc::SYS_umask, mask as c_long);
+        }
+
+        let default = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        for sig in 1..NSIG {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP || (32..34).contains(&sig) {
+                continue;
+            }
+            check(
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig as c_long,
+                    ptr::addr_of!(default),
+                    ptr::null_mut::<KernelSigaction>(),
+                    8 as c_ulong,
+                ),
+                Step::Signals,
+                sig as u32,
+            )?;
+        }
+        let empty: u64 = 0;
+        check(
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK as c_long,
+                ptr::addr_of!(empty),
+                ptr::null_mut::<u64>(),
+                8 as c_ulong,
+            ),
+            Step::Signals,
+            0,
+        )?;
+
+        install_seccomp(p)?;
+
+        // The $PATH search: ENOENT/ENOTDIR/EACCES move on to the next candidate, as execvp.
+        let mut saved = libc::ENOENT;
+        let mut saved_index = 0u32;
+        for (i, path) in p.exec.iter().enumerate() {
+            libc::syscall(
+                libc::SYS_execve,
+                path.as_ptr(),
+                argv.as_ptr(),
+                envp.as_ptr(),
+            );
+            let e = errno();
+            match e {
+                libc::ENOENT | libc::ENOTDIR => {}
+                libc::EACCES => {
+                    saved = e;
+                    saved_index = i as u32;
+                }
+                _ => {
+                    return Err(Fail {
+                        step: Step::Exec,
+                        errno: e,
+                        index: i as u32,
+                    })
+                }
+            }
+        }
+        Err(Fail {
+            step: Step::Exec,
+            errno: saved,
+            index: saved_index,
+        })
+    }
+}
+
+/// Resource limits, user, groups, capabilities and `no_new_privs` of the plan (the command's,
+/// and under `--init` the init's too).
+#[allow(clippy::too_many_lines)]
+fn identity(p: &ChildPlan) -> Result<(), Fail> {
+    use libc::SYS_prctl;
+    // SAFETY (for every `syscall` in this function): every pointer is to data in `p` or on this
+    // stack, alive for the duration of the call.
     unsafe {
         for (i, r) in p.rlimits.iter().enumerate() {
             let lim = libc::rlimit64 {
@@ -608,112 +965,30 @@ fn process_setup(
                 0,
             )?;
         }
-
-        // Nothing of the host's leaks past execve: everything above 2 becomes close-on-exec
-        // (the error pipe already is; it must stay open until execve).
-        check(
-            libc::syscall(
-                libc::SYS_close_range,
-                3 as c_uint,
-                c_uint::MAX,
-                CLOSE_RANGE_CLOEXEC,
-            ),
-            Step::CloseFds,
-            0,
-        )?;
-        check(
-            libc::syscall(libc::SYS_chdir, p.cwd.as_ptr()),
-            Step::Chdir,
-            0,
-        )?;
-        if let Some(mask) = p.umask {
-            libc::syscall(libc::SYS_umask, mask as c_long);
-        }
-
-        let default = KernelSigaction {
-            handler: libc::SIG_DFL,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
-        for sig in 1..NSIG {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP || (32..34).contains(&sig) {
-                continue;
-            }
-            check(
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig as c_long,
-                    ptr::addr_of!(default),
-                    ptr::null_mut::<KernelSigaction>(),
-                    8 as c_ulong,
-                ),
-                Step::Signals,
-                sig as u32,
-            )?;
-        }
-        let empty: u64 = 0;
-        check(
-            libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                libc::SIG_SETMASK as c_long,
-                ptr::addr_of!(empty),
-                ptr::null_mut::<u64>(),
-                8 as c_ulong,
-            ),
-            Step::Signals,
-            0,
-        )?;
-
-        for (i, prog) in p.seccomp.iter().enumerate() {
-            let fprog = SockFprog {
-                len: prog.len() as u16,
-                filter: prog.as_ptr(),
-            };
-            check(
-                libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER as c_long,
-                    0 as c_long,
-                    ptr::addr_of!(fprog),
-                ),
-                Step::Seccomp,
-                i as u32,
-            )?;
-        }
-
-        // The $PATH search: ENOENT/ENOTDIR/EACCES move on to the next candidate, as execvp.
-        let mut saved = libc::ENOENT;
-        let mut saved_index = 0u32;
-        for (i, path) in p.exec.iter().enumerate() {
-            libc::syscall(
-                libc::SYS_execve,
-                path.as_ptr(),
-                argv.as_ptr(),
-                envp.as_ptr(),
-            );
-            let e = errno();
-            match e {
-                libc::ENOENT | libc::ENOTDIR => {}
-                libc::EACCES => {
-                    saved = e;
-                    saved_index = i as u32;
-                }
-                _ => {
-                    return Err(Fail {
-                        step: Step::Exec,
-                        errno: e,
-                        index: i as u32,
-                    })
-                }
-            }
-        }
-        Err(Fail {
-            step: Step::Exec,
-            errno: saved,
-            index: saved_index,
-        })
     }
+    Ok(())
+}
+
+/// Installs the plan's seccomp filters, in order.
+fn install_seccomp(p: &ChildPlan) -> Result<(), Fail> {
+    for (i, prog) in p.seccomp.iter().enumerate() {
+        let fprog = SockFprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr(),
+        };
+        // SAFETY: `fprog` points at a filter of `prog.len()` instructions in the plan, alive
+        // for the duration of the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER as c_long,
+                0 as c_long,
+                ptr::addr_of!(fprog),
+            )
+        };
+        check(r, Step::Seccomp, i as u32)?;
+    }
+    Ok(())
 }
 
 /// `mount(2)` as a raw system call.
@@ -1588,6 +1863,87 @@ fn monitor(
         }
         exit_now(0)
     }
+}
+
+/// A program started outside the caller's process tree (slirp4netns for a detached
+/// container): prepared before the clone.
+#[derive(Debug)]
+pub(crate) struct OrphanPlan {
+    /// The executable, `argv` and `envp`.
+    pub(crate) path: std::ffi::CString,
+    pub(crate) argv: Vec<std::ffi::CString>,
+    pub(crate) envp: Vec<std::ffi::CString>,
+    /// The working directory.
+    pub(crate) cwd: std::ffi::CString,
+    /// `(source, target)`: each source is installed as target (0, 1, 2 and a few above), the
+    /// only descriptors the program gets. Every source must be above every target.
+    pub(crate) fds: Vec<(RawFd, RawFd)>,
+}
+
+/// Starts a program that is not the caller's child: a first child leaves the caller's session
+/// and clones the program's process, then exits, so the program is re-parented to init (or
+/// the nearest subreaper), which reaps it. The program starts with every signal unblocked and
+/// at its default, and only the descriptors of `plan.fds`.
+///
+/// Returns the first child (the caller reaps it at once).
+pub(crate) fn spawn_orphan(plan: &OrphanPlan) -> io::Result<Spawned> {
+    let argv = pointers(&plan.argv);
+    let envp = pointers(&plan.envp);
+    spawn_with(|| -> Infallible {
+        // SAFETY: raw system calls on the prepared plan and this stack; the grandchild ends in
+        // execve or exit, the first child in exit.
+        unsafe {
+            libc::syscall(libc::SYS_setsid);
+            let r = clone3(0, libc::SIGCHLD as u64, None);
+            if r == 0 {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3 as c_uint,
+                    c_uint::MAX,
+                    CLOSE_RANGE_CLOEXEC,
+                );
+                for &(src, dst) in &plan.fds {
+                    if libc::syscall(libc::SYS_dup3, src, dst, 0 as c_int) < 0 {
+                        exit_now(127)
+                    }
+                }
+                if libc::syscall(libc::SYS_chdir, plan.cwd.as_ptr()) < 0 {
+                    exit_now(127)
+                }
+                let default = KernelSigaction {
+                    handler: libc::SIG_DFL,
+                    flags: 0,
+                    restorer: 0,
+                    mask: 0,
+                };
+                for sig in 1..NSIG {
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig as c_long,
+                        ptr::addr_of!(default),
+                        ptr::null_mut::<KernelSigaction>(),
+                        8 as c_ulong,
+                    );
+                }
+                let empty: u64 = 0;
+                libc::syscall(
+                    libc::SYS_rt_sigprocmask,
+                    libc::SIG_SETMASK as c_long,
+                    ptr::addr_of!(empty),
+                    ptr::null_mut::<u64>(),
+                    8 as c_ulong,
+                );
+                libc::syscall(
+                    libc::SYS_execve,
+                    plan.path.as_ptr(),
+                    argv.as_ptr(),
+                    envp.as_ptr(),
+                );
+                exit_now(127)
+            }
+            exit_now(if r < 0 { 1 } else { 0 })
+        }
+    })
 }
 
 /// What `exec` joins: the container init's namespaces, through its pidfd.

@@ -71,6 +71,30 @@ pub struct VolumeMount {
     store: Volumes,
 }
 
+impl VolumeMount {
+    /// A volume of `store`, as recorded by a container store.
+    pub(crate) fn recorded(
+        store: Volumes,
+        name: String,
+        destination: PathBuf,
+        anonymous: bool,
+        read_only: bool,
+    ) -> Self {
+        VolumeMount {
+            name,
+            destination,
+            anonymous,
+            read_only,
+            store,
+        }
+    }
+
+    /// The volume store it belongs to.
+    pub fn store(&self) -> &Volumes {
+        &self.store
+    }
+}
+
 /// A volume asked for on the builder.
 #[derive(Debug, Clone)]
 pub(crate) struct VolumeRequest {
@@ -104,6 +128,11 @@ impl Volumes {
     /// The store's directory (`ROOT/volumes`).
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+
+    /// The store whose directory is `dir` (as recorded from [`Volumes::path`]).
+    pub(crate) fn at(dir: PathBuf) -> Volumes {
+        Volumes { dir }
     }
 
     fn lock(&self) -> Result<OwnedFd, Error> {

@@ -361,6 +361,18 @@ async fn bind_mounts_read_write_and_read_only() {
 }
 
 #[tokio::test]
+async fn device_nodes_are_usable_by_any_user() {
+    let root = busybox_rootfs();
+    let out = run(sh(
+        root.path(),
+        "echo x > /dev/null && head -c 4 /dev/zero | wc -c && stat -c %a /dev/null /dev/tty",
+    )
+    .user("nobody"))
+    .await;
+    assert_eq!(text(&out.stdout), "4\n666\n666\n", "{out:?}");
+}
+
+#[tokio::test]
 async fn network_none_has_only_loopback_and_host_shares() {
     let root = busybox_rootfs();
     let out = run(sh(

@@ -326,6 +326,58 @@ async fn logs_follow_sees_lines_written_after_it_started() {
     assert_eq!(wait(&store, &id).await, 0);
 }
 
+/// `attach_output`: the current run's output from its start, followed to its end — not the
+/// earlier runs' that the log keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_output_follows_the_current_run_from_its_start() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    // Each run counts itself in /shared/runs and waits for /shared/goN before its last line.
+    let c = sh(
+        rootfs.path(),
+        "echo x >> /shared/runs; n=$(wc -l < /shared/runs); echo run $n; \
+         while [ ! -e /shared/go$n ]; do sleep 0.05; done; echo end $n",
+    )
+    .mount_bind(shared.path(), "/shared", false)
+    .build()
+    .unwrap();
+    let id = store.run(&c, &CreateOptions::default()).await.unwrap();
+    std::fs::write(shared.path().join("go1"), "").unwrap();
+    assert_eq!(wait(&store, &id).await, 0);
+    // An exited container: its last run, whole.
+    let mut out = String::new();
+    store
+        .attach_output(&id)
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    assert_eq!(out, "run 1\nend 1\n");
+
+    store.start(&id).await.unwrap();
+    let mut attached = store.attach_output(&id).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !text(&seen).contains("run 2\n") {
+        let n = tokio::time::timeout(PATIENCE, attached.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the output ended early: {:?}", text(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::fs::write(shared.path().join("go2"), "").unwrap();
+    tokio::time::timeout(PATIENCE, attached.read_to_end(&mut seen))
+        .await
+        .expect("the attached output ends when the container exits")
+        .unwrap();
+    assert_eq!(text(&seen), "run 2\nend 2\n");
+    assert_eq!(read_log(&store, &id).await, "run 1\nend 1\nrun 2\nend 2\n");
+    assert_eq!(wait(&store, &id).await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_joins_the_containers_namespaces() {
     let rootfs = busybox_rootfs();

@@ -232,3 +232,67 @@ async fn private_network_has_loopback_up_and_slirp4netns_when_installed() {
         .unwrap();
     assert!(!text(&out.stdout).contains("tap0"), "{out:?}");
 }
+
+/// A detached container's ports are forwarded by slirp4netns, which outlives this call and
+/// stops with the container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detached_container_publishes_a_port_through_slirp4netns() {
+    use boxwright_runtime::{Containers, CreateOptions};
+    let root = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = Container::builder(root.path())
+        .cmd([
+            "sh",
+            "-c",
+            "mkdir -p /www && echo hello-detached > /www/index.html && \
+             exec httpd -f -p 80 -h /www",
+        ])
+        .network(Network::Private)
+        .publish_port(local("127.0.0.1:0:80"))
+        // httpd as PID 1 would ignore the SIGTERM of `stop`.
+        .init(true)
+        .build()
+        .unwrap();
+    let id = store.run(&c, &CreateOptions::default()).await.unwrap();
+    let info = store.inspect(&id).unwrap();
+    assert_eq!(info.ports.len(), 1, "{info:?}");
+    let port = info.ports[0];
+    assert_eq!(port.container_port, 80);
+    assert_eq!(port.protocol, Protocol::Tcp);
+    assert_ne!(port.host.port(), 0);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port.host.port()));
+    assert_eq!(store.list(false).unwrap()[0].ports, info.ports);
+
+    // httpd may not listen yet: slirp4netns then closes the connection at once.
+    let page = tokio::time::timeout(HANG, async {
+        loop {
+            if let Ok(mut conn) = tokio::net::TcpStream::connect(addr).await {
+                let _ = conn.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").await;
+                let mut reply = Vec::new();
+                let _ = conn.read_to_end(&mut reply).await;
+                if !reply.is_empty() {
+                    return text(&reply);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.ends_with("hello-detached\n"), "{page}");
+
+    store.stop(&id, Some(HANG)).await.unwrap();
+    assert!(store.inspect(&id).unwrap().ports.is_empty());
+    store.remove(&id, false).await.unwrap();
+    // slirp4netns ends with the container's monitor: the port is released.
+    tokio::time::timeout(HANG, async {
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    std::net::TcpListener::bind(addr).expect("the host port is free again");
+}

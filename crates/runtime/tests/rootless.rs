@@ -15,6 +15,8 @@ use std::process::Command;
 use boxwright_runtime::Container;
 
 const HELPER_ENV: &str = "BOXWRIGHT_ROOTLESS_ROOTFS";
+/// Set: the helper runs its container under our init.
+const INIT_ENV: &str = "BOXWRIGHT_ROOTLESS_INIT";
 
 /// Runs inside the unprivileged re-execution only.
 #[test]
@@ -26,10 +28,17 @@ fn rootless_helper() {
         .enable_all()
         .build()
         .unwrap();
+    let init = std::env::var_os(INIT_ENV).is_some();
+    let script = if init {
+        "echo pid=$$ init=$(cat /proc/1/comm) cmdline=$(tr '\\0' . < /proc/1/cmdline); cat /proc/1/mem 2>&1 >/dev/null | head -n1; exit 5"
+    } else {
+        "echo uid=$(id -u) pid=$$ host=$(hostname); cat /proc/self/uid_map; grep CapEff /proc/self/status; ls /dev/null; ls /proc/1/fd; exit 0"
+    };
     let result = rt.block_on(async {
         Container::builder(rootfs.as_str())
-            .cmd(["sh", "-c", "echo uid=$(id -u) pid=$$ host=$(hostname); cat /proc/self/uid_map; grep CapEff /proc/self/status; ls /dev/null; ls /proc/1/fd; exit 0"])
+            .cmd(["sh", "-c", script])
             .hostname("rootless")
+            .init(init)
             .build()?
             .output()
             .await
@@ -47,34 +56,38 @@ fn rootless_helper() {
     }
 }
 
-#[test]
-fn rootless_run_as_nobody() {
+/// Runs the helper as nobody over a busybox root of its own; `None` when skipped.
+fn run_helper_as_nobody(name: &str, init: bool) -> Option<String> {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("rootless_run_as_nobody: needs root to become nobody; skipped");
-        return;
+        eprintln!("{name}: needs root to become nobody; skipped");
+        return None;
     }
     // A rootless user runs containers over root file systems of its own.
     let root = common::busybox_rootfs();
     chown_tree(root.path(), 65534);
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new(&exe)
-        .args([
-            "rootless_helper",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(HELPER_ENV, root.path())
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(&exe);
+    cmd.args([
+        "rootless_helper",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(HELPER_ENV, root.path())
+    .uid(65534)
+    .gid(65534);
+    if init {
+        cmd.env(INIT_ENV, "1");
+    }
+    let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if let Some(err) = stdout.lines().find_map(|l| l.strip_prefix("ERROR:")) {
         let refused = err.contains("user namespace") || err.contains("clone3 failed");
         if refused && std::env::var_os("CI").is_none() {
-            eprintln!("rootless_run_as_nobody: the kernel refuses unprivileged user namespaces here ({err}); skipped");
-            return;
+            eprintln!(
+                "{name}: the kernel refuses unprivileged user namespaces here ({err}); skipped"
+            );
+            return None;
         }
         panic!("rootless run failed: {err}\n{stdout}");
     }
@@ -83,6 +96,27 @@ fn rootless_run_as_nobody() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    Some(stdout)
+}
+
+#[test]
+fn rootless_run_under_our_init() {
+    let Some(stdout) = run_helper_as_nobody("rootless_run_under_our_init", true) else {
+        return;
+    };
+    assert!(
+        stdout.contains("STDOUT:pid=2 init=init cmdline=init.\n")
+            && stdout.contains("Permission denied\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("STATUS:5"), "{stdout}");
+}
+
+#[test]
+fn rootless_run_as_nobody() {
+    let Some(stdout) = run_helper_as_nobody("rootless_run_as_nobody", false) else {
+        return;
+    };
     assert!(
         stdout.contains("STDOUT:uid=0 pid=1 host=rootless\n"),
         "{stdout}"

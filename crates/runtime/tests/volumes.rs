@@ -268,3 +268,100 @@ async fn read_only_binds_and_volumes_refuse_writes() {
     );
     c.release_volumes(false).unwrap();
 }
+
+/// A container store registers a container's volumes at create and releases them at `rm`: a
+/// named volume outlives it with its data; an anonymous one is removed with `rm -v`, kept by a
+/// plain `rm`, and removed with a `--rm` container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_store_releases_volumes_on_rm() {
+    use boxwright_runtime::{Containers, CreateOptions, RemoveOptions};
+    let root = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let vols = Volumes::open(state.path()).unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let build = || {
+        sh(root.path(), "echo kept > /named/f && echo gone > /anon/f")
+            .volume(&vols, "named", "/named", false)
+            .anonymous_volume(&vols, "/anon")
+            .build()
+            .unwrap()
+    };
+    let anonymous_of = |c: &Container| {
+        c.volumes()
+            .iter()
+            .find(|v| v.anonymous)
+            .unwrap()
+            .name
+            .clone()
+    };
+
+    // rm -v: the anonymous volume goes, the named one stays with its data.
+    let c = build();
+    let anon = anonymous_of(&c);
+    let id = store.run(&c, &CreateOptions::default()).await.unwrap();
+    assert_eq!(store.wait(&id).await.unwrap(), 0);
+    assert_eq!(vols.inspect("named").unwrap().users, [id.as_str()]);
+    assert_eq!(vols.inspect(&anon).unwrap().users, [id.as_str()]);
+    store
+        .remove_with(
+            &id,
+            RemoveOptions {
+                force: false,
+                volumes: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        vols.inspect(&anon),
+        Err(Error::NoSuchVolume { .. })
+    ));
+    let named = vols.inspect("named").unwrap();
+    assert!(named.users.is_empty(), "{named:?}");
+    assert_eq!(
+        std::fs::read_to_string(named.mountpoint.join("f")).unwrap(),
+        "kept\n"
+    );
+
+    // A plain rm keeps the anonymous volume, unused (prune takes it).
+    let c = build();
+    let anon = anonymous_of(&c);
+    let id = store.run(&c, &CreateOptions::default()).await.unwrap();
+    assert_eq!(store.wait(&id).await.unwrap(), 0);
+    store.remove(&id, false).await.unwrap();
+    assert!(vols.inspect(&anon).unwrap().users.is_empty());
+    assert!(vols.inspect("named").unwrap().users.is_empty());
+    assert_eq!(vols.prune(false).unwrap(), vec![anon]);
+
+    // --rm: released (and the anonymous volume removed) once the store collects it.
+    let c = build();
+    let anon = anonymous_of(&c);
+    let opts = CreateOptions {
+        auto_remove: true,
+        ..CreateOptions::default()
+    };
+    let id = store.run(&c, &opts).await.unwrap();
+    assert_eq!(store.wait(&id).await.unwrap(), 0);
+    // The monitor moves it away once the exit is recorded.
+    tokio::time::timeout(HANG, async {
+        while store.inspect(&id).is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    // Any later create or rm collects removed containers.
+    let other = store
+        .create(
+            &sh(root.path(), "true").build().unwrap(),
+            &CreateOptions::default(),
+        )
+        .unwrap();
+    store.remove(&other, false).await.unwrap();
+    assert!(matches!(
+        vols.inspect(&anon),
+        Err(Error::NoSuchVolume { .. })
+    ));
+    assert!(vols.inspect("named").unwrap().users.is_empty());
+    assert_eq!(vols.list().unwrap().len(), 1);
+}
