@@ -231,34 +231,60 @@ impl MmLayout {
 /// The step of the child's setup that failed, as reported through the error pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
-#[allow(missing_docs)]
 pub enum Step {
+    /// Waiting for the parent (ID maps written, network ready).
     SyncWait = 1,
+    /// Installing stdin, stdout and stderr.
     Stdio,
+    /// Joining the container's cgroups.
     Cgroup,
+    /// Entering a new cgroup namespace.
     CgroupNamespace,
+    /// Setting the hostname.
     Hostname,
+    /// Bringing up the loopback interface.
     Loopback,
+    /// Making the mount tree private.
     MountPrivate,
+    /// Mounting the root file system (overlay or bind).
     MountRoot,
+    /// Opening the new root.
     OpenRoot,
+    /// One of the container's mounts (its index says which).
     Mount,
+    /// Remounting the root read-only.
     MakeReadOnly,
+    /// `pivot_root` into the new root.
     PivotRoot,
+    /// Setting an rlimit.
     Rlimit,
+    /// Dropping capabilities.
     Capabilities,
+    /// Setting supplementary groups.
     SetGroups,
+    /// Changing group.
     SetGid,
+    /// Changing user.
     SetUid,
+    /// Setting `no_new_privs`.
     NoNewPrivs,
+    /// Closing inherited descriptors.
     CloseFds,
+    /// Changing to the working directory.
     Chdir,
+    /// Setting the umask.
     Umask,
+    /// Resetting signal handlers and mask.
     Signals,
+    /// Installing the seccomp filter.
     Seccomp,
+    /// `execve` of the command.
     Exec,
+    /// Setting up the controlling terminal.
     Terminal,
+    /// Joining a running container's namespaces (exec).
     Setns,
+    /// The `--init` process's own setup.
     Init,
 }
 
