@@ -290,23 +290,7 @@ fn setup(
             }
         }
 
-        for (i, fd) in p.stdio.iter().enumerate() {
-            if let Some(fd) = fd {
-                check(
-                    libc::syscall(libc::SYS_dup3, *fd, i as c_int, 0 as c_int),
-                    Step::Stdio,
-                    i as u32,
-                )?;
-            }
-        }
-
-        for (i, fd) in p.cgroup_procs.iter().enumerate() {
-            check(
-                libc::syscall(libc::SYS_write, *fd, b"0".as_ptr(), 1 as c_ulong),
-                Step::Cgroup,
-                i as u32,
-            )?;
-        }
+        stdio_and_cgroups(p)?;
         if p.new_cgroupns {
             check(
                 libc::syscall(libc::SYS_unshare, libc::CLONE_NEWCGROUP as c_long),
@@ -2008,29 +1992,37 @@ pub(crate) fn spawn_exec(plan: &ChildPlan, join: &JoinPlan) -> io::Result<Spawne
     })
 }
 
-/// The exec'd process, inside the container's namespaces: stdio, the container's cgroup, then
-/// the same process setup as the init.
-fn exec_child(plan: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> ! {
-    let r = (|| {
-        // SAFETY: dup3 and write on descriptors prepared in the plan.
-        unsafe {
-            for (i, fd) in plan.stdio.iter().enumerate() {
-                if let Some(fd) = fd {
-                    check(
-                        libc::syscall(libc::SYS_dup3, *fd, i as c_int, 0 as c_int),
-                        Step::Stdio,
-                        i as u32,
-                    )?;
-                }
-            }
-            for (i, fd) in plan.cgroup_procs.iter().enumerate() {
+/// Installs the plan's stdin, stdout and stderr and joins the container's cgroups (the init's
+/// and an exec'd process's first steps). Raw system calls only.
+fn stdio_and_cgroups(p: &ChildPlan) -> Result<(), Fail> {
+    // SAFETY: dup3 and write take descriptors prepared in the plan and a pointer to a static
+    // one-byte string; neither touches other memory.
+    unsafe {
+        for (i, fd) in p.stdio.iter().enumerate() {
+            if let Some(fd) = fd {
                 check(
-                    libc::syscall(libc::SYS_write, *fd, b"0".as_ptr(), 1 as c_ulong),
-                    Step::Cgroup,
+                    libc::syscall(libc::SYS_dup3, *fd, i as c_int, 0 as c_int),
+                    Step::Stdio,
                     i as u32,
                 )?;
             }
         }
+        for (i, fd) in p.cgroup_procs.iter().enumerate() {
+            check(
+                libc::syscall(libc::SYS_write, *fd, b"0".as_ptr(), 1 as c_ulong),
+                Step::Cgroup,
+                i as u32,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The exec'd process, inside the container's namespaces: stdio, the container's cgroup, then
+/// the same process setup as the init.
+fn exec_child(plan: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> ! {
+    let r = (|| {
+        stdio_and_cgroups(plan)?;
         process_setup(plan, argv, envp)
     })();
     match r {
