@@ -1089,16 +1089,24 @@ impl Containers {
     /// Waits for the container's command to end and returns its exit code (`docker wait`).
     /// Works from any process; for a `--rm` container the code is read before it is deleted.
     pub async fn wait(&self, query: &str) -> Result<i32, Error> {
-        let e = self.entry(query)?;
-        let id = e.record.id.clone();
+        // `--rm`: the monitor moves the directory to the trash once the exit is recorded, which
+        // may happen before this call; a full ID still finds it there until the trash is emptied.
+        let (id, dir) = match self.entry(query) {
+            Ok(e) => (e.record.id.clone(), e.dir),
+            Err(Error::NoSuchContainer { .. })
+                if is_full_id(query) && self.trash_dir().join(query).is_dir() =>
+            {
+                (query.to_string(), self.trash_dir().join(query))
+            }
+            Err(err) => return Err(err),
+        };
         let trash = self.trash_dir().join(&id);
         let read = |dir: &Path| lock(&dir.join("lock")).and_then(|_l| Self::refresh(dir, true));
         let mut misses = 0;
         loop {
-            // `--rm`: the monitor moves the directory to the trash once the exit is recorded.
-            let st = match read(&e.dir).or_else(|_| read(&trash)) {
+            let st = match read(&dir).or_else(|_| read(&trash)) {
                 Ok(st) => st,
-                Err(_) if !e.dir.exists() && !trash.exists() => {
+                Err(_) if !dir.exists() && !trash.exists() => {
                     return Err(Error::NoSuchContainer { query: id });
                 }
                 // Caught in the middle of the move: look again.
@@ -1252,6 +1260,11 @@ impl Containers {
         }
         Self::refresh(dir, false).is_ok_and(|s| s.status == Status::Running)
     }
+}
+
+/// Whether `s` is a whole container ID (64 lowercase hex digits), safe to join to a path.
+fn is_full_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]

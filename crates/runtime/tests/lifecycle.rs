@@ -205,6 +205,8 @@ async fn auto_remove_deletes_the_container_after_it_exits() {
         Err(Error::NoSuchContainer { .. })
     ));
     assert!(store.list(true).unwrap().is_empty());
+    // Waiting only after the monitor has removed it still gives the exit code (by full ID).
+    assert_eq!(wait(&store, &id).await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
