@@ -97,6 +97,8 @@ pub struct Child {
     /// Port proxies and slirp4netns, stopped when the container exits.
     net: Option<crate::net::NetHandle>,
     published: Vec<crate::net::PublishedPort>,
+    /// The private directory of its `/etc` files, removed once it is reaped.
+    etc: Option<crate::etc::TempEtc>,
     /// The command's stdin, when [`Stdio::Piped`].
     pub stdin: Option<ChildStdin>,
     /// The command's stdout, when [`Stdio::Piped`].
@@ -129,6 +131,7 @@ impl Child {
             status: None,
             net: None,
             published: Vec::new(),
+            etc: None,
             stdin: None,
             stdout: None,
             stderr: None,
@@ -209,6 +212,7 @@ impl Child {
         };
         self.status = Some(status);
         self.net = None;
+        self.etc = None;
         if let Some(mut cg) = self.cgroup.take() {
             cg.remove();
         }
@@ -274,6 +278,10 @@ impl Child {
     /// asked for).
     pub fn published_ports(&self) -> &[crate::net::PublishedPort] {
         &self.published
+    }
+
+    pub(crate) fn set_etc(&mut self, etc: Option<crate::etc::TempEtc>) {
+        self.etc = etc;
     }
 
     pub(crate) fn set_net(&mut self, net: Option<crate::net::NetHandle>) {

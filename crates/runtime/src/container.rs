@@ -76,6 +76,8 @@ pub struct Container {
     net: crate::net::NetConfig,
     volumes: Vec<crate::volume::VolumeMount>,
     init: bool,
+    /// Docker's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` (builder containers).
+    etc: Option<crate::etc::EtcFiles>,
 }
 
 /// Builds a [`Container`] the way `docker run` options do; see [`Container::builder`].
@@ -457,6 +459,7 @@ impl ContainerBuilder {
         });
         root.set_readonly(Some(self.read_only));
 
+        let etc = crate::etc::EtcFiles::new(&hostname, self.network, net.slirp.is_some());
         let mut spec = Spec::default();
         spec.set_hostname(Some(hostname));
         spec.set_process(Some(process));
@@ -473,6 +476,7 @@ impl ContainerBuilder {
         c.net = net;
         c.volumes = volumes;
         c.init = self.init;
+        c.etc = Some(etc);
         Ok(c)
     }
 
@@ -650,6 +654,7 @@ impl Container {
             net: crate::net::NetConfig::default(),
             volumes: Vec::new(),
             init: false,
+            etc: None,
         })
     }
 
@@ -732,8 +737,14 @@ impl Container {
             .unwrap_or_default()
     }
 
-    /// Builds the child's plan and opens every descriptor it needs.
-    pub(crate) fn prepare(&self) -> Result<Prepared, Error> {
+    /// Docker's `/etc` files for this container, when it was built with the builder.
+    pub(crate) fn etc_files(&self) -> Option<&crate::etc::EtcFiles> {
+        self.etc.as_ref()
+    }
+
+    /// Builds the child's plan and opens every descriptor it needs; `etc_dir` holds the
+    /// container's `/etc` files to bind (see [`crate::etc`]).
+    pub(crate) fn prepare(&self, etc_dir: Option<&Path>) -> Result<Prepared, Error> {
         let process = self.spec.process().as_ref().ok_or(Error::NoCommand)?;
         let linux = self.spec.linux().clone().unwrap_or_default();
         let namespaces = self.namespaces();
@@ -837,7 +848,15 @@ impl Container {
             rootless: user_ns,
             host_network: !has(LinuxNamespaceType::Network),
         };
-        let mut mounts = mount_steps(self.spec.mounts().as_deref().unwrap_or(&[]), &ctx)?;
+        let spec_mounts = self.spec.mounts().as_deref().unwrap_or(&[]);
+        let mut mounts = mount_steps(spec_mounts, &ctx)?;
+        if let Some(dir) = etc_dir {
+            let taken: Vec<PathBuf> = spec_mounts
+                .iter()
+                .map(|m| m.destination().clone())
+                .collect();
+            mounts.extend(crate::etc::mount_steps(dir, &taken)?);
+        }
         for p in linux.masked_paths().iter().flatten() {
             mounts.push(MountStep::Mask {
                 dest: InRoot::new(Path::new(p))?,
@@ -985,7 +1004,12 @@ impl Container {
     pub async fn spawn(&self) -> Result<Child, Error> {
         // Published ports are bound first: one in use fails the start before anything runs.
         let bound = crate::net::bind(&self.net.ports)?;
-        let p = self.prepare()?;
+        let etc = self
+            .etc
+            .as_ref()
+            .map(|f| crate::etc::TempEtc::create(&self.id, f))
+            .transpose()?;
+        let p = self.prepare(etc.as_ref().map(crate::etc::TempEtc::path))?;
         let spawned = sys::spawn(&p.plan, p.flags).map_err(|e| Error::sys("clone3", e))?;
         let Prepared {
             plan,
@@ -1010,6 +1034,7 @@ impl Container {
             stdout_r,
             stderr_r,
         )?;
+        child.set_etc(etc);
 
         if rootless {
             if let Err(e) = write_id_maps(spawned.pid, rootless, &self.spec) {

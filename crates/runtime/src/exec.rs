@@ -128,7 +128,7 @@ impl Containers {
             child_fds,
             terminal,
             ..
-        } = container.prepare()?;
+        } = container.prepare(None)?;
         let mut cgroup_procs = Vec::new();
         for d in &init.cgroup_dirs {
             let path = d.join("cgroup.procs");

@@ -90,6 +90,7 @@
 //!     lock                       the container's lock (start and state updates)
 //!     container.log              stdout and stderr of detached runs (both O_APPEND, one file)
 //!     exit                       written by the monitor when the command ends
+//!     hosts hostname resolv.conf the container's /etc/hosts, /etc/hostname, /etc/resolv.conf
 //!     upper/ work/               the read-write layer, for an overlay created with an empty upper
 //! ROOT/trash/ID/                 removed containers, deleted by the next create or rm
 //! ```
@@ -145,6 +146,28 @@
 //!   default route via 10.0.2.2, DNS at 10.0.2.3, the host's loopback unreachable); without it,
 //!   loopback only.
 //!
+//! # `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`
+//!
+//! As in Docker, a container made by [`Container::builder`] gets its own three files, written
+//! by the caller into the container's directory (`ROOT/containers/ID/` in a [`Containers`]
+//! store; a private temporary directory for an attached run, removed once its [`Child`] is
+//! reaped or dropped) and bound over the image's paths — the image's own files are never
+//! written (a missing one gets an empty mount point, created inside the root like every mount
+//! destination), and the container's writes to them land in its copy:
+//!
+//! - `hosts`: `127.0.0.1 localhost`, `::1 localhost ip6-localhost ip6-loopback`, the IPv6
+//!   multicast names, and the container's hostname at its address — 10.0.2.100 on a private
+//!   network with slirp4netns' outbound access, else 127.0.1.1. With [`Network::Host`]: the
+//!   host's file, plus the hostname at 127.0.1.1 if it does not name it.
+//! - `hostname`: the hostname.
+//! - `resolv.conf`: the host's with [`Network::Host`]; `nameserver 10.0.2.3` (slirp4netns' DNS
+//!   forwarder) on a private network with outbound access; otherwise the host's with its
+//!   loopback nameservers (127.0.0.0/8, `::1`) removed, as Docker does for networks other than
+//!   the host's, and 8.8.8.8 and 8.8.4.4 when none remains. Search and options lines are kept.
+//!
+//! A mount of the spec at one of these paths wins; [`Container::new`] (a spec as it is) adds
+//! none of them.
+//!
 //! # Volumes
 //!
 //! A [`Volumes`] store (`ROOT/volumes/NAME/_data`) holds named volumes (created on demand,
@@ -177,8 +200,7 @@
 //!   caller's user namespace, so the kernel refuses the caller access to its namespaces and
 //!   root (rootful callers have `CAP_SYS_PTRACE`). Hard links are copied as separate files and extended attributes are not
 //!   copied by `cp` and seeding.
-//! - No `/sys/fs/cgroup` view inside the container; no `/etc/hosts`, `/etc/resolv.conf` or
-//!   `/etc/hostname` bind mounts yet.
+//! - No `/sys/fs/cgroup` view inside the container.
 //! - Seccomp filters only the native architecture (see [`seccomp_docker_default`]).
 
 mod caps;
@@ -187,6 +209,7 @@ mod child;
 mod container;
 mod cp;
 mod error;
+mod etc;
 mod exec;
 mod logs;
 mod net;

@@ -133,6 +133,10 @@ struct Record {
     /// The volumes it uses (released by `rm`).
     #[serde(default)]
     volumes: Vec<VolumeRecord>,
+    /// Docker's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` are in the container's
+    /// directory, bound over the image's at each start.
+    #[serde(default)]
+    etc: bool,
 }
 
 /// A volume in `container.json`.
@@ -563,6 +567,9 @@ impl Containers {
                 }
             }
             write_json(&dir.join("config.json"), &spec)?;
+            if let Some(files) = container.etc_files() {
+                files.write(&dir)?;
+            }
             let record = Record {
                 id: id.clone(),
                 name: name.clone(),
@@ -578,6 +585,7 @@ impl Containers {
                 ports: net.ports.iter().map(ToString::to_string).collect(),
                 outbound: net.slirp.is_some(),
                 volumes: container.volumes().iter().map(VolumeRecord::of).collect(),
+                etc: container.etc_files().is_some(),
             };
             // The builder has registered the container as their user already; again, in case
             // a release came in between.
@@ -863,7 +871,7 @@ impl Containers {
             .transpose()?;
         let _ = fs::remove_file(e.dir.join("exit"));
 
-        let p = container.prepare()?;
+        let p = container.prepare(e.record.etc.then_some(e.dir.as_path()))?;
         let log_path = e.dir.join("container.log");
         let log = rustix::fs::open(
             &log_path,
