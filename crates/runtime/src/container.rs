@@ -17,7 +17,7 @@ use crate::cgroup::{Cgroup, Limits};
 use crate::child::{Child, Stdio};
 use crate::error::Error;
 use crate::plan::{cpath, cstring, ChildPlan, InRoot, MountStep, Rlimit, Step};
-use crate::rootfs::{mount_steps, resolve_user, MountContext, RootFs};
+use crate::rootfs::{mount_steps, resolve_user, MountContext, OverlayMode, RootFs};
 use crate::seccomp;
 use crate::sys;
 
@@ -78,6 +78,7 @@ pub struct Container {
     init: bool,
     /// Docker's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` (builder containers).
     etc: Option<crate::etc::EtcFiles>,
+    overlay: OverlayMode,
 }
 
 /// Builds a [`Container`] the way `docker run` options do; see [`Container::builder`].
@@ -108,6 +109,7 @@ pub struct ContainerBuilder {
     outbound: bool,
     tty: bool,
     init: bool,
+    overlay: OverlayMode,
 }
 
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
@@ -477,6 +479,7 @@ impl ContainerBuilder {
         c.volumes = volumes;
         c.init = self.init;
         c.etc = Some(etc);
+        c.overlay = self.overlay;
         Ok(c)
     }
 
@@ -551,6 +554,14 @@ impl ContainerBuilder {
         self.init = yes;
         self
     }
+
+    /// Whether an overlay root runs on overlayfs or on a materialized copy of its merged view
+    /// (default [`OverlayMode::Auto`]: overlayfs, the copy when the kernel refuses it); see
+    /// [Overlay fallback](crate#overlay-fallback).
+    pub fn overlay(mut self, mode: OverlayMode) -> Self {
+        self.overlay = mode;
+        self
+    }
 }
 
 /// Everything prepared in the parent: the plan and the descriptors it names.
@@ -615,6 +626,7 @@ impl Container {
             outbound: true,
             tty: false,
             init: false,
+            overlay: OverlayMode::Auto,
         }
     }
 
@@ -655,6 +667,7 @@ impl Container {
             volumes: Vec::new(),
             init: false,
             etc: None,
+            overlay: OverlayMode::Auto,
         })
     }
 
@@ -700,6 +713,16 @@ impl Container {
     /// kernel kills what is left in the container.
     pub fn has_init(&self) -> bool {
         self.init
+    }
+
+    /// How an overlay root is run ([`ContainerBuilder::overlay`]).
+    pub fn overlay_mode(&self) -> OverlayMode {
+        self.overlay
+    }
+
+    /// Changes how an overlay root is run, for the next start.
+    pub fn set_overlay_mode(&mut self, mode: OverlayMode) {
+        self.overlay = mode;
     }
 
     /// Turns our init on or off for the next start (see [`Container::has_init`]).
@@ -843,7 +866,7 @@ impl Container {
         };
 
         // File system.
-        let (root_path, root) = self.rootfs.root_mount()?;
+        let (root_path, root) = self.rootfs.effective().root_mount()?;
         let ctx = MountContext {
             rootless: user_ns,
             host_network: !has(LinuxNamespaceType::Network),
@@ -1002,6 +1025,24 @@ impl Container {
     /// reported (for example [`Error::ExecutableNotFound`]). Must be called within a tokio
     /// runtime (any flavour); the only blocking part is the `clone3` itself.
     pub async fn spawn(&self) -> Result<Child, Error> {
+        if self.overlay == OverlayMode::Never {
+            self.rootfs.materialize_async().await?;
+        }
+        match self.spawn_once().await {
+            Err(e)
+                if self.overlay == OverlayMode::Auto
+                    && overlay_refused(&e)
+                    && matches!(self.rootfs.effective(), RootFs::Overlay { .. }) =>
+            {
+                tracing::warn!(error = %e, "overlayfs refused: running over a materialized copy of the merged view");
+                self.rootfs.materialize_async().await?;
+                self.spawn_once().await
+            }
+            r => r,
+        }
+    }
+
+    async fn spawn_once(&self) -> Result<Child, Error> {
         // Published ports are bound first: one in use fails the start before anything runs.
         let bound = crate::net::bind(&self.net.ports)?;
         let etc = self
@@ -1082,6 +1123,12 @@ impl Container {
         c.set_stdio(Stdio::Null, Stdio::Piped, Stdio::Piped);
         c.spawn().await?.wait_with_output().await
     }
+}
+
+/// Whether the init failed because the kernel refused the overlay mount.
+pub(crate) fn overlay_refused(e: &Error) -> bool {
+    matches!(e, Error::Setup { step: Step::MountRoot, source, .. }
+        if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EINVAL | libc::ENODEV)))
 }
 
 /// Reads the error pipe to EOF (or until `buf` is full).

@@ -84,6 +84,8 @@ impl ContainerRoot {
     /// Not for a running container over an overlay: its upper dir is in use by the container's
     /// own mount (the kernel refuses or warns); use [`of_child`](Self::of_child) then.
     pub fn stopped(rootfs: &RootFs) -> Result<Self, Error> {
+        // An overlay whose merged view was materialized runs over that copy.
+        let rootfs = &rootfs.effective();
         match rootfs {
             RootFs::Dir(d) => Self::dir(d),
             RootFs::Overlay { .. } => {

@@ -146,6 +146,34 @@
 //!   default route via 10.0.2.2, DNS at 10.0.2.3, the host's loopback unreachable); without it,
 //!   loopback only.
 //!
+//! # Overlay fallback
+//!
+//! A [`RootFs::Overlay`] runs on the kernel's overlayfs, mounted by the container's init.
+//! When the kernel refuses that mount (`EPERM`, `EINVAL` or `ENODEV`: no overlayfs, an upper
+//! dir on a file system overlayfs cannot write to, a user namespace it is not allowed in…),
+//! the default [`OverlayMode::Auto`] *materializes* the merged view instead: the lower dirs,
+//! bottom first, then the upper dir are copied into [`RootFs::materialized_path`]
+//! (`UPPER.merged`, beside the upper dir; built as `UPPER.merged.tmp` and renamed when
+//! complete) with overlayfs' rules — a whiteout (a 0:0 character device, or a file with the
+//! `overlay.whiteout` xattr) removes the path below it, a directory whose
+//! `trusted.overlay.opaque` or `user.overlay.opaque` is `y` hides the contents below it —
+//! keeping modes, owners, extended attributes (but overlayfs' own), symlinks, device nodes,
+//! hard links within a layer and timestamps; and the container runs over that plain
+//! directory. [`OverlayMode::Never`] always does so; [`OverlayMode::Always`] makes the
+//! refusal an error. An attached run finds the refusal when its init reports it and starts
+//! again over the copy; a detached start ([`Containers::start`]) tries the mount first in a
+//! throwaway mount namespace of a thread (rootful only; a rootless detached container whose
+//! overlay is refused fails to start, unless created with [`OverlayMode::Never`]).
+//!
+//! **The cost**: the whole image is copied (its size in time and disk; `copy_file_range`
+//! makes it a reflink on file systems that can) before the first start. Once the copy exists
+//! the container always runs over it — later starts, [`ContainerRoot::stopped`] — so its
+//! changes persist; but they are no longer in the upper dir: **the container's changes are
+//! the difference between the materialized directory and its lower dirs** (what a commit must
+//! diff, e.g. with layer-store's diff mode, instead of reading the upper dir). The copy is
+//! removed with the container's directory when it lies there (a store's container created
+//! with an empty upper), else it is the caller's to remove.
+//!
 //! # `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`
 //!
 //! As in Docker, a container made by [`Container::builder`] gets its own three files, written
@@ -212,6 +240,7 @@ mod error;
 mod etc;
 mod exec;
 mod logs;
+mod merge;
 mod net;
 mod plan;
 mod rootfs;
@@ -234,7 +263,7 @@ pub use exec::ExecOptions;
 pub use logs::Logs;
 pub use net::{PortMapping, Protocol, PublishedPort};
 pub use plan::Step;
-pub use rootfs::RootFs;
+pub use rootfs::{OverlayMode, RootFs};
 pub use seccomp::docker_default as seccomp_docker_default;
 pub use store::{
     valid_name, ContainerInfo, Containers, CreateOptions, RemoveOptions, RootFsRecord, Status,

@@ -27,7 +27,69 @@ pub enum RootFs {
     },
 }
 
+/// Whether a [`RootFs::Overlay`] runs on the kernel's overlayfs or on a copy of its merged
+/// view (see [Overlay fallback](crate#overlay-fallback)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverlayMode {
+    /// Overlayfs; when the kernel refuses the mount (`EPERM`, `EINVAL` or `ENODEV`), the
+    /// merged view is materialized and the container runs over that.
+    #[default]
+    Auto,
+    /// Overlayfs only: a refusal is an error.
+    Always,
+    /// Never overlayfs: always the materialized merged view.
+    Never,
+}
+
 impl RootFs {
+    /// Where an overlay's merged view is materialized when overlayfs is refused or not
+    /// wanted: `UPPER.merged`, beside the upper dir (the store's
+    /// `ROOT/containers/ID/upper.merged`). `None` for a plain directory.
+    ///
+    /// Once it exists, the container runs over it rather than over the overlay: its changes
+    /// are then the difference between this directory and the lower dirs (the upper dir is
+    /// no longer written).
+    pub fn materialized_path(&self) -> Option<PathBuf> {
+        match self {
+            RootFs::Dir(_) => None,
+            RootFs::Overlay { upper, .. } => {
+                let mut name = upper.file_name()?.to_owned();
+                name.push(".merged");
+                Some(upper.with_file_name(name))
+            }
+        }
+    }
+
+    /// The root a container starts over: the materialized merged view of an overlay once it
+    /// exists, else this.
+    pub(crate) fn effective(&self) -> RootFs {
+        match self.materialized_path() {
+            Some(m) if m.is_dir() => RootFs::Dir(m),
+            _ => self.clone(),
+        }
+    }
+
+    /// Materializes an overlay's merged view (blocking) unless it exists already.
+    pub(crate) fn materialize(&self) -> Result<(), Error> {
+        let (RootFs::Overlay { lower, upper, .. }, Some(dest)) = (self, self.materialized_path())
+        else {
+            return Ok(());
+        };
+        if dest.is_dir() {
+            return Ok(());
+        }
+        crate::merge::materialize(lower, upper, &dest)
+    }
+
+    /// [`materialize`](Self::materialize) on tokio's blocking pool.
+    pub(crate) async fn materialize_async(&self) -> Result<(), Error> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.materialize())
+            .await
+            .map_err(|e| Error::sys("materializing the overlay", std::io::Error::other(e)))?
+    }
+
     /// A plain directory.
     pub fn dir(path: impl Into<PathBuf>) -> Self {
         RootFs::Dir(path.into())

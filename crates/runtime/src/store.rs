@@ -20,7 +20,7 @@ use crate::container::{pipe, read_all, setup_error, write_id_maps, Container};
 use crate::error::Error;
 use crate::net::{NetConfig, PortMapping, PublishedPort};
 use crate::plan::cpath;
-use crate::rootfs::RootFs;
+use crate::rootfs::{OverlayMode, RootFs};
 use crate::sys::{self, AutoRemove, MonitorPlan};
 use crate::volume::{VolumeMount, Volumes};
 
@@ -137,6 +137,9 @@ struct Record {
     /// directory, bound over the image's at each start.
     #[serde(default)]
     etc: bool,
+    /// How an overlay root runs (overlayfs, or its materialized merged view).
+    #[serde(default)]
+    overlay: OverlayMode,
 }
 
 /// A volume in `container.json`.
@@ -586,6 +589,7 @@ impl Containers {
                 outbound: net.slirp.is_some(),
                 volumes: container.volumes().iter().map(VolumeRecord::of).collect(),
                 etc: container.etc_files().is_some(),
+                overlay: container.overlay_mode(),
             };
             // The builder has registered the container as their user already; again, in case
             // a release came in between.
@@ -844,6 +848,8 @@ impl Containers {
             Container::new(spec.clone(), e.record.rootfs.to_rootfs())?.with_id(e.record.id.clone());
         container.set_stdio(Stdio::Inherit, Stdio::Inherit, Stdio::Inherit);
         container.set_init(e.record.init);
+        container.set_overlay_mode(e.record.overlay);
+        Self::choose_root(container.rootfs(), e.record.overlay).await?;
         let ports = e
             .record
             .ports
@@ -1069,6 +1075,46 @@ impl Containers {
             let _ = write_json(&e.dir.join("state.json"), &st);
         }
         Err(err)
+    }
+
+    /// Materializes an overlay's merged view before a detached start when it is to be used:
+    /// always with [`OverlayMode::Never`], and with [`OverlayMode::Auto`] when the kernel
+    /// refuses the overlay (tried first in a throwaway mount namespace, rootful only: a
+    /// refusal inside the container's init could not be retried, as its monitor already
+    /// runs — and removes a `--rm` container when it ends).
+    async fn choose_root(rootfs: &RootFs, mode: OverlayMode) -> Result<(), Error> {
+        let current = rootfs.effective();
+        if !matches!(current, RootFs::Overlay { .. }) {
+            return Ok(());
+        }
+        match mode {
+            OverlayMode::Always => Ok(()),
+            OverlayMode::Never => rootfs.materialize_async().await,
+            OverlayMode::Auto => {
+                if !rustix::process::geteuid().is_root() {
+                    return Ok(());
+                }
+                let (target, how) = current.root_mount()?;
+                let crate::plan::RootMount::Overlay { data } = how else {
+                    return Ok(());
+                };
+                let probe = tokio::task::spawn_blocking(move || sys::probe_overlay(target, data))
+                    .await
+                    .map_err(|e| Error::sys("probing overlayfs", std::io::Error::other(e)))?;
+                match probe {
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EPERM | libc::EINVAL | libc::ENODEV)
+                        ) =>
+                    {
+                        tracing::warn!(error = %e, "overlayfs refused: running over a materialized copy of the merged view");
+                        rootfs.materialize_async().await
+                    }
+                    _ => Ok(()),
+                }
+            }
+        }
     }
 
     /// Sends a signal to the container's command (`docker kill -s`).

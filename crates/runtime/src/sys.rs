@@ -2031,6 +2031,42 @@ fn exec_child(plan: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) 
     }
 }
 
+/// Whether the kernel mounts overlayfs with `data` on `target` for us: tried in a private
+/// mount namespace of a short-lived thread of its own (the mount goes with the thread's
+/// namespace when it ends). Rootful only: a thread of a multi-threaded process cannot enter a
+/// user namespace. An ordinary thread, not a clone: the rules for the container's init do not
+/// apply here.
+pub(crate) fn probe_overlay(target: std::ffi::CString, data: std::ffi::CString) -> io::Result<()> {
+    let probe = move || -> io::Result<()> {
+        // SAFETY: `CLONE_NEWNS` (which implies `CLONE_FS`) only gives this thread its own
+        // mount namespace, root and working directory; no descriptor table is unshared, so
+        // no descriptor of the process changes meaning, and the thread ends right after.
+        unsafe {
+            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
+        }
+        // Nothing done below may propagate to the host's mounts.
+        rustix::mount::mount_change(
+            c"/",
+            rustix::mount::MountPropagationFlags::PRIVATE
+                | rustix::mount::MountPropagationFlags::REC,
+        )?;
+        rustix::mount::mount(
+            c"overlay",
+            target.as_c_str(),
+            c"overlay",
+            rustix::mount::MountFlags::empty(),
+            data.as_c_str(),
+        )?;
+        let _ = rustix::mount::unmount(target.as_c_str(), rustix::mount::UnmountFlags::DETACH);
+        Ok(())
+    };
+    std::thread::Builder::new()
+        .name("overlay-probe".into())
+        .spawn(probe)?
+        .join()
+        .map_err(|_| io::Error::other("the overlay probe panicked"))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
