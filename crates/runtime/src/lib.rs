@@ -228,7 +228,13 @@
 //!   caller's user namespace, so the kernel refuses the caller access to its namespaces and
 //!   root (rootful callers have `CAP_SYS_PTRACE`). Hard links are copied as separate files and extended attributes are not
 //!   copied by `cp` and seeding.
-//! - No `/sys/fs/cgroup` view inside the container.
+//! - No `/sys/fs/cgroup` view inside the container yet: the directory is the fresh sysfs'
+//!   empty one. Docker's view (a read-only mount of the container's own cgroup through its
+//!   cgroup namespace) would be, on a cgroup v1 or hybrid host, a tmpfs over `/sys/fs/cgroup`
+//!   with one read-only bind per controller of the container's cgroup directories (known
+//!   when the plan is made) and the tmpfs then made read-only; on pure v2 one read-only
+//!   `cgroup2` mount in the container's cgroup namespace. With [`Network::Host`], `/sys` is
+//!   the host's bound read-only, so the host's whole cgroup tree is visible read-only there.
 //! - Seccomp filters only the native architecture (see [`seccomp_docker_default`]).
 
 mod caps;
