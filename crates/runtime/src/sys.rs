@@ -151,65 +151,12 @@ impl Fail {
 /// Starts the container's init with `clone3(flags | CLONE_PIDFD)`; the child runs `plan`.
 pub(crate) fn spawn(plan: &ChildPlan, flags: u64) -> io::Result<Spawned> {
     // The pointer arrays execve wants, built now: the child cannot allocate.
-    let argv: Vec<*const c_char> = plan
-        .argv
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(ptr::null()))
-        .collect();
-    let envp: Vec<*const c_char> = plan
-        .envp
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(ptr::null()))
-        .collect();
-
-    let mut pidfd: c_int = -1;
-    let args = CloneArgs {
-        flags: flags | CLONE_PIDFD,
-        pidfd: ptr::addr_of_mut!(pidfd) as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        ..CloneArgs::default()
-    };
-
-    // SAFETY: sigset_t is plain data; sigfillset initialises it, and pthread_sigmask only
-    // changes this thread's mask, which is restored below on every path in the parent.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-    }
-
-    // SAFETY: clone3 with a valid, fully initialised clone_args of the size we pass. Without
-    // CLONE_VM the child gets a copy-on-write copy of this address space (like fork), so the
-    // plan and the pointer arrays stay valid in it. The child branch never returns: `child`
-    // ends in execve or _exit and only makes raw system calls on the prepared data.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            ptr::addr_of!(args),
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if ret == 0 {
-        // SAFETY: we are the child of clone3; see `child`'s contract.
+    let argv = pointers(&plan.argv);
+    let envp = pointers(&plan.envp);
+    spawn_with_flags(flags, || -> Infallible {
+        // SAFETY: we are the child of clone3 (a copy-on-write copy of this address space, so
+        // the plan and the pointer arrays stay valid); see `child`'s contract.
         unsafe { child(plan, &argv, &envp) }
-    }
-    let err = io::Error::last_os_error();
-    // SAFETY: restores the mask saved above for this thread.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
-    }
-    if ret < 0 {
-        return Err(err);
-    }
-    // SAFETY: with CLONE_PIDFD the kernel stored a new pidfd that nobody else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    Ok(Spawned {
-        pid: ret as i32,
-        pidfd,
     })
 }
 
@@ -1544,9 +1491,14 @@ unsafe fn clone3(flags: u64, exit_signal: u64, pidfd: Option<&mut c_int>) -> c_l
     }
 }
 
-/// Runs `f` in a child of `clone3(CLONE_PIDFD)` with every signal blocked around the clone (as
-/// `spawn`), returning the child's pid and pidfd to the parent.
+/// Runs `f` in a child of `clone3(CLONE_PIDFD)` with every signal blocked around the clone,
+/// returning the child's pid and pidfd to the parent.
 fn spawn_with(f: impl FnOnce() -> Infallible) -> io::Result<Spawned> {
+    spawn_with_flags(0, f)
+}
+
+/// [`spawn_with`] with namespace (or other) `flags` for `clone3`.
+fn spawn_with_flags(flags: u64, f: impl FnOnce() -> Infallible) -> io::Result<Spawned> {
     let mut pidfd: c_int = -1;
     // SAFETY: sigset_t is plain data; pthread_sigmask changes only this thread's mask, restored
     // below on every path of the parent.
@@ -1558,7 +1510,7 @@ fn spawn_with(f: impl FnOnce() -> Infallible) -> io::Result<Spawned> {
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
     // SAFETY: the child branch runs `f`, which never returns and keeps this module's rules.
-    let ret = unsafe { clone3(0, libc::SIGCHLD as u64, Some(&mut pidfd)) };
+    let ret = unsafe { clone3(flags, libc::SIGCHLD as u64, Some(&mut pidfd)) };
     if ret == 0 {
         // `f` never returns (its type says so); the exit is for form only.
         #[allow(unreachable_code)]
