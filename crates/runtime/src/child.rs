@@ -275,7 +275,9 @@ impl Child {
     }
 
     /// The ports published on the host for this container (with the chosen port where 0 was
-    /// asked for).
+    /// asked for). A rootful caller's proxy connects to the container's `127.0.0.1`; a rootless
+    /// caller's ports are forwarded by slirp4netns to the container's `tap0` address
+    /// (10.0.2.100), so the server must listen on `0.0.0.0`.
     pub fn published_ports(&self) -> &[crate::net::PublishedPort] {
         &self.published
     }

@@ -447,9 +447,12 @@ impl ContainerBuilder {
         }
         let net = crate::net::NetConfig {
             ports: self.ports.clone(),
-            slirp: (self.network == Network::Private && self.outbound)
-                .then(crate::net::find_slirp4netns)
-                .flatten(),
+            // A rootless caller's published ports are forwarded by slirp4netns too.
+            slirp: (self.network == Network::Private
+                && (self.outbound
+                    || (!self.ports.is_empty() && !rustix::process::geteuid().is_root())))
+            .then(crate::net::find_slirp4netns)
+            .flatten(),
         };
         let (volume_mounts, volumes) = crate::volume::attach(&self.volumes, &id, &self.rootfs)?;
         mounts.extend(volume_mounts);
@@ -760,6 +763,12 @@ impl Container {
             .unwrap_or_default()
     }
 
+    /// Whether the container runs in a user namespace of its own (always for a rootless caller).
+    fn user_ns(&self) -> bool {
+        !rustix::process::geteuid().is_root()
+            || self.namespaces().contains(&LinuxNamespaceType::User)
+    }
+
     /// Docker's `/etc` files for this container, when it was built with the builder.
     pub(crate) fn etc_files(&self) -> Option<&crate::etc::EtcFiles> {
         self.etc.as_ref()
@@ -772,7 +781,7 @@ impl Container {
         let linux = self.spec.linux().clone().unwrap_or_default();
         let namespaces = self.namespaces();
         let rootless = !rustix::process::geteuid().is_root();
-        let user_ns = rootless || namespaces.contains(&LinuxNamespaceType::User);
+        let user_ns = self.user_ns();
         let has = |t: LinuxNamespaceType| namespaces.contains(&t);
 
         let mut flags = 0u64;
@@ -1044,7 +1053,13 @@ impl Container {
 
     async fn spawn_once(&self) -> Result<Child, Error> {
         // Published ports are bound first: one in use fails the start before anything runs.
-        let bound = crate::net::bind(&self.net.ports)?;
+        // In a user namespace slirp4netns binds them (crate::net::start), once the init —
+        // which would hold a copy of sockets bound now until it executes the command — exists.
+        let bound = if self.user_ns() {
+            Vec::new()
+        } else {
+            crate::net::bind(&self.net.ports)?
+        };
         let etc = self
             .etc
             .as_ref()

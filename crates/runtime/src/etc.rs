@@ -176,18 +176,21 @@ pub(crate) struct TempEtc(PathBuf);
 impl TempEtc {
     /// Creates `$TMPDIR/boxwright-etc-ID-RANDOM` (mode 0700) and writes `files` into it.
     pub(crate) fn create(id: &str, files: &EtcFiles) -> Result<Self, Error> {
+        let t = Self::empty("etc", id)?;
+        files.write(&t.0)?;
+        Ok(t)
+    }
+
+    /// Creates an empty `$TMPDIR/boxwright-KIND-ID-RANDOM` (mode 0700), removed when dropped.
+    pub(crate) fn empty(kind: &str, id: &str) -> Result<Self, Error> {
         use std::os::unix::fs::DirBuilderExt;
         let short = &id[..id.len().min(12)];
         let mut last = None;
         for _ in 0..8 {
             let suffix = &crate::container::new_id()[..16];
-            let dir = std::env::temp_dir().join(format!("boxwright-etc-{short}-{suffix}"));
+            let dir = std::env::temp_dir().join(format!("boxwright-{kind}-{short}-{suffix}"));
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => {
-                    let t = TempEtc(dir);
-                    files.write(&t.0)?;
-                    return Ok(t);
-                }
+                Ok(()) => return Ok(TempEtc(dir)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((dir, e)),
                 Err(e) => return Err(Error::io("creating", &dir, e)),
             }
@@ -205,7 +208,7 @@ impl TempEtc {
 impl Drop for TempEtc {
     fn drop(&mut self) {
         if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            tracing::warn!(path = %self.0.display(), error = %e, "cannot remove a container's /etc files");
+            tracing::warn!(path = %self.0.display(), error = %e, "cannot remove a container's temporary directory");
         }
     }
 }

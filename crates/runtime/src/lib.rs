@@ -136,7 +136,11 @@
 //!   [`Child::published_ports`]), and a userspace proxy of tokio tasks in the calling program
 //!   forwards each TCP connection and each UDP client's datagrams to `127.0.0.1:CONTAINER` *inside*
 //!   the container's namespace, through sockets made by a thread that has joined it — no
-//!   iptables, no bridge. Rootful only. A **detached** container ([`Containers::run`]) outlives
+//!   iptables, no bridge. That is for rootful callers: a **rootless** attached container's
+//!   ports are forwarded by `slirp4netns` (its `add_hostfwd` API, to the container's `tap0`
+//!   address 10.0.2.100, so the server must listen on `0.0.0.0`, not on loopback only),
+//!   stopped when the [`Child`] is reaped or dropped; without slirp4netns they are refused.
+//!   A **detached** container ([`Containers::run`]) outlives
 //!   its caller, so its ports are forwarded by `slirp4netns` instead (its `add_hostfwd` API, to
 //!   the container's `tap0` address: the server must listen on all addresses), started outside
 //!   the caller's process tree and tied to the container's monitor, so it stops with the
@@ -222,8 +226,9 @@
 //!   master); attaching to a detached container is output only
 //!   ([`Containers::attach_output`]: the current run's output from its start, followed), its
 //!   stdin stays `/dev/null`.
-//! - Published ports and volume seeding from an overlay need root; rootless attached
-//!   containers cannot publish ports. Under `--init`, a rootless caller cannot `exec` into or
+//! - Volume seeding from an overlay needs root. A rootless container's published ports need
+//!   slirp4netns, reach the container on `tap0` (10.0.2.100) rather than its loopback, and
+//!   are IPv4 only. Under `--init`, a rootless caller cannot `exec` into or
 //!   `cp` through a running container: the init is non-dumpable and its memory belongs to the
 //!   caller's user namespace, so the kernel refuses the caller access to its namespaces and
 //!   root (rootful callers have `CAP_SYS_PTRACE`). Hard links are copied as separate files and extended attributes are not

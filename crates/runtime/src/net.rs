@@ -17,9 +17,10 @@
 //! A connection accepted before anything listens in the container is closed at once (the
 //! inside connect is refused), as with Docker's userland proxy.
 //!
-//! Published ports need a network namespace of the container's own ([`Network::Private`]) and
-//! a rootful caller: joining the namespace of a rootless container needs `CAP_SYS_ADMIN` in its
-//! user namespace, which a thread of a multi-threaded program cannot get.
+//! Published ports need a network namespace of the container's own ([`Network::Private`]).
+//! The proxy is for rootful callers only: joining the namespace of a rootless container needs
+//! `CAP_SYS_ADMIN` in its user namespace, which a thread of a multi-threaded program cannot
+//! get. A rootless container's ports are forwarded by slirp4netns instead (below).
 //!
 //! # Outbound access
 //!
@@ -29,6 +30,18 @@
 //! container gets `tap0` with 10.0.2.100/24, a default route through 10.0.2.2 and a DNS
 //! forwarder at 10.0.2.3; the host's loopback is not reachable from inside. Without
 //! slirp4netns the container has loopback only. slirp4netns is stopped with the container.
+//!
+//! # Rootless published ports
+//!
+//! In a user namespace, an attached container's ports are published by slirp4netns (started
+//! even without outbound access): it gets `--api-socket` in a private temporary directory, and
+//! once it is ready each port — bound first like the proxy's, then released — is asked for with
+//! `add_hostfwd`, the same exchange as for detached containers (below). slirp4netns forwards
+//! to the container's `tap0` address, 10.0.2.100, **not to its loopback**: the server must
+//! listen on all of the container's addresses (`0.0.0.0`). slirp4netns, and so the ports, stop
+//! when the [`Child`](crate::Child) is reaped or dropped. Only IPv4 host addresses can be
+//! published this way; without slirp4netns, a rootless container's published ports are
+//! refused.
 //!
 //! # Detached containers
 //!
@@ -66,6 +79,8 @@ use crate::error::Error;
 const UDP_IDLE: Duration = Duration::from_secs(90);
 /// How long slirp4netns may take to configure the namespace.
 const SLIRP_READY: Duration = Duration::from_secs(10);
+/// The name of slirp4netns' API socket, in its working directory.
+const API_SOCKET: &str = "slirp4netns.sock";
 
 /// A transport protocol of a published port.
 #[derive(
@@ -96,7 +111,8 @@ pub struct PortMapping {
     pub host_ip: IpAddr,
     /// The host port; 0 picks a free one (see [`Child::published_ports`](crate::Child::published_ports)).
     pub host_port: u16,
-    /// The port inside the container (connected to on its `127.0.0.1`).
+    /// The port inside the container (connected to on its `127.0.0.1` by the rootful proxy, on
+    /// its `tap0` address 10.0.2.100 by slirp4netns: see [`Child::published_ports`](crate::Child::published_ports)).
     pub container_port: u16,
     /// TCP or UDP.
     pub protocol: Protocol,
@@ -292,6 +308,8 @@ impl Drop for NetHandle {
 struct Slirp {
     process: std::process::Child,
     _exit_w: OwnedFd,
+    /// The directory of its API socket, removed once it has been reaped.
+    _api_dir: Option<crate::etc::TempEtc>,
 }
 
 impl Drop for Slirp {
@@ -309,20 +327,36 @@ pub(crate) async fn start(
     pid: i32,
     user_ns: bool,
 ) -> Result<Option<NetHandle>, Error> {
-    if bound.is_empty() && cfg.slirp.is_none() {
+    // In a user namespace, the proxy cannot join the container's network namespace:
+    // slirp4netns forwards the ports instead (see the module documentation), and `bound` is
+    // empty (the init must not hold a copy of sockets slirp4netns is to bind).
+    let forward = user_ns && !cfg.ports.is_empty();
+    if bound.is_empty() && cfg.slirp.is_none() && !forward {
         return Ok(None);
     }
     let mut handle = NetHandle::default();
+    if forward {
+        if cfg.slirp.is_none() {
+            return Err(Error::Unsupported {
+                what: "published ports in a rootless container without slirp4netns, which \
+                       forwards them there (install slirp4netns)"
+                    .into(),
+            });
+        }
+        handle.ports = reserved(bind(&cfg.ports)?)?;
+    }
     if let Some(path) = &cfg.slirp {
-        handle.slirp = Some(start_slirp(path, pid, user_ns).await?);
+        let api_dir = forward
+            .then(|| crate::etc::TempEtc::empty("slirp", &pid.to_string()))
+            .transpose()?;
+        let slirp = start_slirp(path, pid, user_ns, api_dir).await?;
+        if let Some(dir) = &slirp._api_dir {
+            add_hostfwds(dir.path(), &handle.ports).await?;
+        }
+        handle.slirp = Some(slirp);
     }
     if bound.is_empty() {
         return Ok(Some(handle));
-    }
-    if user_ns {
-        return Err(Error::Unsupported {
-            what: "published ports in a rootless container".into(),
-        });
     }
     let ns_path = format!("/proc/{pid}/ns/net");
     let netns = rustix::fs::open(&ns_path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
@@ -360,7 +394,14 @@ pub(crate) async fn start(
     Ok(Some(handle))
 }
 
-async fn start_slirp(path: &PathBuf, pid: i32, user_ns: bool) -> Result<Slirp, Error> {
+/// Starts slirp4netns for an attached container, with its API socket in `api_dir` when given
+/// (`api_dir/slirp4netns.sock`), and waits until it is ready.
+async fn start_slirp(
+    path: &PathBuf,
+    pid: i32,
+    user_ns: bool,
+    api_dir: Option<crate::etc::TempEtc>,
+) -> Result<Slirp, Error> {
     use tokio::io::AsyncReadExt;
     let fail = |reason: String| Error::Slirp4netns { reason };
     let pipe = || {
@@ -380,6 +421,10 @@ async fn start_slirp(path: &PathBuf, pid: i32, user_ns: bool) -> Result<Slirp, E
     if user_ns {
         cmd.arg(format!("--userns-path=/proc/{pid}/ns/user"));
     }
+    if let Some(dir) = &api_dir {
+        cmd.arg(format!("--api-socket={API_SOCKET}"))
+            .current_dir(dir.path());
+    }
     cmd.arg(pid.to_string())
         .arg("tap0")
         .stdin(std::process::Stdio::null())
@@ -397,6 +442,7 @@ async fn start_slirp(path: &PathBuf, pid: i32, user_ns: bool) -> Result<Slirp, E
     let slirp = Slirp {
         process,
         _exit_w: exit_w,
+        _api_dir: api_dir,
     };
     let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd(ready_r)
         .map_err(|e| Error::sys("registering the slirp4netns ready pipe", e))?;
@@ -442,29 +488,12 @@ pub(crate) async fn start_detached(
     ports: &[PortMapping],
 ) -> Result<Vec<PublishedPort>, Error> {
     use std::os::fd::AsRawFd;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let fail = |reason: String| Error::Slirp4netns { reason };
 
-    let mut published = Vec::with_capacity(ports.len());
-    for (m, b) in bind(ports)? {
-        if !m.host_ip.is_ipv4() {
-            return Err(Error::Unsupported {
-                what: format!("publishing {m} on an IPv6 address in a detached container"),
-            });
-        }
-        let host = match &b {
-            Bound::Tcp(l) => l.local_addr(),
-            Bound::Udp(s) => s.local_addr(),
-        }
-        .map_err(|e| Error::io("binding published port", m.host_addr().to_string(), e))?;
-        published.push(PublishedPort {
-            host,
-            container_port: m.container_port,
-            protocol: m.protocol,
-        });
-    }
+    let published = reserved(bind(ports)?)?;
 
-    let sock = dir.join("slirp4netns.sock");
+    let sock = dir.join(API_SOCKET);
     let _ = std::fs::remove_file(&sock);
     let log_path = dir.join("slirp4netns.log");
     let log = rustix::fs::open(
@@ -494,7 +523,7 @@ pub(crate) async fn start_detached(
         "--disable-host-loopback".into(),
         "--ready-fd=3".into(),
         "--exit-fd=4".into(),
-        "--api-socket=slirp4netns.sock".into(),
+        format!("--api-socket={API_SOCKET}"),
     ];
     if user_ns {
         args.push(format!("--userns-path=/proc/{pid}/ns/user"));
@@ -551,12 +580,46 @@ pub(crate) async fn start_detached(
         }
         Err(_) => return Err(fail(format!("not ready after {} s", SLIRP_READY.as_secs()))),
     }
+    add_hostfwds(dir, &published).await?;
+    Ok(published)
+}
 
+/// The host ports of `bound` (the chosen one where 0 was asked for), released so that
+/// slirp4netns can bind them. slirp4netns forwards IPv4 host addresses only.
+fn reserved(bound: Vec<(PortMapping, Bound)>) -> Result<Vec<PublishedPort>, Error> {
+    let mut published = Vec::with_capacity(bound.len());
+    for (m, b) in bound {
+        if !m.host_ip.is_ipv4() {
+            return Err(Error::Unsupported {
+                what: format!("publishing {m} on an IPv6 address through slirp4netns"),
+            });
+        }
+        let host = match &b {
+            Bound::Tcp(l) => l.local_addr(),
+            Bound::Udp(s) => s.local_addr(),
+        }
+        .map_err(|e| Error::io("binding published port", m.host_addr().to_string(), e))?;
+        published.push(PublishedPort {
+            host,
+            container_port: m.container_port,
+            protocol: m.protocol,
+        });
+    }
+    Ok(published)
+}
+
+/// Asks the ready slirp4netns whose API socket is `dir/slirp4netns.sock` to forward each of
+/// `published` (`add_hostfwd`) to the container's `tap0` address.
+async fn add_hostfwds(dir: &std::path::Path, published: &[PublishedPort]) -> Result<(), Error> {
+    use std::os::fd::AsRawFd;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fail = |reason: String| Error::Slirp4netns { reason };
+    let sock = dir.join(API_SOCKET);
     // The socket's path may be longer than a sockaddr_un holds: reach it through the
     // directory's descriptor.
     let dir_fd = std::fs::File::open(dir).map_err(|e| Error::io("opening", dir, e))?;
-    let short = format!("/proc/self/fd/{}/slirp4netns.sock", dir_fd.as_raw_fd());
-    for p in &published {
+    let short = format!("/proc/self/fd/{}/{API_SOCKET}", dir_fd.as_raw_fd());
+    for p in published {
         let request = serde_json::json!({
             "execute": "add_hostfwd",
             "arguments": {
@@ -593,7 +656,7 @@ pub(crate) async fn start_detached(
         }
         tracing::debug!(host = %p.host, container_port = p.container_port, "published by slirp4netns");
     }
-    Ok(published)
+    Ok(())
 }
 
 /// A request to the socket factory.

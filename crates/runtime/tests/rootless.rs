@@ -1,5 +1,6 @@
 //! A rootless run: this test binary re-executes itself as uid/gid 65534 (nobody), and that
-//! unprivileged process starts a container in a user namespace.
+//! unprivileged process starts a container in a user namespace (and, for published ports,
+//! reaches its server through slirp4netns).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,6 +18,8 @@ use boxwright_runtime::Container;
 const HELPER_ENV: &str = "BOXWRIGHT_ROOTLESS_ROOTFS";
 /// Set: the helper runs its container under our init.
 const INIT_ENV: &str = "BOXWRIGHT_ROOTLESS_INIT";
+/// Set: the helper publishes a port of an httpd container and fetches a page through it.
+const PORTS_ENV: &str = "BOXWRIGHT_ROOTLESS_PORTS";
 
 /// Runs inside the unprivileged re-execution only.
 #[test]
@@ -28,6 +31,16 @@ fn rootless_helper() {
         .enable_all()
         .build()
         .unwrap();
+    if std::env::var_os(PORTS_ENV).is_some() {
+        match rt.block_on(fetch_through_published_port(&rootfs)) {
+            Ok(report) => print!("{report}"),
+            Err(e) => println!(
+                "ERROR:{e} ({:?})",
+                std::error::Error::source(&e).map(|s| s.to_string())
+            ),
+        }
+        return;
+    }
     let init = std::env::var_os(INIT_ENV).is_some();
     let script = if init {
         "echo pid=$$ init=$(cat /proc/1/comm) cmdline=$(tr '\\0' . < /proc/1/cmdline); cat /proc/1/mem 2>&1 >/dev/null | head -n1; exit 5"
@@ -56,8 +69,66 @@ fn rootless_helper() {
     }
 }
 
+/// In the unprivileged helper: an attached httpd container publishing 127.0.0.1:0:80, a page
+/// fetched through the host port, then the container killed and the port checked released.
+async fn fetch_through_published_port(rootfs: &str) -> Result<String, boxwright_runtime::Error> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const HANG: Duration = Duration::from_secs(20);
+
+    let mut child = Container::builder(rootfs)
+        .cmd([
+            "sh",
+            "-c",
+            "mkdir -p /www && echo hello-rootless > /www/index.html && \
+             exec httpd -f -p 80 -h /www",
+        ])
+        .network(boxwright_runtime::Network::Private)
+        .publish_port("127.0.0.1:0:80".parse()?)
+        .build()?
+        .spawn()
+        .await?;
+    let ports = child.published_ports().to_vec();
+    let mut report = format!("PORTS:{}\n", ports.len());
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[0].host.port()));
+    assert_eq!(ports[0].container_port, 80);
+    assert_ne!(addr.port(), 0);
+    // httpd may not listen yet: slirp4netns then closes the connection at once.
+    let page = tokio::time::timeout(HANG, async {
+        loop {
+            if let Ok(mut conn) = tokio::net::TcpStream::connect(addr).await {
+                let _ = conn.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").await;
+                let mut reply = Vec::new();
+                let _ = conn.read_to_end(&mut reply).await;
+                if !reply.is_empty() {
+                    return String::from_utf8_lossy(&reply).into_owned();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a page through the published port");
+    report.push_str(&format!("PAGE:{page}\n"));
+
+    child.kill(9)?;
+    let status = child.wait().await?;
+    report.push_str(&format!("KILLED:{}\n", status.code()));
+    // slirp4netns is stopped once the container is reaped: nothing listens on the port.
+    let refused = tokio::net::TcpStream::connect(addr).await.is_err();
+    let free = std::net::TcpListener::bind(addr).is_ok();
+    report.push_str(&format!("REFUSED:{refused} FREE:{free}\n"));
+    Ok(report)
+}
+
 /// Runs the helper as nobody over a busybox root of its own; `None` when skipped.
 fn run_helper_as_nobody(name: &str, init: bool) -> Option<String> {
+    run_helper_as_nobody_with(name, if init { Some(INIT_ENV) } else { None })
+}
+
+/// [`run_helper_as_nobody`] with the helper's mode in `mode_env` (set to `1`).
+fn run_helper_as_nobody_with(name: &str, mode_env: Option<&str>) -> Option<String> {
     if !rustix::process::geteuid().is_root() {
         eprintln!("{name}: needs root to become nobody; skipped");
         return None;
@@ -76,8 +147,8 @@ fn run_helper_as_nobody(name: &str, init: bool) -> Option<String> {
     .env(HELPER_ENV, root.path())
     .uid(65534)
     .gid(65534);
-    if init {
-        cmd.env(INIT_ENV, "1");
+    if let Some(env) = mode_env {
+        cmd.env(env, "1");
     }
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -136,6 +207,32 @@ fn rootless_run_as_nobody() {
         "{stdout}"
     );
     assert!(stdout.contains("STATUS:0"), "{stdout}");
+}
+
+#[test]
+fn rootless_attached_container_publishes_a_port_through_slirp4netns() {
+    let name = "rootless_attached_container_publishes_a_port_through_slirp4netns";
+    let slirp = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("slirp4netns").is_file()));
+    if !slirp && std::env::var_os("CI").is_none() {
+        eprintln!("{name}: slirp4netns is not installed; skipped");
+        return;
+    }
+    // slirp4netns opens /dev/net/tun as nobody: some sandboxes keep it root's only.
+    let tun_open_to_all = std::fs::metadata("/dev/net/tun")
+        .is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o006 == 0o006);
+    if !tun_open_to_all {
+        eprintln!("{name}: /dev/net/tun is not usable by nobody here; skipped");
+        return;
+    }
+    let Some(stdout) = run_helper_as_nobody_with(name, Some(PORTS_ENV)) else {
+        return;
+    };
+    assert!(stdout.contains("PORTS:1\n"), "{stdout}");
+    assert!(stdout.contains("PAGE:HTTP/1.1 200"), "{stdout}");
+    assert!(stdout.contains("hello-rootless\n"), "{stdout}");
+    assert!(stdout.contains("KILLED:137\n"), "{stdout}");
+    assert!(stdout.contains("REFUSED:true FREE:true\n"), "{stdout}");
 }
 
 fn chown_tree(path: &std::path::Path, id: u32) {
