@@ -870,7 +870,14 @@ impl Store {
 
     /// Every blob reachable from `index.json`: indexes, manifests, configs, layers.
     pub fn reachable(&self) -> Result<BTreeSet<String>, StoreError> {
+        Ok(self.walk()?.0)
+    }
+
+    /// [`Store::reachable`], and apart from it the config digests (so gc finds the images'
+    /// layers' chain IDs without reading every small blob).
+    fn walk(&self) -> Result<(BTreeSet<String>, BTreeSet<String>), StoreError> {
         let mut seen = BTreeSet::new();
+        let mut configs = BTreeSet::new();
         let mut stack: Vec<Descriptor> =
             self.entries()?.into_iter().map(|e| e.descriptor).collect();
         while let Some(d) = stack.pop() {
@@ -892,6 +899,7 @@ impl Store {
                     let m: ImageManifest =
                         serde_json::from_slice(&bytes).map_err(json_err(d.digest()))?;
                     seen.insert(m.config().digest().to_string());
+                    configs.insert(m.config().digest().to_string());
                     for layer in m.layers() {
                         seen.insert(layer.digest().to_string());
                     }
@@ -902,7 +910,7 @@ impl Store {
                 Kind::Other(_) => {}
             }
         }
-        Ok(seen)
+        Ok((seen, configs))
     }
 
     /// Collects garbage: blobs that no image in `index.json` reaches, staging files of dead
@@ -917,7 +925,7 @@ impl Store {
                 Ok(())
             })?;
         }
-        let reachable = self.reachable()?;
+        let (reachable, configs) = self.walk()?;
         let now = SystemTime::now();
         let young = |path: &Path| -> bool {
             fs::symlink_metadata(path)
@@ -938,7 +946,7 @@ impl Store {
                 report.blobs_removed.push(digest);
             }
         }
-        report.snapshots_removed = crate::snapshot::gc_snapshots(self, &reachable, &young)?;
+        report.snapshots_removed = crate::snapshot::gc_snapshots(self, &configs, &young)?;
         report.tmp_removed = self.blobs.clean_tmp()?;
         tracing::info!(
             blobs = report.blobs_removed.len(),
