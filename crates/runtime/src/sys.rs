@@ -429,6 +429,23 @@ fn init_exit_code(code: c_int, status: c_int) -> c_int {
     }
 }
 
+/// `prctl(PR_SET_DUMPABLE, 0)` for the init (no core dump, no ptrace, no `/proc/1/mem`);
+/// `index` tells the two calls apart in a failure report.
+fn undumpable(index: u32) -> Result<(), Fail> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_DUMPABLE as c_long,
+            0 as c_long,
+            0 as c_long,
+            0 as c_long,
+            0 as c_long,
+        )
+    };
+    check(r, Step::Init, index).map(drop)
+}
+
 /// `--init`: PID 1 of the container once its root is in place. Starts the command as PID 2,
 /// takes the command's identity and filters, closes every descriptor, then forwards signals
 /// and reaps zombies until the command ends, and exits with its status. Returns only on a
@@ -459,18 +476,7 @@ fn init(p: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> Result
         )?;
         // A copy of the caller's memory: no core dump, no ptrace, no /proc/1/mem from inside
         // (the command inherits this until its execve, which resets it).
-        check(
-            libc::syscall(
-                libc::SYS_prctl,
-                libc::PR_SET_DUMPABLE as c_long,
-                0 as c_long,
-                0 as c_long,
-                0 as c_long,
-                0 as c_long,
-            ),
-            Step::Init,
-            1,
-        )?;
+        undumpable(1)?;
         libc::syscall(
             libc::SYS_prctl,
             libc::PR_SET_NAME as c_long,
@@ -528,18 +534,7 @@ fn init(p: &ChildPlan, argv: &[*const c_char], envp: &[*const c_char]) -> Result
         // The command's privileges, for the init too.
         let dropped = identity(p).and_then(|()| {
             // A change of credentials may have made it dumpable again (suid_dumpable).
-            check(
-                libc::syscall(
-                    libc::SYS_prctl,
-                    libc::PR_SET_DUMPABLE as c_long,
-                    0 as c_long,
-                    0 as c_long,
-                    0 as c_long,
-                    0 as c_long,
-                ),
-                Step::Init,
-                3,
-            )?;
+            undumpable(3)?;
             install_seccomp(p)
         });
         if let Err(f) = dropped {
