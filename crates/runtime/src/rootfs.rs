@@ -119,9 +119,11 @@ impl RootFs {
     }
 
     /// Reads a small file of the image (`/etc/passwd`), resolving symlinks inside each layer,
-    /// topmost layer first. `None` when no layer has it.
+    /// topmost layer first — or in the materialized merged view once the container runs over
+    /// it. `None` when no layer has it.
     pub(crate) fn read_file(&self, path: &str) -> Option<String> {
-        for layer in self.layers() {
+        let root = self.effective();
+        for layer in root.layers() {
             let Ok(dir) = rustix::fs::open(
                 layer,
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,

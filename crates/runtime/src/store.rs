@@ -275,6 +275,11 @@ pub struct ContainerInfo {
     pub ports: Vec<PublishedPort>,
     /// The root file system.
     pub rootfs: RootFsRecord,
+    /// The materialized merged view the container runs over instead of overlayfs, once the
+    /// kernel refused its overlay or [`OverlayMode::Never`](crate::OverlayMode::Never) asked
+    /// for it (see [Overlay fallback](crate#overlay-fallback)); its changes are then the
+    /// difference between this directory and the lower dirs, not the upper dir.
+    pub merged: Option<PathBuf>,
     /// The container's directory.
     pub dir: PathBuf,
     /// Its log file (stdout and stderr of detached runs).
@@ -787,6 +792,12 @@ impl Containers {
             } else {
                 Vec::new()
             },
+            merged: e
+                .record
+                .rootfs
+                .to_rootfs()
+                .materialized_path()
+                .filter(|m| m.is_dir()),
             rootfs: e.record.rootfs,
             log_path: e.dir.join("container.log"),
             dir: e.dir,

@@ -241,3 +241,58 @@ async fn a_stored_container_probes_and_falls_back_before_it_starts() {
     );
     assert!(!up.path().join("stored").exists());
 }
+
+/// Once a container runs over the copy, a user added inside it is found by the next build
+/// (the copy's `/etc/passwd`, not the layers'), and `inspect` names the copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_inspect_follow_the_copy() {
+    let l0 = busybox_rootfs();
+    let up = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let rootfs = RootFs::overlay([l0.path()], up.path(), work.path());
+    let out = Container::builder(rootfs.clone())
+        .cmd([
+            "sh",
+            "-c",
+            "echo 'late:x:4242:4242::/home/late:/bin/sh' >> /etc/passwd",
+        ])
+        .overlay(OverlayMode::Never)
+        .build()
+        .unwrap()
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = Container::builder(rootfs.clone())
+        .cmd(["sh", "-c", "id -u; echo $HOME"])
+        .user("late")
+        .build()
+        .unwrap()
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(text(&out.stdout), "4242\n/home/late\n", "{out:?}");
+
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = Container::builder(rootfs.clone())
+        .cmd(["true"])
+        .build()
+        .unwrap();
+    let id = store.create(&c, &CreateOptions::default()).unwrap();
+    let merged = rootfs.materialized_path().unwrap();
+    assert_eq!(
+        store.inspect(&id).unwrap().merged.as_deref(),
+        Some(&*merged)
+    );
+    store.remove(&id, true).await.unwrap();
+
+    // A fresh overlay that has not fallen back has no copy to name.
+    let up2 = tempfile::tempdir().unwrap();
+    let work2 = tempfile::tempdir().unwrap();
+    let fresh = RootFs::overlay([l0.path()], up2.path(), work2.path());
+    let c = Container::builder(fresh).cmd(["true"]).build().unwrap();
+    let id = store.create(&c, &CreateOptions::default()).unwrap();
+    assert_eq!(store.inspect(&id).unwrap().merged, None);
+    store.remove(&id, true).await.unwrap();
+}
