@@ -2,7 +2,9 @@
 //!
 //! A first child joins the namespaces in which the container's init differs from the caller
 //! (user, mount, PID, UTS, IPC, network, cgroup) with one `setns(pidfd, flags)` on a pidfd of
-//! the init — checked against the init's start time, so a recycled PID is never joined. Joining
+//! the init — checked against the init's start time, so a recycled PID is never joined. (A
+//! rootless caller may not join our non-dumpable `--init`: it then joins a child of the init,
+//! which runs the container's own program.) Joining
 //! a PID namespace applies to children only, so that child clones the process that runs the
 //! command, with `CLONE_PARENT`: it is the caller's own child, waited for through its pidfd like
 //! an attached container. That process joins the container's cgroups, then takes the same
@@ -19,7 +21,7 @@ use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions};
 use crate::child::{Child, Stdio};
 use crate::container::{pipe, read_all, setup_error, Container, Prepared};
 use crate::error::Error;
-use crate::store::{verified_pidfd, Containers};
+use crate::store::Containers;
 use crate::sys::{self, JoinPlan};
 
 /// Options of [`Containers::exec`] (`docker exec` flags).
@@ -91,12 +93,8 @@ impl Containers {
             return Err(Error::NoCommand);
         }
         let init = self.running(query)?;
-        let not_running = || Error::NotRunning {
-            id: init.id.clone(),
-        };
-        let init_pidfd =
-            verified_pidfd(Some(init.pid), Some(init.start)).ok_or_else(not_running)?;
-        let ns_flags = differing_namespaces(init.pid);
+        let (anchor, init_pidfd) = init.anchor()?;
+        let ns_flags = differing_namespaces(anchor);
         tracing::debug!(ns_flags = format_args!("{ns_flags:#x}"), "exec: joining");
 
         let mut spec = init.spec.clone();

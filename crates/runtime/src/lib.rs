@@ -218,7 +218,8 @@
 //! [`ContainerRoot`] copies trees into and out of a running container (through
 //! `/proc/PID/root`) or a stopped one (its directory, or its overlay mounted for the copy),
 //! resolving every container path with `openat2(RESOLVE_IN_ROOT)` so no symlink leads outside
-//! the container (the CVE-2018-15664 class).
+//! the container (the CVE-2018-15664 class). [`Containers::files`] opens it for a stored
+//! container by name or ID prefix, running or not (`docker cp`).
 //!
 //! # Limitations (this release)
 //!
@@ -228,10 +229,10 @@
 //!   stdin stays `/dev/null`.
 //! - Volume seeding from an overlay needs root. A rootless container's published ports need
 //!   slirp4netns, reach the container on `tap0` (10.0.2.100) rather than its loopback, and
-//!   are IPv4 only. Under `--init`, a rootless caller cannot `exec` into or
-//!   `cp` through a running container: the init is non-dumpable and its memory belongs to the
-//!   caller's user namespace, so the kernel refuses the caller access to its namespaces and
-//!   root (rootful callers have `CAP_SYS_PTRACE`). Hard links are copied as separate files and extended attributes are not
+//!   are IPv4 only. Under `--init`, a rootless caller may not open
+//!   the init's namespaces or root (it is non-dumpable and its memory belongs to the caller's
+//!   user namespace), so [`Containers::exec`] and [`Containers::files`] go through a child of
+//!   the init instead: they need the container's command to be running. Hard links are copied as separate files and extended attributes are not
 //!   copied by `cp` and seeding.
 //! - No `/sys/fs/cgroup` view inside the container yet: the directory is the fresh sysfs'
 //!   empty one. Docker's view (a read-only mount of the container's own cgroup through its

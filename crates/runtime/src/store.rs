@@ -100,7 +100,7 @@ impl RootFsRecord {
         }
     }
 
-    fn to_rootfs(&self) -> RootFs {
+    pub(crate) fn to_rootfs(&self) -> RootFs {
         match self {
             RootFsRecord::Dir { path } => RootFs::Dir(path.clone()),
             RootFsRecord::Overlay { lower, upper, work } => RootFs::Overlay {
@@ -462,6 +462,75 @@ pub(crate) struct RunningInit {
     pub(crate) cgroup_dirs: Vec<PathBuf>,
     pub(crate) spec: Spec,
     pub(crate) rootfs: RootFs,
+}
+
+impl RunningInit {
+    /// A process whose namespaces and root the caller may open, and a pidfd of it: the
+    /// container's init — or, when the kernel refuses the caller access to it (a rootless
+    /// caller and our non-dumpable `--init`, whose memory belongs to the caller's user
+    /// namespace), one of the init's children, which have executed the container's own
+    /// programs and so belong to the container's user namespace.
+    ///
+    /// Every candidate is checked after its pidfd is opened: the init by its start time, a
+    /// child by having the init as its parent, so a recycled PID is never chosen.
+    pub(crate) fn anchor(&self) -> Result<(i32, OwnedFd), Error> {
+        let not_running = || Error::NotRunning {
+            id: self.id.clone(),
+        };
+        let init_fd = verified_pidfd(Some(self.pid), Some(self.start)).ok_or_else(not_running)?;
+        let accessible = |pid: i32| fs::metadata(format!("/proc/{pid}/ns/mnt")).is_ok();
+        if accessible(self.pid) {
+            return Ok((self.pid, init_fd));
+        }
+        for child in children(self.pid) {
+            let Some(fd) = Pid::from_raw(child)
+                .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok())
+            else {
+                continue;
+            };
+            if parent_of(child) == Some(self.pid) && accessible(child) {
+                tracing::debug!(
+                    init = self.pid,
+                    child,
+                    "joining the container through a child of its init"
+                );
+                return Ok((child, fd));
+            }
+        }
+        let path = format!("/proc/{}/ns", self.pid);
+        Err(Error::io(
+            "opening the namespaces of the container's init",
+            path,
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        ))
+    }
+}
+
+/// The children of `pid`: `/proc/PID/task/PID/children`, or a scan of `/proc` where the kernel
+/// lacks that file.
+fn children(pid: i32) -> Vec<i32> {
+    if let Ok(text) = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        return text
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    }
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| parent_of(*p) == Some(pid))
+        .collect()
+}
+
+/// The parent PID of `pid` (field 4 of `/proc/PID/stat`).
+fn parent_of(pid: i32) -> Option<i32> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    text[text.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// One container's directory, found.

@@ -328,3 +328,55 @@ async fn no_symlink_escape_from_a_running_container() {
     escape_suite(t.path(), &rootfs, &root);
     drop(child);
 }
+
+/// `Containers::files` by name: a stored container's files while it runs (its volume too)
+/// and after it stopped; a missing container is a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_containers_by_name_running_and_stopped() {
+    use boxwright_runtime::{Containers, CreateOptions};
+    let t = tempfile::tempdir().unwrap();
+    let rootfs = t.path().join("rootfs");
+    std::fs::create_dir(&rootfs).unwrap();
+    fill_busybox(&rootfs);
+    let store = Containers::open(t.path().join("state")).unwrap();
+    let c = Container::builder(RootFs::dir(&rootfs))
+        .cmd(["sh", "-c", "echo running > /dev/shm/note; exec sleep 30"])
+        .build()
+        .unwrap();
+    let opts = CreateOptions {
+        name: Some("copier".into()),
+        ..CreateOptions::default()
+    };
+    let id = store.run(&c, &opts).await.unwrap();
+    let root = store.files("copier").unwrap();
+    // /dev/shm is the container's own tmpfs: only the running container's root has it.
+    let note = t.path().join("note");
+    tokio::time::timeout(HANG, async {
+        while root.copy_out("/dev/shm/note", &note).is_err() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), "running\n");
+    std::fs::write(t.path().join("in"), "in\n").unwrap();
+    root.copy_in(&t.path().join("in"), "/tmp/in").unwrap();
+    drop(root);
+    store.stop(&id, Some(Duration::from_secs(1))).await.unwrap();
+
+    let root = store.files(&id[..12]).unwrap();
+    root.copy_out("/tmp/in", &t.path().join("back")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("back")).unwrap(),
+        "in\n"
+    );
+    assert!(root
+        .copy_out("/dev/shm/note", &t.path().join("gone"))
+        .is_err());
+    drop(root);
+    store.remove(&id, false).await.unwrap();
+    assert!(matches!(
+        store.files("copier"),
+        Err(Error::NoSuchContainer { .. })
+    ));
+}

@@ -20,6 +20,8 @@ const HELPER_ENV: &str = "BOXWRIGHT_ROOTLESS_ROOTFS";
 const INIT_ENV: &str = "BOXWRIGHT_ROOTLESS_INIT";
 /// Set: the helper publishes a port of an httpd container and fetches a page through it.
 const PORTS_ENV: &str = "BOXWRIGHT_ROOTLESS_PORTS";
+/// Set: the helper runs a detached httpd container under our init in a store of its own, reaches it through a published port, execs into it and copies in and out.
+const DETACHED_ENV: &str = "BOXWRIGHT_ROOTLESS_DETACHED";
 
 /// Runs inside the unprivileged re-execution only.
 #[test]
@@ -31,6 +33,17 @@ fn rootless_helper() {
         .enable_all()
         .build()
         .unwrap();
+    if std::env::var_os(DETACHED_ENV).is_some() {
+        let state = tempfile::tempdir().unwrap();
+        match rt.block_on(detached_under_init(&rootfs, state.path())) {
+            Ok(report) => print!("{report}"),
+            Err(e) => println!(
+                "ERROR:{e} ({:?})",
+                std::error::Error::source(&e).map(|s| s.to_string())
+            ),
+        }
+        return;
+    }
     if std::env::var_os(PORTS_ENV).is_some() {
         match rt.block_on(fetch_through_published_port(&rootfs)) {
             Ok(report) => print!("{report}"),
@@ -73,9 +86,6 @@ fn rootless_helper() {
 /// fetched through the host port, then the container killed and the port checked released.
 async fn fetch_through_published_port(rootfs: &str) -> Result<String, boxwright_runtime::Error> {
     use std::net::{Ipv4Addr, SocketAddr};
-    use std::time::Duration;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    const HANG: Duration = Duration::from_secs(20);
 
     let mut child = Container::builder(rootfs)
         .cmd([
@@ -94,11 +104,30 @@ async fn fetch_through_published_port(rootfs: &str) -> Result<String, boxwright_
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[0].host.port()));
     assert_eq!(ports[0].container_port, 80);
     assert_ne!(addr.port(), 0);
-    // httpd may not listen yet: slirp4netns then closes the connection at once.
-    let page = tokio::time::timeout(HANG, async {
+    let page = fetch(addr, "/index.html").await;
+    report.push_str(&format!("PAGE:{page}\n"));
+
+    child.kill(9)?;
+    let status = child.wait().await?;
+    report.push_str(&format!("KILLED:{}\n", status.code()));
+    // slirp4netns is stopped once the container is reaped: nothing listens on the port.
+    let refused = tokio::net::TcpStream::connect(addr).await.is_err();
+    let free = std::net::TcpListener::bind(addr).is_ok();
+    report.push_str(&format!("REFUSED:{refused} FREE:{free}\n"));
+    Ok(report)
+}
+
+/// Fetches `path` from the HTTP server at `addr`, retrying while the server does not answer yet
+/// (slirp4netns accepts, then closes the connection at once).
+async fn fetch(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             if let Ok(mut conn) = tokio::net::TcpStream::connect(addr).await {
-                let _ = conn.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").await;
+                let _ = conn
+                    .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+                    .await;
                 let mut reply = Vec::new();
                 let _ = conn.read_to_end(&mut reply).await;
                 if !reply.is_empty() {
@@ -109,16 +138,74 @@ async fn fetch_through_published_port(rootfs: &str) -> Result<String, boxwright_
         }
     })
     .await
-    .expect("a page through the published port");
-    report.push_str(&format!("PAGE:{page}\n"));
+    .expect("a page through the published port")
+}
 
-    child.kill(9)?;
-    let status = child.wait().await?;
-    report.push_str(&format!("KILLED:{}\n", status.code()));
-    // slirp4netns is stopped once the container is reaped: nothing listens on the port.
-    let refused = tokio::net::TcpStream::connect(addr).await.is_err();
+/// In the unprivileged helper: a detached httpd container under our init, publishing
+/// 127.0.0.1:0:80, in a store at `state`; a page fetched through the port, an `exec`, a copy
+/// in and out of the running container, then stop and removal.
+async fn detached_under_init(
+    rootfs: &str,
+    state: &std::path::Path,
+) -> Result<String, boxwright_runtime::Error> {
+    use boxwright_runtime::{Containers, CreateOptions, ExecOptions, Network};
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    let store = Containers::open(state)?;
+    let c = Container::builder(rootfs)
+        .cmd([
+            "sh",
+            "-c",
+            "mkdir -p /www && echo hello-detached > /www/index.html && \
+             exec httpd -f -p 80 -h /www",
+        ])
+        .init(true)
+        .network(Network::Private)
+        .publish_port("127.0.0.1:0:80".parse()?)
+        .build()?;
+    let id = store.run(&c, &CreateOptions::default()).await?;
+    let ports = store.inspect(&id)?.ports;
+    let mut report = format!("PORTS:{}\n", ports.len());
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[0].host.port()));
+    report.push_str(&format!("PAGE:{}\n", fetch(addr, "/index.html").await));
+
+    let out = store
+        .exec(
+            &id,
+            ["sh", "-c", "echo exec-pid=$$; cat /www/index.html"],
+            &ExecOptions::default(),
+        )
+        .await?
+        .wait_with_output()
+        .await?;
+    report.push_str(&format!(
+        "EXEC:{}|{}|{}\n",
+        String::from_utf8_lossy(&out.stdout).replace('\n', ";"),
+        String::from_utf8_lossy(&out.stderr).trim(),
+        out.status.code()
+    ));
+
+    let dir = state.join("cp");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("in.txt"), "copied-in\n").unwrap();
+    let root = store.files(&id)?;
+    root.copy_in(&dir.join("in.txt"), "/www/in.txt")?;
+    root.copy_out("/www/index.html", &dir.join("out.txt"))?;
+    drop(root);
+    report.push_str(&format!(
+        "CPOUT:{}",
+        std::fs::read_to_string(dir.join("out.txt")).unwrap()
+    ));
+    let in_page = fetch(addr, "/in.txt").await;
+    report.push_str(&format!("CPIN:{}\n", in_page.contains("copied-in")));
+
+    let code = store
+        .stop(&id, Some(std::time::Duration::from_secs(5)))
+        .await?;
+    report.push_str(&format!("STOPPED:{code}\n"));
+    store.remove(&id, false).await?;
     let free = std::net::TcpListener::bind(addr).is_ok();
-    report.push_str(&format!("REFUSED:{refused} FREE:{free}\n"));
+    report.push_str(&format!("FREE:{free}\n"));
     Ok(report)
 }
 
@@ -209,14 +296,14 @@ fn rootless_run_as_nobody() {
     assert!(stdout.contains("STATUS:0"), "{stdout}");
 }
 
-#[test]
-fn rootless_attached_container_publishes_a_port_through_slirp4netns() {
-    let name = "rootless_attached_container_publishes_a_port_through_slirp4netns";
+/// Whether slirp4netns can run as nobody here: installed, and `/dev/net/tun` open to all.
+/// Under CI both must hold.
+fn slirp_usable(name: &str) -> bool {
     let slirp = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("slirp4netns").is_file()));
     if !slirp && std::env::var_os("CI").is_none() {
         eprintln!("{name}: slirp4netns is not installed; skipped");
-        return;
+        return false;
     }
     // slirp4netns opens /dev/net/tun as nobody: some sandboxes keep it root's only.
     let tun_open_to_all = std::fs::metadata("/dev/net/tun")
@@ -228,6 +315,15 @@ fn rootless_attached_container_publishes_a_port_through_slirp4netns() {
             "/dev/net/tun is not open to all in CI"
         );
         eprintln!("{name}: /dev/net/tun is not usable by nobody here; skipped");
+        return false;
+    }
+    slirp || std::env::var_os("CI").is_some()
+}
+
+#[test]
+fn rootless_attached_container_publishes_a_port_through_slirp4netns() {
+    let name = "rootless_attached_container_publishes_a_port_through_slirp4netns";
+    if !slirp_usable(name) {
         return;
     }
     let Some(stdout) = run_helper_as_nobody_with(name, Some(PORTS_ENV)) else {
@@ -238,6 +334,34 @@ fn rootless_attached_container_publishes_a_port_through_slirp4netns() {
     assert!(stdout.contains("hello-rootless\n"), "{stdout}");
     assert!(stdout.contains("KILLED:137\n"), "{stdout}");
     assert!(stdout.contains("REFUSED:true FREE:true\n"), "{stdout}");
+}
+
+#[test]
+fn rootless_detached_container_under_init_publishes_execs_and_copies() {
+    let name = "rootless_detached_container_under_init_publishes_execs_and_copies";
+    if !slirp_usable(name) {
+        return;
+    }
+    let Some(stdout) = run_helper_as_nobody_with(name, Some(DETACHED_ENV)) else {
+        return;
+    };
+    assert!(stdout.contains("PORTS:1\n"), "{stdout}");
+    assert!(stdout.contains("PAGE:HTTP/1.1 200"), "{stdout}");
+    assert!(stdout.contains("hello-detached\n"), "{stdout}");
+    // exec runs in the container's PID namespace, beside the init (1), httpd (2) and the
+    // processes they forked.
+    let exec = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("EXEC:exec-pid="))
+        .expect("an exec report");
+    let (pid, rest) = exec.split_once(';').unwrap();
+    assert!((3..1000).contains(&pid.parse::<u32>().unwrap()), "{stdout}");
+    assert_eq!(rest, "hello-detached;||0", "{stdout}");
+    assert!(stdout.contains("CPOUT:hello-detached\n"), "{stdout}");
+    assert!(stdout.contains("CPIN:true\n"), "{stdout}");
+    // httpd ignores nothing: SIGTERM forwarded by the init ends it (143).
+    assert!(stdout.contains("STOPPED:143\n"), "{stdout}");
+    assert!(stdout.contains("FREE:true\n"), "{stdout}");
 }
 
 fn chown_tree(path: &std::path::Path, id: u32) {
