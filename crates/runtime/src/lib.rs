@@ -241,7 +241,8 @@
 //!   when the plan is made) and the tmpfs then made read-only; on pure v2 one read-only
 //!   `cgroup2` mount in the container's cgroup namespace. With [`Network::Host`], `/sys` is
 //!   the host's bound read-only, so the host's whole cgroup tree is visible read-only there.
-//! - Seccomp filters only the native architecture (see [`seccomp_docker_default`]).
+//! - Seccomp filters the native architecture and, on x86_64, 32-bit x86 programs (as Docker's
+//!   profile does); x32 programs' calls are not matched and get the default action (`EPERM`).
 
 mod caps;
 mod cgroup;
@@ -257,6 +258,8 @@ mod net;
 mod plan;
 mod rootfs;
 mod seccomp;
+#[cfg(target_arch = "x86_64")]
+mod seccomp_i386;
 mod store;
 mod sys;
 mod tty;

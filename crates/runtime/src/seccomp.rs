@@ -12,8 +12,13 @@
 //! syscalls and allows the rest. The kernel runs every program and keeps the strictest answer, and
 //! between two `ERRNO`s the newest program's, so the result is the profile's meaning.
 //!
-//! Limitations: only the native architecture is filtered (a 32-bit x86 binary is killed rather
-//! than filtered); `SCMP_ACT_NOTIFY`/`SCMP_ACT_TRACE`, listeners and filter flags are refused.
+//! Architectures: the native one always; on x86_64, also 32-bit x86 programs when the profile
+//! lists `SCMP_ARCH_X86` (Docker's does): the same profile is compiled again with the i386
+//! syscall numbers, and each program's architecture check lets the other architecture's calls
+//! through to the programs made for it (any third architecture is killed). x32 calls are not
+//! matched (they get the default action).
+//!
+//! Limitations: `SCMP_ACT_NOTIFY`/`SCMP_ACT_TRACE`, listeners and filter flags are refused.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -443,6 +448,15 @@ pub fn docker_default() -> LinuxSeccomp {
     profile.set_default_action(LinuxSeccompAction::ScmpActErrno);
     profile.set_default_errno_ret(Some(libc::EPERM as u32));
     profile.set_syscalls(Some(syscalls));
+    // Docker's archMap: the native architecture and the ones its kernel runs beside it.
+    use oci_spec::runtime::Arch;
+    let arches = match std::env::consts::ARCH {
+        "x86_64" => vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32],
+        "aarch64" => vec![Arch::ScmpArchAarch64, Arch::ScmpArchArm],
+        "riscv64" => vec![Arch::ScmpArchRiscv64],
+        _ => Vec::new(),
+    };
+    profile.set_architectures(Some(arches));
     profile
 }
 
@@ -544,6 +558,81 @@ fn compile_uncached(profile: &LinuxSeccomp) -> Result<Vec<BpfProgram>, Error> {
             what: "seccomp flags or listener".into(),
         });
     }
+    let mut progs = programs(profile, syscall_number)?;
+    #[cfg(target_arch = "x86_64")]
+    if profile
+        .architectures()
+        .iter()
+        .flatten()
+        .any(|a| *a == oci_spec::runtime::Arch::ScmpArchX86)
+    {
+        // 32-bit programs' syscalls arrive with their own numbers and AUDIT_ARCH_I386: the
+        // same profile compiled with those numbers filters them. Each program lets the other
+        // architecture's calls through to the programs made for it.
+        let mut compat = programs(profile, i386_number)?;
+        for p in &mut progs {
+            admit_other_arch(p, AUDIT_ARCH_X86_64, AUDIT_ARCH_I386)?;
+        }
+        for p in &mut compat {
+            admit_other_arch(p, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64)?;
+        }
+        progs.extend(compat);
+    }
+    Ok(progs)
+}
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+
+/// The number of a syscall of 32-bit x86 programs.
+#[cfg(target_arch = "x86_64")]
+fn i386_number(name: &str) -> Option<i64> {
+    static TABLE: OnceLock<HashMap<&'static str, i64>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| crate::seccomp_i386::I386.iter().copied().collect())
+        .get(name)
+        .copied()
+}
+
+/// Rewrites the architecture check a program starts with (seccompiler's: load the arch, run
+/// the program on `native`, else kill the process) so that it runs on `own`, lets calls of
+/// `other` through (another program filters those), and kills on any other architecture.
+#[cfg(target_arch = "x86_64")]
+fn admit_other_arch(prog: &mut BpfProgram, own: u32, other: u32) -> Result<(), Error> {
+    use seccompiler::sock_filter;
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    const ARCH_OFFSET: u32 = 4;
+    let expected = prog.len() > 3
+        && (prog[0].code, prog[0].k) == (LD_W_ABS, ARCH_OFFSET)
+        && (prog[1].code, prog[1].jt, prog[1].jf) == (JEQ_K, 1, 0)
+        && prog[2].code == RET_K;
+    if !expected {
+        return Err(Error::Unsupported {
+            what: "a seccomp program without the expected architecture check".into(),
+        });
+    }
+    let insn = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+    let prologue = [
+        insn(LD_W_ABS, 0, 0, ARCH_OFFSET),
+        insn(JEQ_K, 3, 0, own),   // own: the body, after this prologue
+        insn(JEQ_K, 0, 1, other), // other: allowed here
+        insn(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+        insn(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+    ];
+    prog.splice(0..3, prologue);
+    Ok(())
+}
+
+/// The programs of a profile for one architecture's syscall numbers (built with seccompiler
+/// for the native one).
+fn programs(
+    profile: &LinuxSeccomp,
+    syscall_number: fn(&str) -> Option<i64>,
+) -> Result<Vec<BpfProgram>, Error> {
     let arch = arch()?;
     let default_errno = profile.default_errno_ret().unwrap_or(libc::EPERM as u32);
     let default = action(profile.default_action(), None, default_errno)?;
@@ -979,11 +1068,52 @@ mod tests {
         assert_eq!(syscall_number("chown32"), None);
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
-    fn docker_profile_compiles_to_two_programs() {
+    fn i386_names_resolve_and_programs_check_both_architectures() {
+        assert_eq!(i386_number("chown32"), Some(212));
+        assert_eq!(i386_number("socketcall"), Some(102));
+        assert_eq!(i386_number("clone3"), Some(435));
+        assert_eq!(i386_number("arch_prctl"), Some(384));
+        // Every name of Docker's list is known on one of the two architectures, but for
+        // those of other architectures.
+        let unknown: Vec<&str> = DOCKER_ALLOWED
+            .iter()
+            .copied()
+            .filter(|n| syscall_number(n).is_none() && i386_number(n).is_none())
+            .collect();
+        assert_eq!(unknown, ["recv", "send"], "of other architectures only");
         let progs = compile(&docker_default()).unwrap();
-        assert_eq!(progs.len(), 2, "allow-list program + clone3 ENOSYS program");
-        assert!(progs[0].len() < 4096);
+        let archs: Vec<u32> = progs.iter().map(|p| p[1].k).collect();
+        assert_eq!(
+            archs,
+            [
+                AUDIT_ARCH_X86_64,
+                AUDIT_ARCH_X86_64,
+                AUDIT_ARCH_I386,
+                AUDIT_ARCH_I386
+            ]
+        );
+        for p in &progs {
+            // own -> body; other -> allow; anything else -> kill.
+            assert_eq!((p[1].jt, p[2].jt, p[2].jf), (3, 0, 1));
+            assert_eq!(p[3].k, libc::SECCOMP_RET_ALLOW);
+            assert_eq!(p[4].k, libc::SECCOMP_RET_KILL_PROCESS);
+            assert_ne!(p[1].k, p[2].k);
+        }
+        // A profile that does not list SCMP_ARCH_X86 filters the native architecture only.
+        let mut native = docker_default();
+        native.set_architectures(None);
+        assert_eq!(compile(&native).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn docker_profile_compiles_to_two_programs_per_architecture() {
+        let progs = compile(&docker_default()).unwrap();
+        // allow-list program + clone3 ENOSYS program, and on x86_64 both again for i386.
+        let per_arch = if cfg!(target_arch = "x86_64") { 2 } else { 1 };
+        assert_eq!(progs.len(), 2 * per_arch);
+        assert!(progs.iter().all(|p| p.len() < 4096));
         // Cached the second time.
         assert_eq!(compile(&docker_default()).unwrap(), progs);
     }

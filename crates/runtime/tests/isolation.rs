@@ -114,6 +114,92 @@ async fn seccomp_denies_what_docker_denies() {
     assert_eq!(text(&out.stdout), "Seccomp:\t0\n");
 }
 
+/// A static 32-bit x86 program (an ELF of 149 bytes, `int 0x80` calls): writes "ok\n", calls
+/// `personality(ADDR_NO_RANDOMIZE)` (Docker's profile refuses that persona: EPERM, 1) and
+/// `clone3(NULL, 0)` (the profile answers ENOSYS, 38; the kernel itself EINVAL, 22), and exits
+/// with the sum of the two errnos: 39 under Docker's profile.
+#[cfg(target_arch = "x86_64")]
+fn i386_program() -> Vec<u8> {
+    const BASE: u32 = 0x0804_8000;
+    const CODE: u32 = 52 + 32; // after the ELF header and the one program header
+    let code = |msg: u32| {
+        let mut c = Vec::new();
+        let mov = |c: &mut Vec<u8>, op: u8, v: u32| {
+            c.push(op);
+            c.extend(v.to_le_bytes());
+        };
+        // write(1, msg, 3)
+        mov(&mut c, 0xb8, 4);
+        mov(&mut c, 0xbb, 1);
+        mov(&mut c, 0xb9, msg);
+        mov(&mut c, 0xba, 3);
+        c.extend([0xcd, 0x80]);
+        // esi = -personality(0x0040000)
+        mov(&mut c, 0xb8, 136);
+        mov(&mut c, 0xbb, 0x0004_0000);
+        c.extend([0xcd, 0x80, 0xf7, 0xd8, 0x89, 0xc6]);
+        // exit(esi - clone3(NULL, 0))
+        mov(&mut c, 0xb8, 435);
+        c.extend([0x31, 0xdb, 0x31, 0xc9, 0xcd, 0x80]);
+        c.extend([0xf7, 0xd8, 0x01, 0xf0, 0x89, 0xc3]);
+        mov(&mut c, 0xb8, 1);
+        c.extend([0xcd, 0x80]);
+        c
+    };
+    let len = code(0).len() as u32;
+    let mut body = code(BASE + CODE + len);
+    body.extend(b"ok\n");
+    let size = CODE + body.len() as u32;
+    let mut elf = b"\x7fELF\x01\x01\x01\x00".to_vec();
+    elf.extend([0u8; 8]);
+    for half in [2u16, 3] {
+        elf.extend(half.to_le_bytes()); // ET_EXEC, EM_386
+    }
+    for word in [1u32, BASE + CODE, 52, 0, 0] {
+        elf.extend(word.to_le_bytes()); // version, entry, phoff, shoff, flags
+    }
+    for half in [52u16, 32, 1, 0, 0, 0] {
+        elf.extend(half.to_le_bytes()); // ehsize, phentsize, phnum, sh*
+    }
+    for word in [1u32, 0, BASE, BASE, size, size, 5, 0x1000] {
+        elf.extend(word.to_le_bytes()); // PT_LOAD r-x of the whole file
+    }
+    elf.extend(body);
+    elf
+}
+
+/// Docker's profile filters 32-bit x86 programs too (it lists `SCMP_ARCH_X86`): they run,
+/// and their calls get the profile's answers rather than a kill.
+#[cfg(target_arch = "x86_64")]
+#[tokio::test]
+async fn seccomp_filters_32_bit_programs() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = busybox_rootfs();
+    let prog = root.path().join("bin/i386");
+    std::fs::write(&prog, i386_program()).unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The host kernel must run 32-bit programs at all (IA32 emulation).
+    match std::process::Command::new(&prog).output() {
+        Ok(host) => assert_eq!(host.stdout, b"ok\n", "{host:?}"),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("this kernel does not run 32-bit x86 programs ({e}); skipped");
+            return;
+        }
+        Err(e) => panic!("this kernel does not run 32-bit x86 programs: {e}"),
+    }
+    let out = run(Container::builder(root.path()).cmd(["/bin/i386"])).await;
+    assert_eq!(text(&out.stdout), "ok\n", "{out:?}");
+    assert_eq!(out.status.code(), 1 + 38, "{out:?}");
+    // Unfiltered, the same calls get the kernel's own answers.
+    let out = run(Container::builder(root.path())
+        .cmd(["/bin/i386"])
+        .seccomp(None))
+    .await;
+    assert_eq!(text(&out.stdout), "ok\n", "{out:?}");
+    assert_ne!(out.status.code(), 1 + 38, "{out:?}");
+    assert!(out.status.signal().is_none(), "{out:?}");
+}
+
 #[tokio::test]
 async fn read_only_root_file_system() {
     let root = busybox_rootfs();
