@@ -165,7 +165,10 @@ async fn the_command_cannot_read_the_inits_memory() {
             root.path(),
             "cat /proc/1/mem 2>&1 >/dev/null | head -n1; \
              cat /proc/self/mem 2>&1 >/dev/null | head -n1; \
-             cat /proc/1/environ 2>&1 >/dev/null | head -n1",
+             cat /proc/1/environ 2>&1 >/dev/null | head -n1; \
+             echo overwrite 2>&1 >> /proc/1/exe | head -n1; \
+             cat /proc/1/exe 2>&1 >/dev/null | head -n1; \
+             readlink /proc/1/exe || echo no-link",
         )
         .user(user)
         .init(true)
@@ -176,11 +179,16 @@ async fn the_command_cannot_read_the_inits_memory() {
         .unwrap();
         let s = text(&out.stdout);
         let lines: Vec<&str> = s.lines().collect();
-        assert_eq!(lines.len(), 3, "{s}");
+        assert_eq!(lines.len(), 6, "{s}");
         assert!(lines[0].contains("Permission denied"), "{user}: {s}");
         // Its own memory opens (reading offset 0 fails otherwise).
         assert!(!lines[1].contains("Permission denied"), "{user}: {s}");
         assert!(lines[2].contains("Permission denied"), "{user}: {s}");
+        // The init runs the caller's (host) binary: the CVE-2019-5736 class would write it
+        // through /proc/1/exe. Neither writing, reading nor resolving the link is allowed.
+        assert!(lines[3].contains("Permission denied"), "{user}: {s}");
+        assert!(lines[4].contains("Permission denied"), "{user}: {s}");
+        assert_eq!(lines[5], "no-link", "{user}: {s}");
     }
 }
 
