@@ -517,18 +517,20 @@ fn root_or_skip() -> bool {
     false
 }
 
-#[test]
-fn our_busybox_image_runs_under_runc() {
-    let (true, Some(umoci), Some(runc)) = (root_or_skip(), tool("umoci"), tool("runc")) else {
+/// Unpacks our busybox image with umoci and runs it under the OCI runtime `name` (`runc` or
+/// `crun`), started by `launch(runtime)`: it must print "hi". The container is deleted
+/// whatever happened.
+fn our_busybox_image_runs_under(name: &str, launch: impl FnOnce(&Path) -> Command) {
+    let (true, Some(umoci), Some(runtime)) = (root_or_skip(), tool("umoci"), tool(name)) else {
         return;
     };
     let fx = Fixture::new(&["/bin/busybox", "echo", "hi"]);
     let bundle = fx.path("bundle");
     unpack_for_runtime(&umoci, &fx, BUSYBOX_REF, &bundle);
-    let state = fx.path("runc-state");
+    let state = fx.path(&format!("{name}-state"));
     let id = format!("boxwright-interop-{}", std::process::id());
     let out = run_any(
-        Command::new(&runc)
+        launch(&runtime)
             .arg("--root")
             .arg(&state)
             .args(["run", "--bundle"])
@@ -536,15 +538,14 @@ fn our_busybox_image_runs_under_runc() {
             .arg(&id)
             .stdin(std::process::Stdio::null()),
     );
-    // Whatever happened, leave no container behind.
-    let _ = Command::new(&runc)
+    let _ = Command::new(&runtime)
         .arg("--root")
         .arg(&state)
         .args(["delete", "--force", &id])
         .output();
     assert!(
         out.status.success(),
-        "runc run: {}\n{}",
+        "{name} run: {}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -552,43 +553,23 @@ fn our_busybox_image_runs_under_runc() {
 }
 
 #[test]
+fn our_busybox_image_runs_under_runc() {
+    our_busybox_image_runs_under("runc", |runc| Command::new(runc));
+}
+
+#[test]
 fn our_busybox_image_runs_under_crun() {
-    let (true, Some(umoci), Some(crun)) = (root_or_skip(), tool("umoci"), tool("crun")) else {
-        return;
-    };
-    let fx = Fixture::new(&["/bin/busybox", "echo", "hi"]);
-    let bundle = fx.path("bundle");
-    unpack_for_runtime(&umoci, &fx, BUSYBOX_REF, &bundle);
-    let state = fx.path("crun-state");
-    let id = format!("boxwright-interop-{}", std::process::id());
     // crun 1.8 refuses hybrid cgroups ("cgroups in hybrid mode not supported"): hide the
     // cgroup2 mount at /sys/fs/cgroup/unified in a private mount namespace (absent on a pure v1
     // or v2 host, where the umount fails harmlessly).
-    let out = run_any(
-        Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c"])
+    our_busybox_image_runs_under("crun", |crun| {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg(r#"umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@""#)
             .arg("sh")
-            .arg(&crun)
-            .arg("--root")
-            .arg(&state)
-            .args(["run", "--bundle"])
-            .arg(&bundle)
-            .arg(&id)
-            .stdin(std::process::Stdio::null()),
-    );
-    let _ = Command::new(&crun)
-        .arg("--root")
-        .arg(&state)
-        .args(["delete", "--force", &id])
-        .output();
-    assert!(
-        out.status.success(),
-        "crun run: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(stdout(&out), "hi\n");
+            .arg(crun);
+        cmd
+    });
 }
 
 #[test]
