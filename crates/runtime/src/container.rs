@@ -151,6 +151,12 @@ pub fn default_mounts() -> Vec<Mount> {
             &["nosuid", "noexec", "nodev", "ro"],
         ),
         mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        ),
+        mount(
             "/dev/mqueue",
             "mqueue",
             "mqueue",
@@ -879,6 +885,8 @@ impl Container {
         let ctx = MountContext {
             rootless: user_ns,
             host_network: !has(LinuxNamespaceType::Network),
+            cgroup: cgroup.as_ref(),
+            cgroupns: has(LinuxNamespaceType::Cgroup),
         };
         let spec_mounts = self.spec.mounts().as_deref().unwrap_or(&[]);
         let mut mounts = mount_steps(spec_mounts, &ctx)?;
