@@ -258,7 +258,9 @@ impl ContainerBuilder {
         self
     }
 
-    /// Binds a host path into the container (`-v SRC:DST[:ro]`).
+    /// Binds a host path into the container (`-v SRC:DST[:ro]`), with the mounts beneath it;
+    /// read-only, they are all read-only (as Docker does since 25; on Linux older than 5.12,
+    /// which lacks `mount_setattr`, only the top one is).
     pub fn mount_bind(
         mut self,
         source: impl Into<PathBuf>,

@@ -249,8 +249,9 @@
 //!   project's machines; a program looking for its limits finds none either way, as in Docker's
 //!   view of a container without limits.
 //!
-//! With [`Network::Host`], whose `/sys` is the host's bound read-only, the view covers the
-//! host's cgroup mounts there, which would otherwise be writable by the container's root.
+//! With [`Network::Host`], `/sys` is the host's bound read-only — recursively: every mount
+//! beneath it too (Linux 5.12's `mount_setattr`), as every read-only recursive bind — and the
+//! view covers the host's cgroup mounts there.
 //!
 //! # Limitations (this release)
 //!

@@ -388,6 +388,24 @@ fn rootless_helper() {
         Ok(out) => print!("VIEW:{}", text(&out.stdout)),
         Err(e) => println!("ERROR:{e}"),
     }
+    // The host's /sys, bound read-only with every mount beneath it.
+    let host = rt.block_on(async {
+        Container::builder(rootfs.as_str())
+            .cmd([
+                "sh",
+                "-c",
+                "ls -A /sys/fs/cgroup | wc -l; touch /sys/fs/cgroup/x; echo touch=$?; \
+                 ls /sys/class/net | grep -c '^lo$'",
+            ])
+            .network(Network::Host)
+            .build()?
+            .output()
+            .await
+    });
+    match host {
+        Ok(out) => print!("HOST:{}", text(&out.stdout)),
+        Err(e) => println!("HOST-ERROR:{e}"),
+    }
     let limited = rt.block_on(async {
         Container::builder(rootfs.as_str())
             .cmd(["true"])
@@ -436,6 +454,7 @@ fn rootless_the_view_is_empty_and_limits_are_refused() {
     let mount = mountinfo_line(stdout.split("VIEW:").nth(1).unwrap());
     assert!(mounted_ro(mount) && mount.contains(" - tmpfs "), "{mount}");
     assert!(stdout.contains("LIMIT:memory\n"), "{stdout}");
+    assert!(stdout.contains("HOST:0\ntouch=1\n1\n"), "{stdout}");
 }
 
 fn chown_tree(path: &Path, id: u32) {
