@@ -11,9 +11,8 @@
 //! `cgroup.procs` files opened here (the kernel checks a migration against the cgroup namespace
 //! the file was opened in — Linux 5.16, and the stable kernels with the CVE-2021-4197 fix — so
 //! an exec'd process joins after entering the container's namespace even under cgroup2's
-//! `nsdelegate`), then creates its cgroup
-//! namespace, so inside the container its cgroup is `/`. The directories are removed when the
-//! container has been waited for.
+//! `nsdelegate`), then creates its cgroup namespace, so inside the container its cgroup is
+//! `/`. The directories are removed when the container has been waited for.
 //!
 //! The v2 path runs in CI in a VM (`tests/vm/cgroup2.sh`: pure v2, mounted as systemd does).
 //! Not handled on v2: a caller inside a cgroup namespace whose root holds processes (as in a
@@ -357,8 +356,8 @@ fn open_procs(dir: &Path) -> Result<OwnedFd, Error> {
 ///   there finds none, as it would in Docker's view of a container without limits, and the
 ///   host's hierarchy is neither visible nor writable.
 ///
-/// It also covers the host's `/sys/fs/cgroup` under [`Network::Host`](crate::Network), whose
-/// `/sys` is the host's, bound read-only (the cgroup mounts beneath it stay writable).
+/// It also covers the host's cgroup mounts under [`Network::Host`](crate::Network), whose
+/// `/sys` is the host's, bound read-only.
 ///
 /// `host_sys`: the container's `/sys` is the host's, so `dest` may be the host's `cgroup2`
 /// mount, on whose root the kernel refuses another mount of the same hierarchy (`EBUSY`): the
