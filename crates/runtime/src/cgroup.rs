@@ -14,7 +14,7 @@
 //! `nsdelegate`), then creates its cgroup namespace, so inside the container its cgroup is
 //! `/`. The directories are removed when the container has been waited for.
 //!
-//! The v2 path runs in CI in a VM (`tests/vm/cgroup2.sh`: pure v2, mounted as systemd does).
+//! The v2 path is tested in a VM by `tests/vm/cgroup2.sh` (pure v2, mounted as systemd does).
 //! Not handled on v2: a caller inside a cgroup namespace whose root holds processes (as in a
 //! container of another runtime), where the kernel's "no internal processes" rule refuses to
 //! enable controllers below it — that is [`Error::CgroupUnavailable`] naming the controller;

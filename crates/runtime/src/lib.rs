@@ -233,7 +233,7 @@
 //! been waited for (by the [`Child`], or by a detached container's monitor); its processes and
 //! `exec`'d ones run in it, in a cgroup namespace of their own, so `/proc/self/cgroup` reads
 //! `0::/` on v2. A memory limit the command exceeds is an OOM kill, exit code 137. The v2 path
-//! is tested in CI in a VM with pure cgroup v2 (`crates/runtime/tests/vm/cgroup2.sh`).
+//! is tested on pure cgroup v2 in a VM by `crates/runtime/tests/vm/cgroup2.sh`.
 //!
 //! **`/sys/fs/cgroup` inside the container** (the `cgroup` mount of [`default_mounts`], as in
 //! Docker's spec) is the container's own cgroup, always read-only, never the host's tree:
