@@ -151,6 +151,12 @@ pub fn default_mounts() -> Vec<Mount> {
             &["nosuid", "noexec", "nodev", "ro"],
         ),
         mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        ),
+        mount(
             "/dev/mqueue",
             "mqueue",
             "mqueue",
@@ -252,7 +258,9 @@ impl ContainerBuilder {
         self
     }
 
-    /// Binds a host path into the container (`-v SRC:DST[:ro]`).
+    /// Binds a host path into the container (`-v SRC:DST[:ro]`), with the mounts beneath it;
+    /// read-only, they are all read-only (as Docker does since 25; on Linux older than 5.12,
+    /// which lacks `mount_setattr`, only the top one is).
     pub fn mount_bind(
         mut self,
         source: impl Into<PathBuf>,
@@ -879,6 +887,8 @@ impl Container {
         let ctx = MountContext {
             rootless: user_ns,
             host_network: !has(LinuxNamespaceType::Network),
+            cgroup: cgroup.as_ref(),
+            cgroupns: has(LinuxNamespaceType::Cgroup),
         };
         let spec_mounts = self.spec.mounts().as_deref().unwrap_or(&[]);
         let mut mounts = mount_steps(spec_mounts, &ctx)?;

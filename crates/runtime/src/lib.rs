@@ -5,7 +5,8 @@
 //! (one directory, or overlay lower dirs plus the container's upper dir). [`Container::builder`]
 //! writes the spec `docker run` would: user (rootless only), mount, PID, UTS, IPC, network and
 //! cgroup namespaces; overlayfs and `pivot_root`; `/proc`, a tmpfs `/dev` with `null`, `zero`,
-//! `full`, `random`, `urandom`, `tty`, `pts`, `shm` and `mqueue`; read-only `/sys`; Docker's
+//! `full`, `random`, `urandom`, `tty`, `pts`, `shm` and `mqueue`; read-only `/sys`, with the
+//! container's own cgroup read-only at `/sys/fs/cgroup` (see [cgroups](#cgroups)); Docker's
 //! masked and read-only paths; Docker's default capabilities with the bounding set dropped,
 //! `no_new_privs` and Docker's default seccomp profile; rlimits; memory, pids and cpu limits on
 //! cgroup v2 and v1. The command runs **as PID 1** of its PID namespace, attached: its stdout
@@ -221,6 +222,38 @@
 //! the container (the CVE-2018-15664 class). [`Containers::files`] opens it for a stored
 //! container by name or ID prefix, running or not (`docker cp`).
 //!
+//! # cgroups
+//!
+//! Memory ([`ContainerBuilder::memory`], [`ContainerBuilder::memory_swap`]), pids
+//! ([`ContainerBuilder::pids_limit`]) and cpu ([`ContainerBuilder::cpus`]; a spec's cpu shares)
+//! limits work on cgroup v2 and on v1, including the hybrid layout (v1 controllers beside a v2
+//! mount that has none of them). A container that asks for a limit gets a cgroup of its own,
+//! `boxwright/ID` at the top of the hierarchy (`/sys/fs/cgroup/boxwright/ID` on v2,
+//! `/sys/fs/cgroup/{memory,pids,cpu}/boxwright/ID` on v1, as Docker's cgroupfs driver makes
+//! `docker/ID`), with all three controllers the host offers, removed once the container has
+//! been waited for (by the [`Child`], or by a detached container's monitor); its processes and
+//! `exec`'d ones run in it, in a cgroup namespace of their own, so `/proc/self/cgroup` reads
+//! `0::/` on v2. A memory limit the command exceeds is an OOM kill, exit code 137. The v2 path
+//! is tested on pure cgroup v2 in a VM by `crates/runtime/tests/vm/cgroup2.sh`.
+//!
+//! **`/sys/fs/cgroup` inside the container** (the `cgroup` mount of [`default_mounts`], as in
+//! Docker's spec) is the container's own cgroup, always read-only, never the host's tree:
+//!
+//! - on v2, `cgroup2` mounted by the container's init in its cgroup namespace, so its cgroup is
+//!   the root: `cat /sys/fs/cgroup/memory.max` shows its limit;
+//! - on v1 (and hybrid), Docker's layout: a tmpfs with the container's directory of each
+//!   hierarchy bound read-only at `/sys/fs/cgroup/memory`, `pids` and `cpu` (the hierarchies
+//!   this runtime manages; Docker also shows the others), then the tmpfs made read-only;
+//! - without a cgroup of its own (no limit asked for, and every rootless container): an empty
+//!   read-only tmpfs. runc shows the cgroup the container runs in, which would then be the
+//!   caller's — the host's whole tree where callers sit in the root cgroup, as on this
+//!   project's machines; a program looking for its limits finds none either way, as in Docker's
+//!   view of a container without limits.
+//!
+//! With [`Network::Host`], `/sys` is the host's bound read-only — recursively: every mount
+//! beneath it too (Linux 5.12's `mount_setattr`), as every read-only recursive bind — and the
+//! view covers the host's cgroup mounts there.
+//!
 //! # Limitations (this release)
 //!
 //! - Detached containers cannot have a terminal (a tty needs an attached caller to hold its
@@ -234,13 +267,9 @@
 //!   user namespace), so [`Containers::exec`] and [`Containers::files`] go through a child of
 //!   the init instead: they need the container's command to be running. Hard links are copied as separate files and extended attributes are not
 //!   copied by `cp` and seeding.
-//! - No `/sys/fs/cgroup` view inside the container yet: the directory is the fresh sysfs'
-//!   empty one. Docker's view (a read-only mount of the container's own cgroup through its
-//!   cgroup namespace) would be, on a cgroup v1 or hybrid host, a tmpfs over `/sys/fs/cgroup`
-//!   with one read-only bind per controller of the container's cgroup directories (known
-//!   when the plan is made) and the tmpfs then made read-only; on pure v2 one read-only
-//!   `cgroup2` mount in the container's cgroup namespace. With [`Network::Host`], `/sys` is
-//!   the host's bound read-only, so the host's whole cgroup tree is visible read-only there.
+//! - A container without limits has no cgroup of its own (it stays in its caller's), so its
+//!   `/sys/fs/cgroup` is empty (see [cgroups](#cgroups)). Rootless containers cannot have limits
+//!   (a user cannot write the cgroup tree; systemd's delegated subtree is not used yet).
 //! - Seccomp filters the native architecture and, on x86_64, 32-bit x86 programs (as Docker's
 //!   profile does); x32 programs' calls are not matched and get the default action (`EPERM`).
 

@@ -270,11 +270,15 @@ pub(crate) fn parse_options(options: &[String]) -> (u64, bool, bool, Vec<String>
 }
 
 /// The context a spec mount is turned into steps in.
-pub(crate) struct MountContext {
+pub(crate) struct MountContext<'a> {
     /// A user namespace: no `mknod`, no `gid=` for devpts, host device nodes bound instead.
     pub(crate) rootless: bool,
     /// No network namespace: `/sys` is the host's, bound read-only.
     pub(crate) host_network: bool,
+    /// The container's own cgroup, if it has one (for its `/sys/fs/cgroup` view).
+    pub(crate) cgroup: Option<&'a crate::cgroup::Cgroup>,
+    /// The container has a cgroup namespace of its own.
+    pub(crate) cgroupns: bool,
 }
 
 /// Device nodes every container gets (OCI's default devices): name, major, minor.
@@ -326,8 +330,12 @@ pub(crate) fn mount_steps(mounts: &[Mount], ctx: &MountContext) -> Result<Vec<Mo
             data.retain(|d| !d.starts_with("gid="));
         }
         if typ == "cgroup" || typ == "cgroup2" {
-            // A cgroup view inside the container is later work; leave the directory alone.
-            tracing::debug!(dest = %m.destination().display(), "cgroup mount skipped");
+            steps.extend(crate::cgroup::view_steps(
+                ctx.cgroup,
+                m.destination(),
+                ctx.cgroupns,
+                ctx.host_network,
+            )?);
             continue;
         }
         let is_dev = m.destination() == Path::new("/dev");

@@ -1065,6 +1065,43 @@ fn remount_readonly(path: *const c_char, fd: RawFd) -> Result<(), i32> {
     Ok(())
 }
 
+/// `struct mount_attr` for `mount_setattr`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Makes the mount at `fd` and every mount beneath it read-only (`mount_setattr` with
+/// `AT_RECURSIVE`, Linux 5.12).
+fn readonly_recursive(fd: RawFd) -> Result<(), i32> {
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: an empty path on a descriptor this code opened (AT_EMPTY_PATH) and a pointer to
+    // `attr` on this stack, with its size.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as c_uint,
+            ptr::addr_of!(attr),
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
 fn is_dir(fd: RawFd) -> Result<bool, i32> {
     // SAFETY: stat is plain data filled by the kernel for an open descriptor.
     let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
@@ -1144,7 +1181,14 @@ fn mount_step(root: RawFd, m: &MountStep) -> Result<(), i32> {
             if *readonly {
                 // Reopen: the old descriptor names what is now covered by the mount.
                 let top = resolve(root, dest.prefixes[dest.names.len() - 1].as_ptr(), 0)?;
-                let r = remount_readonly(fd_path(top, &mut buf2), top);
+                // A recursive bind carries the source's submounts, still writable: make them
+                // all read-only at once (Linux 5.12); older kernels get the top mount only.
+                let r = match recursive.then(|| readonly_recursive(top)) {
+                    Some(Err(libc::ENOSYS)) | None => {
+                        remount_readonly(fd_path(top, &mut buf2), top)
+                    }
+                    Some(r) => r,
+                };
                 close(top);
                 r?;
             }

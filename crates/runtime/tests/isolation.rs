@@ -517,3 +517,51 @@ async fn a_runtime_spec_runs_as_given() {
     let out = c.output().await.unwrap();
     assert_eq!(text(&out.stdout), "from-spec\n");
 }
+
+/// Unmounts (lazily) what a test mounted on the host, even when the test fails.
+struct HostMount(std::path::PathBuf);
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+#[tokio::test]
+async fn read_only_bind_mounts_are_read_only_all_the_way_down() {
+    // A read-only bind of a host directory with a mount beneath it (as the host's /sys has
+    // cgroup, debugfs, securityfs… mounts, bound read-only under Network::Host): the mount
+    // beneath is read-only in the container too, as in Docker (since 25, on Linux >= 5.12).
+    let root = busybox_rootfs();
+    let host = tempfile::tempdir().unwrap();
+    let sub = host.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    rustix::mount::mount(
+        "tmpfs",
+        &sub,
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        c"size=1m",
+    )
+    .unwrap();
+    let _unmount = HostMount(sub.clone());
+    let out = run(sh(
+        root.path(),
+        "touch /data/top; echo top=$?; touch /data/sub/x; echo sub=$?",
+    )
+    .mount_bind(host.path(), "/data", true))
+    .await;
+    assert_eq!(text(&out.stdout), "top=1\nsub=1\n", "{out:?}");
+    assert!(!sub.join("x").exists());
+    // Read-write, both are written.
+    let out = run(
+        sh(root.path(), "touch /data/top /data/sub/x; echo rc=$?").mount_bind(
+            host.path(),
+            "/data",
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(text(&out.stdout), "rc=0\n", "{out:?}");
+    assert!(sub.join("x").exists());
+}
