@@ -228,134 +228,102 @@ impl MmLayout {
     }
 }
 
-/// The step of the child's setup that failed, as reported through the error pipe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Step {
+/// Declares [`Step`] from one list: each step's doc, name and description, in the order of
+/// their wire values (the first is 1, so a zeroed report is never a step).
+macro_rules! steps {
+    (
+        $(#[doc = $first_doc:literal])+ $first:ident => $first_text:literal,
+        $($(#[doc = $doc:literal])+ $name:ident => $text:literal,)*
+    ) => {
+        /// The step of the child's setup that failed, as reported through the error pipe.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u32)]
+        pub enum Step {
+            $(#[doc = $first_doc])+
+            $first = 1,
+            $($(#[doc = $doc])+ $name,)*
+        }
+
+        impl Step {
+            /// Every step, by wire value.
+            const ALL: &'static [Step] = &[Step::$first, $(Step::$name),*];
+
+            fn describe(self) -> &'static str {
+                match self {
+                    Step::$first => $first_text,
+                    $(Step::$name => $text,)*
+                }
+            }
+        }
+    };
+}
+
+steps! {
     /// Waiting for the parent (ID maps written, network ready).
-    SyncWait = 1,
+    SyncWait => "waiting for the user namespace maps",
     /// Installing stdin, stdout and stderr.
-    Stdio,
+    Stdio => "installing stdin/stdout/stderr",
     /// Joining the container's cgroups.
-    Cgroup,
+    Cgroup => "joining the cgroup",
     /// Entering a new cgroup namespace.
-    CgroupNamespace,
+    CgroupNamespace => "creating the cgroup namespace",
     /// Setting the hostname.
-    Hostname,
+    Hostname => "setting the hostname",
     /// Bringing up the loopback interface.
-    Loopback,
+    Loopback => "bringing up the loopback interface",
     /// Making the mount tree private.
-    MountPrivate,
+    MountPrivate => "making mounts private",
     /// Mounting the root file system (overlay or bind).
-    MountRoot,
+    MountRoot => "mounting the root file system",
     /// Opening the new root.
-    OpenRoot,
+    OpenRoot => "opening the root file system",
     /// One of the container's mounts (its index says which).
-    Mount,
+    Mount => "mounting",
     /// Remounting the root read-only.
-    MakeReadOnly,
+    MakeReadOnly => "making the root file system read-only",
     /// `pivot_root` into the new root.
-    PivotRoot,
+    PivotRoot => "pivot_root",
     /// Setting an rlimit.
-    Rlimit,
+    Rlimit => "setting resource limits",
     /// Dropping capabilities.
-    Capabilities,
+    Capabilities => "setting capabilities",
     /// Setting supplementary groups.
-    SetGroups,
+    SetGroups => "setting supplementary groups",
     /// Changing group.
-    SetGid,
+    SetGid => "setting the group id",
     /// Changing user.
-    SetUid,
+    SetUid => "setting the user id",
     /// Setting `no_new_privs`.
-    NoNewPrivs,
+    NoNewPrivs => "setting no_new_privs",
     /// Closing inherited descriptors.
-    CloseFds,
+    CloseFds => "closing inherited file descriptors",
     /// Changing to the working directory.
-    Chdir,
+    Chdir => "changing to the working directory",
     /// Setting the umask.
-    Umask,
+    Umask => "setting the umask",
     /// Resetting signal handlers and mask.
-    Signals,
+    Signals => "resetting signal handlers",
     /// Installing the seccomp filter.
-    Seccomp,
+    Seccomp => "installing the seccomp filter",
     /// `execve` of the command.
-    Exec,
+    Exec => "executing the command",
     /// Setting up the controlling terminal.
-    Terminal,
+    Terminal => "setting up the terminal",
     /// Joining a running container's namespaces (exec).
-    Setns,
+    Setns => "joining the container's namespaces",
     /// The `--init` process's own setup.
-    Init,
+    Init => "starting the command under the container's init",
 }
 
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
-        use Step::*;
-        const ALL: [Step; 27] = [
-            SyncWait,
-            Stdio,
-            Cgroup,
-            CgroupNamespace,
-            Hostname,
-            Loopback,
-            MountPrivate,
-            MountRoot,
-            OpenRoot,
-            Mount,
-            MakeReadOnly,
-            PivotRoot,
-            Rlimit,
-            Capabilities,
-            SetGroups,
-            SetGid,
-            SetUid,
-            NoNewPrivs,
-            CloseFds,
-            Chdir,
-            Umask,
-            Signals,
-            Seccomp,
-            Exec,
-            Terminal,
-            Setns,
-            Init,
-        ];
-        ALL.into_iter().find(|s| *s as u32 == v)
+        Step::ALL.iter().copied().find(|s| *s as u32 == v)
     }
 }
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            Step::SyncWait => "waiting for the user namespace maps",
-            Step::Stdio => "installing stdin/stdout/stderr",
-            Step::Cgroup => "joining the cgroup",
-            Step::CgroupNamespace => "creating the cgroup namespace",
-            Step::Hostname => "setting the hostname",
-            Step::Loopback => "bringing up the loopback interface",
-            Step::MountPrivate => "making mounts private",
-            Step::MountRoot => "mounting the root file system",
-            Step::OpenRoot => "opening the root file system",
-            Step::Mount => "mounting",
-            Step::MakeReadOnly => "making the root file system read-only",
-            Step::PivotRoot => "pivot_root",
-            Step::Rlimit => "setting resource limits",
-            Step::Capabilities => "setting capabilities",
-            Step::SetGroups => "setting supplementary groups",
-            Step::SetGid => "setting the group id",
-            Step::SetUid => "setting the user id",
-            Step::NoNewPrivs => "setting no_new_privs",
-            Step::CloseFds => "closing inherited file descriptors",
-            Step::Chdir => "changing to the working directory",
-            Step::Umask => "setting the umask",
-            Step::Signals => "resetting signal handlers",
-            Step::Seccomp => "installing the seccomp filter",
-            Step::Exec => "executing the command",
-            Step::Terminal => "setting up the terminal",
-            Step::Setns => "joining the container's namespaces",
-            Step::Init => "starting the command under the container's init",
-        };
-        f.write_str(s)
+        f.write_str(self.describe())
     }
 }
 
@@ -398,10 +366,14 @@ mod tests {
 
     #[test]
     fn steps_round_trip() {
-        for v in 1..=27 {
-            assert_eq!(Step::from_u32(v).unwrap() as u32, v);
+        let n = Step::ALL.len() as u32;
+        assert_eq!(n, 27);
+        for v in 1..=n {
+            let step = Step::from_u32(v).unwrap();
+            assert_eq!(step as u32, v);
+            assert!(!step.to_string().is_empty());
         }
         assert!(Step::from_u32(0).is_none());
-        assert!(Step::from_u32(28).is_none());
+        assert!(Step::from_u32(n + 1).is_none());
     }
 }
