@@ -824,8 +824,8 @@ impl Containers {
         st.ports.clear();
         st.pid = None;
         st.pid_start = None;
-        st.monitor_pid = None;
-        st.monitor_start = None;
+        // The monitor is kept: it outlives the command for a moment (cgroups, `--rm`), and
+        // `wait` waits for it. Its start time keeps a recycled PID from being taken for it.
         if persist {
             write_json(&dir.join("state.json"), &st)?;
             let _ = fs::remove_file(&exit_path);
@@ -1252,6 +1252,11 @@ impl Containers {
                 Err(err) => return Err(err),
             };
             if st.status != Status::Running {
+                // The monitor records the exit first, then removes the cgroups and, for
+                // `--rm`, the container: like `docker run --rm`, return once that is done.
+                if let Some(fd) = verified_pidfd(st.monitor_pid, st.monitor_start) {
+                    exited(fd).await?;
+                }
                 return Ok(st.exit_code.unwrap_or(0));
             }
             let target = verified_pidfd(st.monitor_pid, st.monitor_start)
