@@ -469,7 +469,7 @@ fn socket_path(dir: &Path) -> Result<(std::path::PathBuf, Option<OwnedFd>), Erro
 }
 
 /// Makes the listening attach socket of a container about to start (non-blocking,
-/// close-on-exec), replacing a stale one.
+/// close-on-exec, mode 0600), replacing a stale one.
 pub(crate) fn listen(dir: &Path) -> Result<OwnedFd, Error> {
     let path = dir.join("attach.sock");
     match std::fs::remove_file(&path) {
@@ -488,6 +488,10 @@ pub(crate) fn listen(dir: &Path) -> Result<OwnedFd, Error> {
     let addr =
         SocketAddrUnix::new(short.as_path()).map_err(|e| Error::io("binding", &path, e.into()))?;
     rustix::net::bind(&fd, &addr).map_err(|e| Error::io("binding", &path, e.into()))?;
+    // Whoever may connect may type into the container: its owner only, whatever the umask
+    // (before `listen`, no connection is accepted).
+    rustix::fs::chmod(&path, rustix::fs::Mode::from_raw_mode(0o600))
+        .map_err(|e| Error::io("setting the mode of", &path, e.into()))?;
     rustix::net::listen(&fd, 64).map_err(|e| Error::io("listening on", &path, e.into()))?;
     Ok(fd)
 }

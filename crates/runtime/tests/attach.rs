@@ -63,7 +63,8 @@ async fn attach(store: &Containers, id: &str, opts: AttachOptions) -> Attached {
 async fn run_di_then_attach_drives_a_shell_and_sees_its_exit_code() {
     let rootfs = busybox_rootfs();
     let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    // A state root deep enough that the socket's path does not fit `sun_path` (108 bytes).
+    let store = Containers::open(state.path().join("x".repeat(80))).unwrap();
     let c = Container::builder(rootfs.path())
         .cmd(["sh"])
         .build()
@@ -71,6 +72,11 @@ async fn run_di_then_attach_drives_a_shell_and_sees_its_exit_code() {
     let id = store.run(&c, &interactive(false)).await.unwrap();
     let info = store.inspect(&id).unwrap();
     assert!(info.interactive && !info.tty && !info.stdin_once);
+    let socket = info.dir.join("attach.sock");
+    assert!(socket.as_os_str().len() > 108);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
     // The shell waits on its stdin, which the monitor keeps open: still running.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(store.inspect(&id).unwrap().status, Status::Running);
