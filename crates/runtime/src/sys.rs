@@ -2174,6 +2174,10 @@ impl<'a> Relay<'a> {
                 self.receive_master();
             }
             for i in 0..proto::MAX_CLIENTS {
+                // Input that waits for the command stops the reading (the rest is read later).
+                if self.pending_len > 0 {
+                    break;
+                }
                 if ready(&fds[FIXED + i]) && self.clients[i].fd == fds[FIXED + i].fd {
                     self.client_input(i);
                 }

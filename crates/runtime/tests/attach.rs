@@ -296,6 +296,56 @@ async fn run_attached_with_stdin_once_passes_eof_on() {
     assert_eq!(wait_attached(a).await, 6);
 }
 
+/// Much more input than a pipe holds gets through, in order, while output flows back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_megabyte_of_input_goes_through() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = sh(rootfs.path(), "tee /tmp/in | wc -c; md5sum < /tmp/in")
+        .build()
+        .unwrap();
+    let mut a = store
+        .run_attached(&c, &interactive(false), &AttachOptions::default())
+        .await
+        .unwrap();
+    let input: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut stdin = a.stdin.take().unwrap();
+    let writer = tokio::spawn(async move {
+        stdin.write_all(&input).await.unwrap();
+        stdin.shutdown().await.unwrap();
+    });
+    let mut out = Vec::new();
+    tokio::time::timeout(PATIENCE, a.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    writer.await.unwrap();
+    let out = text(&out);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("1000000"), "{out:?}");
+    // The same bytes, in order (md5sum of the expected bytes, computed by the host's busybox).
+    let expected: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sum = std::process::Command::new("/bin/busybox")
+        .arg("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut p| {
+            use std::io::Write;
+            p.stdin.take().unwrap().write_all(&expected)?;
+            p.wait_with_output()
+        })
+        .unwrap();
+    let sum = text(&sum.stdout);
+    assert_eq!(
+        lines.next().map(|l| l.split_whitespace().next()),
+        Some(sum.split_whitespace().next()),
+        "{out:?}"
+    );
+    assert_eq!(wait_attached(a).await, 0);
+}
+
 /// A client that never reads is dropped; the container's output is not held up by it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_does_not_stall_the_container() {
