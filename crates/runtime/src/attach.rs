@@ -534,17 +534,7 @@ impl Containers {
                     io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
                 ) =>
             {
-                // Exiting (the monitor removed its socket), or started by a monitor that does
-                // not serve attachments: wait for the end, then as for an exited container.
-                if view.monitor.is_some() && !view.dir.join("attach.sock").exists() {
-                    self.wait(&view.id).await?;
-                    let view = self.log_view(&view.id)?;
-                    return self.replay_exited(view, opts).await;
-                }
-                return Err(Error::Attach {
-                    id: view.id,
-                    reason: "the container's monitor does not accept attachments",
-                });
+                return self.attach_late(view.id, opts).await;
             }
             Err(e) => return Err(Error::io("connecting to", view.dir.join("attach.sock"), e)),
         };
@@ -563,18 +553,22 @@ impl Containers {
                 Ok(self.attached(view.id, stream, hello, opts, replay))
             }
             Err(Handshake::Failed(e)) => Err(e),
-            // The monitor removes its socket when the container has exited, then closes the
-            // connections it did not accept yet.
-            Err(Handshake::Closed) if !view.dir.join("attach.sock").exists() => {
-                self.wait(&view.id).await?;
-                let view = self.log_view(&view.id)?;
-                self.replay_exited(view, opts).await
-            }
-            Err(Handshake::Closed) => Err(Error::Attach {
-                id: view.id,
-                reason: "the container's monitor closed the connection",
-            }),
+            Err(Handshake::Closed) => self.attach_late(view.id, opts).await,
         }
+    }
+
+    /// The attach socket refused or closed the connection: the container has just exited —
+    /// its monitor records the exit before it removes the socket and closes the connections it
+    /// did not take — or its monitor does not serve attachments (an earlier version's).
+    async fn attach_late(&self, id: String, opts: &AttachOptions) -> Result<Attached, Error> {
+        let view = self.log_view(&id)?;
+        if !view.running {
+            return self.replay_exited(view, opts).await;
+        }
+        Err(Error::Attach {
+            id,
+            reason: "the container's monitor does not accept attachments",
+        })
     }
 
     /// Starts a created or exited container attached (`docker start -a [-i]`): the client is
