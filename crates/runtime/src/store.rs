@@ -319,8 +319,8 @@ impl ContainerInfo {
 }
 
 /// A store of containers under a state root: Docker's `create`, `start`, `stop`, `kill`,
-/// `restart`, `wait`, `rm`, `ps`, `inspect`, `logs` and `exec`, usable from several processes
-/// at once.
+/// `restart`, `wait`, `rm`, `ps`, `inspect`, `logs`, `attach` and `exec`, usable from several
+/// processes at once.
 ///
 /// The layout under the root, and the monitor that waits for a detached container, are
 /// described in the crate documentation's section *Containers on disk*.
