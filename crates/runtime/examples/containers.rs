@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! cargo run -p boxwright-runtime --example containers -- [--root DIR] VERB ...
-//!   run -d [--name N] [--rm] [--init] [-e K=V] [-h HOSTNAME] [-p [IP:][HOST:]PORT[/udp]]
-//!          [-v NAME:DST[:ro] | -v /HOST/PATH:DST[:ro] | -v DST] ROOTFS -- CMD...   prints the ID
-//!   ps [-a]                       logs [-f] ID|NAME
-//!   attach ID|NAME                the current run's output from its start, until it exits
-//!   start ID|NAME                 stop [-t SECONDS] ID|NAME
+//!   run [-d] [-i] [-t] [--name N] [--rm] [--init] [-e K=V] [-h HOSTNAME]
+//!          [-p [IP:][HOST:]PORT[/udp]] [-v NAME:DST[:ro] | -v /HOST/PATH:DST[:ro] | -v DST]
+//!          ROOTFS -- CMD...       -d prints the ID; without -d, attached until it exits
+//!   ps [-a]                       logs [-f] [-t] [--tail N] ID|NAME
+//!   attach [--no-stdin] ID|NAME   stdin, output and terminal of a running container
+//!   start [-a] [-i] ID|NAME       stop [-t SECONDS] ID|NAME
 //!   restart [-t SECONDS] ID|NAME  kill [-s SIGNAL] ID|NAME
 //!   rm [-f] [-v] ID|NAME          wait ID|NAME (exits with the container's code)
 //!   inspect ID|NAME (JSON)        exec ID|NAME -- CMD... (attached; exits with its code)
@@ -14,7 +15,10 @@
 //!
 //! The state root is `--root DIR`, else `$BOXWRIGHT_ROOT`, else `/var/lib/boxwright`; volumes
 //! live under it too (`ROOT/volumes`). `-p` gives the container a private network whose ports
-//! slirp4netns forwards (it must be installed); `--init` runs our init as PID 1.
+//! slirp4netns forwards (it must be installed); `--init` runs our init as PID 1. `-i` keeps the
+//! command's stdin open and `-t` gives it a terminal, for `attach` (`docker run -dit IMAGE sh`
+//! then `attach`, as with Docker; with a terminal this program's own terminal is put in raw
+//! mode while attached, and `attach` ends when the container does, or with this program).
 //! Containers keep running after this program exits; any later invocation manages them.
 //! Errors exit with 125, as the docker CLI; `exec` of a missing command with 127.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -23,16 +27,72 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use boxwright_runtime::{
-    Container, Containers, CreateOptions, Error, ExecOptions, Network, PortMapping, RemoveOptions,
-    Volumes,
+    AttachOptions, Attached, Container, Containers, CreateOptions, Error, ExecOptions, LogOptions,
+    Network, PortMapping, RemoveOptions, Stream, Volumes,
 };
 use tokio::io::AsyncWriteExt;
 
+/// Relays this program's stdin to the attached container and its output to ours (a terminal
+/// in raw mode when the container has one), until the attachment ends. Returns the
+/// container's exit code, or `None` when it is still running (detached).
+async fn session(mut a: Attached) -> Result<Option<i32>, Error> {
+    let stdin_fd = std::io::stdin();
+    let saved = if a.tty() && rustix::termios::isatty(&stdin_fd) {
+        let saved = rustix::termios::tcgetattr(&stdin_fd).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            raw.make_raw();
+            let _ =
+                rustix::termios::tcsetattr(&stdin_fd, rustix::termios::OptionalActions::Now, &raw);
+        }
+        saved
+    } else {
+        None
+    };
+    if a.tty() {
+        if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdout()) {
+            a.resize(ws.ws_row, ws.ws_col).await?;
+        }
+    }
+    if let Some(mut input) = a.stdin.take() {
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut input).await;
+            let _ = input.shutdown().await;
+        });
+    }
+    let (mut out, mut err) = (tokio::io::stdout(), tokio::io::stderr());
+    let result = loop {
+        match a.next_chunk().await {
+            Ok(Some(c)) => {
+                let w: &mut (dyn tokio::io::AsyncWrite + Unpin) = match c.stream {
+                    Stream::Stdout => &mut out,
+                    Stream::Stderr => &mut err,
+                };
+                let _ = w.write_all(&c.data).await;
+                let _ = w.flush().await;
+            }
+            Ok(None) => break Ok(a.exit_code()),
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(t) = saved {
+        let _ = rustix::termios::tcsetattr(&stdin_fd, rustix::termios::OptionalActions::Now, &t);
+    }
+    result
+}
+
+/// Ends the program with the container's code (or 0 when detached). A direct exit: the task
+/// reading this program's stdin may be blocked in a read that would hold up the runtime's end.
+fn finish(code: Option<i32>) -> ! {
+    std::process::exit(code.unwrap_or(0))
+}
+
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: containers [--root DIR] (run -d [--name N] [--rm] [--init] [-e K=V] [-h HOST] \
-         [-p [IP:][HOST:]PORT[/udp]] [-v SRC:DST[:ro]|-v DST] ROOTFS -- CMD... \
-         | ps [-a] | logs [-f] C | attach C | start C | stop [-t S] C | restart [-t S] C | kill [-s SIG] C \
+        "usage: containers [--root DIR] (run [-d] [-i] [-t] [--name N] [--rm] [--init] [-e K=V] \
+         [-h HOST] [-p [IP:][HOST:]PORT[/udp]] [-v SRC:DST[:ro]|-v DST] ROOTFS -- CMD... \
+         | ps [-a] | logs [-f] [-t] [--tail N] C | attach [--no-stdin] C | start [-a] [-i] C \
+         | stop [-t S] C | restart [-t S] C | kill [-s SIG] C \
          | rm [-f] [-v] C | wait C | inspect C | exec C -- CMD...)"
     );
     ExitCode::from(2)
@@ -133,7 +193,23 @@ async fn main() -> ExitCode {
     let result: Result<ExitCode, Error> = async {
         match verb.as_str() {
             "run" => {
+                // `-dit` and the like: one flag each (before `--`).
+                let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+                let mut split = Vec::new();
+                for a in args.drain(..end) {
+                    let short = a.len() > 2
+                        && a.starts_with('-')
+                        && a[1..].chars().all(|c| matches!(c, 'd' | 'i' | 't'));
+                    if short {
+                        split.extend(a[1..].chars().map(|c| format!("-{c}")));
+                    } else {
+                        split.push(a);
+                    }
+                }
+                args.splice(0..0, split);
                 let detached = flag(&mut args, "-d");
+                let interactive = flag(&mut args, "-i");
+                let tty = flag(&mut args, "-t");
                 let auto_remove = flag(&mut args, "--rm");
                 let init = flag(&mut args, "--init");
                 let name = value(&mut args, "--name");
@@ -155,8 +231,8 @@ async fn main() -> ExitCode {
                 let Some(dash) = args.iter().position(|a| a == "--") else {
                     return Ok(usage());
                 };
-                if !detached || dash != 1 || dash + 1 >= args.len() {
-                    eprintln!("containers: run needs -d, ROOTFS, -- and a command (use the sandbox example for attached runs)");
+                if dash != 1 || dash + 1 >= args.len() {
+                    eprintln!("containers: run needs ROOTFS, -- and a command");
                     return Ok(usage());
                 }
                 let mut b = Container::builder(args[0].as_str()).cmd(args[dash + 1..].to_vec());
@@ -191,8 +267,18 @@ async fn main() -> ExitCode {
                     name,
                     auto_remove,
                     init,
+                    interactive,
+                    tty,
                     ..CreateOptions::default()
                 };
+                if !detached {
+                    let attach = AttachOptions {
+                        stdin: interactive,
+                        ..AttachOptions::default()
+                    };
+                    let a = store.run_attached(&c, &opts, &attach).await?;
+                    finish(session(a).await?);
+                }
                 let id = store.run(&c, &opts).await?;
                 println!("{id}");
                 Ok(ExitCode::SUCCESS)
@@ -233,41 +319,83 @@ async fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             "logs" => {
-                let follow = flag(&mut args, "-f");
-                let Some(c) = args.first() else { return Ok(usage()) };
-                let mut logs = store.logs(c, follow)?;
-                let _ = tokio::io::copy(&mut logs, &mut tokio::io::stdout()).await;
+                let opts = LogOptions {
+                    follow: flag(&mut args, "-f"),
+                    timestamps: flag(&mut args, "-t"),
+                    tail: value(&mut args, "--tail").and_then(|n| n.parse().ok()),
+                    ..LogOptions::default()
+                };
+                let Some(c) = args.first() else {
+                    return Ok(usage());
+                };
+                let mut logs = store.logs_with(c, &opts)?;
+                if opts.timestamps {
+                    let _ = tokio::io::copy(&mut logs, &mut tokio::io::stdout()).await;
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let (mut out, mut err) = (tokio::io::stdout(), tokio::io::stderr());
+                while let Some(chunk) = logs.next_chunk().await? {
+                    let _ = match chunk.stream {
+                        Stream::Stdout => out.write_all(&chunk.data).await,
+                        Stream::Stderr => err.write_all(&chunk.data).await,
+                    };
+                }
+                let _ = (out.flush().await, err.flush().await);
                 Ok(ExitCode::SUCCESS)
             }
             "attach" => {
-                let Some(c) = args.first() else { return Ok(usage()) };
-                let mut out = store.attach_output(c)?;
-                let _ = tokio::io::copy(&mut out, &mut tokio::io::stdout()).await;
-                Ok(ExitCode::SUCCESS)
+                let no_stdin = flag(&mut args, "--no-stdin");
+                let Some(c) = args.first() else {
+                    return Ok(usage());
+                };
+                let opts = AttachOptions {
+                    stdin: !no_stdin,
+                    ..AttachOptions::default()
+                };
+                let a = store.attach(c, &opts).await?;
+                finish(session(a).await?)
             }
             "start" => {
-                let Some(c) = args.first() else { return Ok(usage()) };
+                let attach = flag(&mut args, "-a");
+                let interactive = flag(&mut args, "-i");
+                let Some(c) = args.first() else {
+                    return Ok(usage());
+                };
+                if attach || interactive {
+                    let opts = AttachOptions {
+                        stdin: interactive,
+                        ..AttachOptions::default()
+                    };
+                    let a = store.start_attached(c, &opts).await?;
+                    finish(session(a).await?);
+                }
                 store.start(c).await?;
                 println!("{c}");
                 Ok(ExitCode::SUCCESS)
             }
             "stop" => {
                 let t = seconds(value(&mut args, "-t"));
-                let Some(c) = args.first() else { return Ok(usage()) };
+                let Some(c) = args.first() else {
+                    return Ok(usage());
+                };
                 store.stop(c, t).await?;
                 println!("{c}");
                 Ok(ExitCode::SUCCESS)
             }
             "restart" => {
                 let t = seconds(value(&mut args, "-t"));
-                let Some(c) = args.first() else { return Ok(usage()) };
+                let Some(c) = args.first() else {
+                    return Ok(usage());
+                };
                 store.restart(c, t).await?;
                 println!("{c}");
                 Ok(ExitCode::SUCCESS)
             }
             "kill" => {
                 let sig = value(&mut args, "-s").map_or(Some(9), |s| signal_number(&s));
-                let (Some(sig), Some(c)) = (sig, args.first()) else { return Ok(usage()) };
+                let (Some(sig), Some(c)) = (sig, args.first()) else {
+                    return Ok(usage());
+                };
                 store.kill(c, sig)?;
                 println!("{c}");
                 Ok(ExitCode::SUCCESS)
@@ -279,19 +407,25 @@ async fn main() -> ExitCode {
                     return Ok(usage());
                 }
                 for c in &args {
-                    store.remove_with(c, RemoveOptions { force, volumes }).await?;
+                    store
+                        .remove_with(c, RemoveOptions { force, volumes })
+                        .await?;
                     println!("{c}");
                 }
                 Ok(ExitCode::SUCCESS)
             }
             "wait" => {
-                let Some(c) = args.first() else { return Ok(usage()) };
+                let Some(c) = args.first() else {
+                    return Ok(usage());
+                };
                 let code = store.wait(c).await?;
                 println!("{code}");
                 Ok(ExitCode::SUCCESS)
             }
             "inspect" => {
-                let Some(c) = args.first() else { return Ok(usage()) };
+                let Some(c) = args.first() else {
+                    return Ok(usage());
+                };
                 let info = store.inspect(c)?;
                 match serde_json::to_string_pretty(&info) {
                     Ok(j) => println!("{j}"),
@@ -310,7 +444,10 @@ async fn main() -> ExitCode {
                     .exec(&args[0], args[dash + 1..].to_vec(), &ExecOptions::default())
                     .await?;
                 let (out, err) = (child.stdout.take(), child.stderr.take());
-                tokio::join!(pump(out, tokio::io::stdout()), pump(err, tokio::io::stderr()));
+                tokio::join!(
+                    pump(out, tokio::io::stdout()),
+                    pump(err, tokio::io::stderr())
+                );
                 Ok(code(child.wait().await?.code()))
             }
             _ => Ok(usage()),

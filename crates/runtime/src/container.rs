@@ -551,7 +551,9 @@ impl ContainerBuilder {
 
     /// Gives the command a terminal (`docker run -t`): a pty opened in the container's own
     /// `/dev/pts`, whose slave is the command's controlling terminal and its stdin, stdout and
-    /// stderr. The master is [`Child::pty`]; the stdio settings are then ignored.
+    /// stderr. The master is [`Child::pty`]; the stdio settings are then ignored. Started
+    /// detached ([`Containers::run`](crate::Containers::run)), the monitor holds the master
+    /// and clients attach to it (see [`CreateOptions::tty`](crate::CreateOptions::tty)).
     pub fn tty(mut self, yes: bool) -> Self {
         self.tty = yes;
         self

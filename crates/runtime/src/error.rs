@@ -248,6 +248,16 @@ pub enum Error {
         id: String,
     },
 
+    /// An attachment was refused, or cut: too many clients, a client that did not keep up
+    /// with the output, a resize without a terminal.
+    #[error("attach to container {id}: {reason}")]
+    Attach {
+        /// The container.
+        id: String,
+        /// Why.
+        reason: &'static str,
+    },
+
     /// A record of the container store cannot be read or written.
     #[error("container record {path:?}")]
     Record {

@@ -89,7 +89,8 @@
 //!                                --init, published ports, volumes
 //!     state.json                 created|running|exited, PIDs and their start times, exit code
 //!     lock                       the container's lock (start and state updates)
-//!     container.log              stdout and stderr of detached runs (both O_APPEND, one file)
+//!     container.log              stdout and stderr of detached runs, in CRI lines (see Logs)
+//!     attach.sock                the monitor's attach socket, while it runs (see Attaching)
 //!     exit                       written by the monitor when the command ends
 //!     hosts hostname resolv.conf the container's /etc/hosts, /etc/hostname, /etc/resolv.conf
 //!     upper/ work/               the read-write layer, for an overlay created with an empty upper
@@ -106,11 +107,15 @@
 //! subreaper) and outlives the caller. The monitor is a copy of the caller that never executes
 //! anything and makes only raw system calls on data prepared before the first clone (it is a
 //! post-fork child of a possibly multi-threaded program): it closes every descriptor it does
-//! not need (the caller's pipes and sockets never stay open), installs `/dev/null` and the log
-//! as 0-2, clones the container's init (the same init as attached runs), reports the init's PID
-//! and then reaps it with `waitid`, writes `exit.tmp` and renames it to `exit`, removes the
-//! container's cgroups and, for `--rm`, moves the container's directory to the trash under the
-//! store lock. A running container's init and monitor are recorded by PID *and* start time
+//! not need (the caller's pipes and sockets never stay open), installs `/dev/null` as its own
+//! 0-2, clones the container's init (the same init as attached runs) with the command's stdio
+//! on pipes (or a pty) whose other ends it keeps, and reports the init's PID. Until the init
+//! exits it relays, in one `ppoll` loop over fixed-size stack buffers: the command's output to
+//! the log ([Logs](#logs)) and to attached clients, and their input to the command
+//! ([Attaching](#attaching-to-a-detached-container)). Then it drains the output, reaps the
+//! init with `waitid`, writes `exit.tmp` and renames it to `exit`, tells attached clients the
+//! exit code and removes its socket, removes the container's cgroups and, for `--rm`, moves
+//! the container's directory to the trash under the store lock. A running container's init and monitor are recorded by PID *and* start time
 //! (`/proc/PID/stat`), and signals go through a pidfd checked against that start time, so a
 //! recycled PID is never signalled. If the monitor itself is killed, the container can still be
 //! stopped, but its exit code is lost ([`UNKNOWN_EXIT_CODE`]).
@@ -124,6 +129,87 @@
 //! container's own `/dev/ptmx`, so the command sees `/dev/pts/0`; the slave becomes its
 //! controlling terminal and stdio, the master comes back over a Unix socket as a [`Pty`]
 //! (async read/write, [`Pty::resize`]).
+//!
+//! # Attaching to a detached container
+//!
+//! [`CreateOptions::interactive`] (`docker run -di`) keeps the command's stdin open: a pipe
+//! whose write end the monitor holds. [`CreateOptions::tty`] (`-t`) gives it a terminal whose
+//! master the monitor holds (the pty is opened in the container's own `/dev/pts`, as for an
+//! attached run). [`Containers::attach`] (`docker attach`) returns an [`Attached`]: the
+//! command's stdin ([`AttachStdin`], an `AsyncWrite`), its output as [`Chunk`]s or one
+//! `AsyncRead`, [`Attached::resize`] and [`Attached::wait`] for the exit code.
+//! [`Containers::start_attached`] (`docker start -a -i`) and [`Containers::run_attached`]
+//! (`docker run -i` without `-d`) connect the client before the command runs, so it misses
+//! nothing. [`Containers::attach_output`] is an attachment without stdin that starts with the
+//! current run's logged output. Docker's semantics are kept:
+//!
+//! - Up to [`MAX_CLIENTS`] clients at once; another is refused ([`Error::Attach`]). Each gets
+//!   the output produced while it is attached — and with [`AttachOptions::logs`] first the
+//!   current run's logged output, with nothing lost or repeated in between.
+//! - A client that goes away (or is dropped) detaches: the container keeps running, and a new
+//!   attachment works. Closing a client's stdin (`shutdown` of [`AttachStdin`], or dropping
+//!   it) closes the command's stdin only for a container with Docker's `StdinOnce`
+//!   ([`CreateOptions::stdin_once`], which `docker run -i` without `-d` sets, so the command
+//!   reads EOF when the client's input ends) and no terminal; otherwise it ends that client's
+//!   attachment, as Docker's daemon does (`docker attach` to a `docker run -di` container).
+//! - With a terminal, [`Attached::resize`] sets its size (`TIOCSWINSZ` on the master, so the
+//!   command's foreground process group gets `SIGWINCH`).
+//! - The monitor never waits for a client: one whose socket has too much output queued (it
+//!   does not read) is dropped and learns it ([`Error::Attach`] from its output); the command
+//!   and the other clients go on.
+//!
+//! **The protocol** on `attach.sock`, a Unix stream socket in the container's directory made
+//! by [`Containers::start`] before the monitor is cloned and removed by the monitor once the
+//! container has exited: frames both ways, each an 8-byte header — the frame's kind (one
+//! byte), three zero bytes, the payload's length (big-endian `u32`), as in Docker's
+//! multiplexed attach stream — and the payload. Unknown kinds are skipped.
+//!
+//! | kind | direction | payload |
+//! |---|---|---|
+//! | `0x00` STDIN | client → monitor | bytes for the command's stdin (or terminal) |
+//! | `0x01` STDOUT | monitor → client | the command's stdout (or its terminal's output), 16 KiB at most |
+//! | `0x02` STDERR | monitor → client | the command's stderr, 16 KiB at most |
+//! | `0x10` HELLO | monitor → client | version (1); flags (1 terminal, 2 stdin open, 4 stdin-once); 6 zero bytes; the log's length when the client attached (`u64`, little-endian) |
+//! | `0x11` EXIT | monitor → client | `E`, `S` or `U` (exited, killed by a signal, unknown); 3 zero bytes; the code or signal (`i32`, little-endian) |
+//! | `0x12` DETACHED | monitor → client | none: the attachment ended (its stdin closed without stdin-once) |
+//! | `0x13` REFUSED | monitor → client | the reason (1: too many clients); the connection closes |
+//! | `0x14` DROPPED | monitor → client | none: the client did not keep up; the connection closes |
+//! | `0x20` ATTACH | client → monitor | what it wants (bits: 1 stdin, 2 stdout, 4 stderr); answered by HELLO, after which output flows |
+//! | `0x21` CLOSE_STDIN | client → monitor | none: its input has ended |
+//! | `0x22` RESIZE | client → monitor | rows, columns (`u16` each, little-endian) |
+//!
+//! A client connected before the start gets HELLO first, unasked. HELLO's log length is where
+//! its live output starts in the log, which is how [`AttachOptions::logs`] joins the two
+//! without a gap.
+//!
+//! # Logs
+//!
+//! The monitor writes `container.log` in the **CRI logging format** of containerd and CRI-O
+//! (the format the kubelet reads): one record per line,
+//!
+//! ```text
+//! 2016-10-06T00:17:09.669794202Z stdout F a complete line
+//! 2016-10-06T00:17:09.669801002Z stderr P a piece without its newline...
+//! 2016-10-06T00:17:09.670010001Z stderr F ...and the rest of that line
+//! ```
+//!
+//! — when the monitor read the output (RFC 3339 in UTC, always nine fractional digits), the
+//! stream, `F` for a record that ends a line (the record's newline is the line's) or `P` for a
+//! partial one, a space, and the bytes as written. Why this format: it is plain text that
+//! `grep`, `tail` and the kubelet's tooling already read; it keeps the two streams apart and
+//! timestamped without escaping (Docker's `json-file` needs JSON string escaping, which the
+//! monitor — raw system calls, no allocation — would have to hand-roll); and every byte
+//! round-trips: a stream's output is the concatenation of its records, with a newline after
+//! each `F`. A piece without a newline is written at once as a `P` record (nothing waits in
+//! the monitor for the rest of a line), so a line written in several pieces is several `P`
+//! records and an `F`. A terminal's output (`-t`) is logged as `stdout`, with its `\r\n`.
+//! Lines that are not CRI records (a log written by an earlier version) read as stdout.
+//!
+//! [`Containers::logs`] is the simple byte stream (both streams, no timestamps, `-f`);
+//! [`Containers::logs_with`] takes `docker logs`' options ([`LogOptions`]: follow,
+//! timestamps, tail, since, until, stdout/stderr) and [`Logs::next_chunk`] tells the streams
+//! apart. Following waits on inotify for the log and on the monitor's pidfd, and ends once
+//! the container has exited and the log is drained.
 //!
 //! # Networks
 //!
@@ -256,10 +342,6 @@
 //!
 //! # Limitations (this release)
 //!
-//! - Detached containers cannot have a terminal (a tty needs an attached caller to hold its
-//!   master); attaching to a detached container is output only
-//!   ([`Containers::attach_output`]: the current run's output from its start, followed), its
-//!   stdin stays `/dev/null`.
 //! - Volume seeding from an overlay needs root. A rootless container's published ports need
 //!   slirp4netns, reach the container on `tap0` (10.0.2.100) rather than its loopback, and
 //!   are IPv4 only. Under `--init`, a rootless caller may not open
@@ -273,6 +355,7 @@
 //! - Seccomp filters the native architecture and, on x86_64, 32-bit x86 programs (as Docker's
 //!   profile does); x32 programs' calls are not matched and get the default action (`EPERM`).
 
+mod attach;
 mod caps;
 mod cgroup;
 mod child;
@@ -294,6 +377,7 @@ mod sys;
 mod tty;
 mod volume;
 
+pub use attach::{AttachOptions, AttachStdin, Attached, MAX_CLIENTS};
 pub use caps::docker_default as docker_default_capabilities;
 pub use child::Child;
 pub use child::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output, Stdio};
@@ -304,7 +388,7 @@ pub use container::{
 pub use cp::ContainerRoot;
 pub use error::Error;
 pub use exec::ExecOptions;
-pub use logs::Logs;
+pub use logs::{Chunk, LogOptions, Logs, Stream};
 pub use net::{PortMapping, Protocol, PublishedPort};
 pub use plan::Step;
 pub use rootfs::{OverlayMode, RootFs};

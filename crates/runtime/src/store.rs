@@ -66,6 +66,20 @@ pub struct CreateOptions {
     /// `--init`: run the command under our init (see [`Container::has_init`]); a container
     /// built with [`ContainerBuilder::init`](crate::ContainerBuilder::init) has it anyway.
     pub init: bool,
+    /// `-i`: keep the command's stdin open — a pipe whose write end the monitor holds — so
+    /// that attached clients can write to it ([`Containers::attach`]). Without it stdin is
+    /// `/dev/null`.
+    pub interactive: bool,
+    /// `-t`: a terminal, whose master the monitor holds: its output goes to the log (as
+    /// stdout) and to attached clients, which can resize it; with
+    /// [`interactive`](Self::interactive), their input is its keyboard. A container built
+    /// with [`ContainerBuilder::tty`](crate::ContainerBuilder::tty) has it anyway.
+    pub tty: bool,
+    /// Docker's `StdinOnce`: the command's stdin closes (it reads EOF) when an attached client
+    /// that had it closes its stdin or goes away; without it that only ends the client's
+    /// attachment. Set by `docker run -i` without `-d` ([`Containers::run_attached`]). No
+    /// effect with a terminal.
+    pub stdin_once: bool,
 }
 
 /// The root file system as recorded.
@@ -140,6 +154,13 @@ struct Record {
     /// How an overlay root runs (overlayfs, or its materialized merged view).
     #[serde(default)]
     overlay: OverlayMode,
+    /// `-i`, `-t` and Docker's `StdinOnce`.
+    #[serde(default)]
+    interactive: bool,
+    #[serde(default)]
+    tty: bool,
+    #[serde(default)]
+    stdin_once: bool,
 }
 
 /// A volume in `container.json`.
@@ -282,8 +303,15 @@ pub struct ContainerInfo {
     pub merged: Option<PathBuf>,
     /// The container's directory.
     pub dir: PathBuf,
-    /// Its log file (stdout and stderr of detached runs).
+    /// Its log file (stdout and stderr of detached runs, in the CRI format: see
+    /// [`Containers::logs_with`]).
     pub log_path: PathBuf,
+    /// `-i`: its stdin stays open for attached clients.
+    pub interactive: bool,
+    /// `-t`: it has a terminal.
+    pub tty: bool,
+    /// Docker's `StdinOnce` (see [`CreateOptions::stdin_once`]).
+    pub stdin_once: bool,
     /// The runtime spec it runs with.
     pub spec: Spec,
 }
@@ -296,8 +324,8 @@ impl ContainerInfo {
 }
 
 /// A store of containers under a state root: Docker's `create`, `start`, `stop`, `kill`,
-/// `restart`, `wait`, `rm`, `ps`, `inspect`, `logs` and `exec`, usable from several processes
-/// at once.
+/// `restart`, `wait`, `rm`, `ps`, `inspect`, `logs`, `attach` and `exec`, usable from several
+/// processes at once.
 ///
 /// The layout under the root, and the monitor that waits for a detached container, are
 /// described in the crate documentation's section *Containers on disk*.
@@ -597,17 +625,13 @@ impl Containers {
     /// its ID (the container's own). A [`RootFs::Overlay`] whose `upper` is empty gets `upper/`
     /// and `work/` in the container's directory, removed with it.
     pub fn create(&self, container: &Container, opts: &CreateOptions) -> Result<String, Error> {
-        if container
-            .spec()
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            == Some(true)
-        {
-            return Err(Error::Unsupported {
-                what: "a terminal for a detached container (use an attached run)".into(),
-            });
-        }
+        let tty = opts.tty
+            || container
+                .spec()
+                .process()
+                .as_ref()
+                .and_then(|p| p.terminal())
+                == Some(true);
         let net = container.net_config();
         if !net.ports.is_empty() && crate::net::find_slirp4netns().is_none() {
             return Err(Error::Unsupported {
@@ -631,6 +655,9 @@ impl Containers {
         let written = (|| {
             let mut rootfs = container.rootfs().clone();
             let mut spec = container.spec().clone();
+            if let Some(p) = spec.process_mut() {
+                p.set_terminal(Some(tty));
+            }
             if let RootFs::Overlay { upper, work, .. } = &mut rootfs {
                 if upper.as_os_str().is_empty() {
                     *upper = dir.join("upper");
@@ -664,6 +691,9 @@ impl Containers {
                 volumes: container.volumes().iter().map(VolumeRecord::of).collect(),
                 etc: container.etc_files().is_some(),
                 overlay: container.overlay_mode(),
+                interactive: opts.interactive,
+                tty,
+                stdin_once: opts.stdin_once,
             };
             // The builder has registered the container as their user already; again, in case
             // a release came in between.
@@ -869,6 +899,9 @@ impl Containers {
                 .filter(|m| m.is_dir()),
             rootfs: e.record.rootfs,
             log_path: e.dir.join("container.log"),
+            interactive: e.record.interactive,
+            tty: e.record.tty,
+            stdin_once: e.record.stdin_once,
             dir: e.dir,
             spec,
         })
@@ -912,21 +945,39 @@ impl Containers {
         Ok(id)
     }
 
-    /// Starts a created or exited container, detached (`docker start`): its stdout and stderr
-    /// go to its log, its exit is recorded by its monitor. Starting a running container does
-    /// nothing. Returns once the command has been executed, or with the error its init
-    /// reported (the container is then exited with code 127, as the init).
+    /// Starts a created or exited container, detached (`docker start`): its monitor copies
+    /// its stdout and stderr (or its terminal's output) to its log and to attached clients
+    /// ([`Containers::attach`]), holds its stdin open with [`CreateOptions::interactive`], and
+    /// records its exit. Starting a running container does nothing. Returns once the command
+    /// has been executed, or with the error its init reported (the container is then exited
+    /// with code 127, as the init).
     pub async fn start(&self, query: &str) -> Result<(), Error> {
+        self.start_with(query, None).await.map(drop)
+    }
+
+    /// [`Containers::start`], with a client attached from the start (its socket, for the
+    /// monitor, and what it wants). Returns the ID, or `None` when it was running already.
+    pub(crate) async fn start_with(
+        &self,
+        query: &str,
+        first_client: Option<(OwnedFd, u8)>,
+    ) -> Result<Option<String>, Error> {
         let e = self.entry(query)?;
         let _l = lock(&e.dir.join("lock"))?;
         let mut st = Self::refresh(&e.dir, true)?;
         if st.status == Status::Running {
-            return Ok(());
+            return Ok(None);
         }
         let spec: Spec = read_json(&e.dir.join("config.json"))?;
         let mut container =
             Container::new(spec.clone(), e.record.rootfs.to_rootfs())?.with_id(e.record.id.clone());
-        container.set_stdio(Stdio::Inherit, Stdio::Inherit, Stdio::Inherit);
+        // The monitor relays the command's stdio (a terminal ignores these).
+        let stdin = if e.record.interactive {
+            Stdio::Piped
+        } else {
+            Stdio::Null
+        };
+        container.set_stdio(stdin, Stdio::Piped, Stdio::Piped);
         container.set_init(e.record.init);
         container.set_overlay_mode(e.record.overlay);
         Self::choose_root(container.rootfs(), e.record.overlay).await?;
@@ -969,6 +1020,7 @@ impl Containers {
             .map(|s| s.st_size as u64)
             .map_err(|err| Error::io("reading the size of", &log_path, err.into()))?;
         let log = high(log)?;
+        let listen = crate::attach::listen(&e.dir)?;
         let null = high(
             rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
                 .map_err(|err| Error::io("opening", "/dev/null", err.into()))?,
@@ -1016,6 +1068,23 @@ impl Containers {
             .map(AsRawFd::as_raw_fd)
             .chain(std::iter::once(p.plan.error_fd))
             .collect();
+        // The monitor's ends of the command's stdio are non-blocking (its own descriptions).
+        for fd in [&p.stdin_w, &p.stdout_r, &p.stderr_r].into_iter().flatten() {
+            rustix::io::ioctl_fionbio(fd, true).map_err(|err| Error::sys("ioctl(FIONBIO)", err))?;
+        }
+        let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        let relay = sys::RelayPlan {
+            log_fd: log.as_raw_fd(),
+            stdin: raw(&p.stdin_w),
+            stdout: raw(&p.stdout_r),
+            stderr: raw(&p.stderr_r),
+            terminal: raw(&p.terminal),
+            interactive: e.record.interactive,
+            stdin_once: e.record.stdin_once,
+            listen: listen.as_raw_fd(),
+            first: first_client.as_ref().map_or(-1, |(fd, _)| fd.as_raw_fd()),
+            first_wants: first_client.as_ref().map_or(0, |(_, w)| *w),
+        };
         let mut keep: Vec<RawFd> = plan_fds.clone();
         keep.extend([
             log.as_raw_fd(),
@@ -1023,13 +1092,25 @@ impl Containers {
             report_w.as_raw_fd(),
             ack_r.as_raw_fd(),
             dir_fd.as_raw_fd(),
+            listen.as_raw_fd(),
         ]);
+        keep.extend(
+            [
+                relay.stdin,
+                relay.stdout,
+                relay.stderr,
+                relay.terminal,
+                relay.first,
+            ]
+            .into_iter()
+            .filter(|fd| *fd >= 0),
+        );
         keep.extend(monitor_fds.iter().map(AsRawFd::as_raw_fd));
         keep.extend(slirp_exit.as_ref().map(|(_, w)| w.as_raw_fd()));
         keep.sort_unstable();
         keep.dedup();
         let mon = MonitorPlan {
-            stdio: [null.as_raw_fd(), log.as_raw_fd(), log.as_raw_fd()],
+            stdio: [null.as_raw_fd(); 3],
             keep,
             close_after: plan_fds,
             report_fd: report_w.as_raw_fd(),
@@ -1040,6 +1121,7 @@ impl Containers {
                 .map(|d| cpath(d))
                 .collect::<Result<_, _>>()?,
             auto_remove,
+            relay,
         };
 
         let first =
@@ -1051,6 +1133,10 @@ impl Containers {
             sync_w,
             child_fds,
             cgroup,
+            stdin_w,
+            stdout_r,
+            stderr_r,
+            terminal,
             ..
         } = p;
         // The monitor owns the cgroup now (it removes it after the exit).
@@ -1060,6 +1146,8 @@ impl Containers {
             r
         });
         drop((child_fds, log, null, report_w, ack_r, dir_fd, monitor_fds));
+        // The monitor holds the command's stdio and the attach socket from here.
+        drop((stdin_w, stdout_r, stderr_r, terminal, listen, first_client));
         // The first child exits right after cloning the monitor.
         loop {
             match rustix::process::waitid(WaitId::PidFd(first.pidfd.as_fd()), WaitIdOptions::EXITED)
@@ -1140,7 +1228,7 @@ impl Containers {
         let n = read_all(error_r, &mut buf).await?;
         if n == 0 {
             tracing::debug!(id = %e.record.id, pid, monitor_pid, "container started");
-            return Ok(());
+            return Ok(Some(e.record.id));
         }
         let err = match (n == buf.len()).then(|| sys::Fail::decode(&buf)).flatten() {
             Some(fail) => setup_error(&plan, fail),
@@ -1356,23 +1444,29 @@ impl Containers {
         Ok(self.entry(query)?.dir.join("container.log"))
     }
 
-    /// The container's directory and where its last run's output begins in its log (for
-    /// `attach_output`); the log's end when it never ran.
-    pub(crate) fn last_run_log(&self, query: &str) -> Result<(PathBuf, u64), Error> {
+    /// What the log readers need: the container's directory, where its current (or last)
+    /// run's output starts in the log, and whether it runs (with its monitor's pidfd).
+    pub(crate) fn log_view(&self, query: &str) -> Result<crate::logs::LogView, Error> {
         let e = self.entry(query)?;
         let st = self.state(&e)?;
-        let offset = if st.status == Status::Created {
+        let run_start = if st.status == Status::Created {
             fs::metadata(e.dir.join("container.log")).map_or(0, |m| m.len())
         } else {
             st.log_offset
         };
-        Ok((e.dir, offset))
-    }
-
-    /// The container's directory (for logs and exec).
-    pub(crate) fn dir_of(&self, query: &str) -> Result<(String, PathBuf), Error> {
-        let e = self.entry(query)?;
-        Ok((e.record.id, e.dir))
+        let running = st.status == Status::Running;
+        Ok(crate::logs::LogView {
+            id: e.record.id,
+            dir: e.dir,
+            run_start,
+            monitor: if running {
+                verified_pidfd(st.monitor_pid, st.monitor_start)
+            } else {
+                None
+            },
+            running,
+            exit_code: st.exit_code.filter(|_| st.status == Status::Exited),
+        })
     }
 
     /// The running container, for exec.
@@ -1392,12 +1486,11 @@ impl Containers {
         }
     }
 
-    /// True while the container at `dir` runs (for log following).
-    pub(crate) fn dir_running(dir: &Path) -> bool {
-        if dir.join("exit").exists() {
-            return false;
-        }
-        Self::refresh(dir, false).is_ok_and(|s| s.status == Status::Running)
+    /// True while the container runs (an attachment that ended without a word).
+    pub(crate) fn is_running(&self, query: &str) -> bool {
+        self.entry(query)
+            .and_then(|e| Self::refresh(&e.dir, false))
+            .is_ok_and(|st| st.status == Status::Running)
     }
 }
 

@@ -107,6 +107,13 @@ pub(crate) fn register_pidfd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd
         .map_err(|e| e.into_parts().1)
 }
 
+/// Registers a non-blocking descriptor (inotify) with the tokio reactor for reading.
+pub(crate) fn register_readable(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: as in `register_pidfd`: the AsyncFd owns the descriptor until it is dropped.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}
+
 /// Registers a descriptor (a pty master) with the tokio reactor for reading and writing.
 pub(crate) fn register_rw(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     // SAFETY: as in `register_pidfd`: the AsyncFd owns the descriptor until it is dropped.
@@ -1660,6 +1667,8 @@ pub(crate) struct MonitorPlan {
     /// cgroup directories to remove after the exit.
     pub(crate) cgroup_dirs: Vec<std::ffi::CString>,
     pub(crate) auto_remove: Option<AutoRemove>,
+    /// The command's stdio, its log and the attach socket (see [`RelayPlan`]).
+    pub(crate) relay: RelayPlan,
 }
 
 /// Starts a detached container: a first child leaves the caller's session and clones the
@@ -1704,7 +1713,8 @@ fn monitor(
         }
         close_except(&mon.keep);
 
-        let pid = clone3(flags, libc::SIGCHLD as u64, None);
+        let mut pidfd: c_int = -1;
+        let pid = clone3(flags, libc::SIGCHLD as u64, Some(&mut pidfd));
         if pid == 0 {
             child(plan, argv, envp)
         }
@@ -1734,6 +1744,12 @@ fn monitor(
             }
         }
         close(mon.ack_fd);
+
+        // Relays the command's output to the log and to attached clients, and their input
+        // to the command, until the init has exited and its output is drained.
+        let mut relay = Relay::new(&mon.relay);
+        relay.run(pidfd);
+        close(pidfd);
 
         let mut info: libc::siginfo_t = std::mem::zeroed();
         let waited = loop {
@@ -1799,6 +1815,8 @@ fn monitor(
                 c"exit".as_ptr(),
             );
         }
+        // Attached clients learn the exit once it is recorded.
+        relay.finish(mon.dir_fd, kind, value);
 
         for dir in mon.cgroup_dirs.iter().rev() {
             for _ in 0..200 {
@@ -1837,6 +1855,894 @@ fn monitor(
             close(rm.lock_fd);
         }
         exit_now(0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The monitor's relay: the command's stdio, its log (CRI lines) and the attach socket. Same
+// rules as the rest of the monitor: raw system calls, fixed-size buffers on this stack.
+// ---------------------------------------------------------------------------------------------
+
+/// What the monitor relays, prepared before the first clone (a descriptor is -1 when absent).
+#[derive(Debug)]
+pub(crate) struct RelayPlan {
+    /// The container's log (`O_APPEND`), written in the CRI format.
+    pub(crate) log_fd: RawFd,
+    /// `-i` without a terminal: the write end of the command's stdin pipe (non-blocking).
+    pub(crate) stdin: RawFd,
+    /// Without a terminal: the read ends of the command's stdout and stderr (non-blocking).
+    pub(crate) stdout: RawFd,
+    pub(crate) stderr: RawFd,
+    /// With a terminal: the socket on which the command's pty master arrives.
+    pub(crate) terminal: RawFd,
+    /// `-i`: clients' input goes to the command (its stdin pipe or the pty master).
+    pub(crate) interactive: bool,
+    /// Docker's `StdinOnce`: a client closing its stdin (or going away) closes the command's.
+    pub(crate) stdin_once: bool,
+    /// The listening attach socket (non-blocking).
+    pub(crate) listen: RawFd,
+    /// A client connected before the start (`start_attached`), and what it wants.
+    pub(crate) first: RawFd,
+    pub(crate) first_wants: u8,
+}
+
+use crate::attach::proto;
+
+/// Output is read in pieces of this size (one frame's payload at most).
+const OUT_BUF: usize = 16 << 10;
+/// Client input is read in pieces of this size, and at most this much waits for the command.
+const IN_BUF: usize = 4 << 10;
+/// CRI lines written with one `writev`, at most.
+const LOG_LINES: usize = 64;
+/// After the init has exited: the output is drained until it ends, or nothing came for this
+/// long, or this long after the exit at most (a process outside a PID namespace may keep a
+/// pipe open).
+const DRAIN_IDLE_NS: i64 = 2_000_000_000;
+const DRAIN_MAX_NS: i64 = 10_000_000_000;
+
+/// One attach client.
+#[derive(Clone, Copy)]
+struct Client {
+    /// -1: a free slot.
+    fd: RawFd,
+    /// Its `ATTACH` frame came (or it was connected before the start).
+    attached: bool,
+    /// `proto::WANT_*`.
+    wants: u8,
+    /// Bytes queued on its socket above which it is dropped (it does not keep up).
+    limit: u32,
+    /// The frame being read: header, kind, payload bytes left, a control payload's start.
+    hdr: [u8; proto::HEADER],
+    hdr_len: usize,
+    kind: u8,
+    remaining: u32,
+    ctl: [u8; 8],
+    ctl_len: usize,
+}
+
+const FREE: Client = Client {
+    fd: -1,
+    attached: false,
+    wants: 0,
+    limit: 0,
+    hdr: [0; proto::HEADER],
+    hdr_len: 0,
+    kind: 0,
+    remaining: 0,
+    ctl: [0; 8],
+    ctl_len: 0,
+};
+
+/// Which output descriptor.
+#[derive(Clone, Copy)]
+enum Out {
+    Stdout,
+    Stderr,
+    Master,
+}
+
+/// The relay's state, on the monitor's stack.
+struct Relay<'a> {
+    p: &'a RelayPlan,
+    tty: bool,
+    clients: [Client; proto::MAX_CLIENTS],
+    listen: RawFd,
+    stdin: RawFd,
+    stdout: RawFd,
+    stderr: RawFd,
+    terminal: RawFd,
+    master: RawFd,
+    /// Input is still taken (`-i`, and not closed by a stdin-once client).
+    input_open: bool,
+    /// Close the command's stdin once `pending` is written.
+    close_when_flushed: bool,
+    /// Input read from a client, not yet taken by the command.
+    pending: [u8; IN_BUF],
+    pending_at: usize,
+    pending_len: usize,
+    /// A resize asked for before the pty master arrived.
+    winsize: Option<(u16, u16)>,
+}
+
+fn monotonic_ns() -> i64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills a timespec on this stack.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clock_gettime,
+            libc::CLOCK_MONOTONIC as c_long,
+            ptr::addr_of_mut!(t),
+        );
+    }
+    t.tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec)
+}
+
+/// Sends one frame without blocking; true when all of it was queued.
+fn send_frame(fd: RawFd, kind: u8, payload: &[u8]) -> bool {
+    let mut hdr = [0u8; proto::HEADER];
+    hdr[0] = kind;
+    hdr[4..8].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+    let iov = [
+        libc::iovec {
+            iov_base: hdr.as_ptr() as *mut c_void,
+            iov_len: hdr.len(),
+        },
+        libc::iovec {
+            iov_base: payload.as_ptr() as *mut c_void,
+            iov_len: payload.len(),
+        },
+    ];
+    // SAFETY: a zeroed msghdr is valid; its iovecs point at `hdr` and `payload`, alive for the
+    // duration of the call.
+    let r = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = 2;
+        libc::syscall(
+            libc::SYS_sendmsg,
+            fd,
+            ptr::addr_of!(msg),
+            (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as c_long,
+        )
+    };
+    r == (hdr.len() + payload.len()) as c_long
+}
+
+/// Writes every iovec of `iov`, advancing through partial writes; gives up on an error.
+fn writev_all(fd: RawFd, iov: &mut [libc::iovec]) {
+    let mut first = 0;
+    while first < iov.len() {
+        // SAFETY: the iovecs point at live buffers of the caller (adjusted only within them).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_writev,
+                fd,
+                iov[first..].as_ptr(),
+                (iov.len() - first) as c_long,
+            )
+        };
+        if r < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        let mut n = r as usize;
+        while first < iov.len() && n >= iov[first].iov_len {
+            n -= iov[first].iov_len;
+            first += 1;
+        }
+        if first < iov.len() && n > 0 {
+            // SAFETY: `n` is less than this iovec's length: the pointer stays in its buffer.
+            iov[first].iov_base = unsafe { iov[first].iov_base.cast::<u8>().add(n) }.cast();
+            iov[first].iov_len -= n;
+        }
+    }
+}
+
+/// Formats nanoseconds since the Unix epoch as RFC 3339 in UTC with nine fractional digits
+/// (`2016-10-06T00:17:09.669794202Z`, 30 bytes): integer arithmetic only, so the monitor can
+/// use it.
+pub(crate) fn rfc3339_nanos(ns: u64, out: &mut [u8; 30]) {
+    let secs = ns / 1_000_000_000;
+    let frac = ns % 1_000_000_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar, in 400-year
+    // eras of 146097 days, with years starting in March).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = (yoe + era * 400 + i64::from(month <= 2)).clamp(0, 9999) as u64;
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month as u64);
+    put(8, 2, day as u64);
+    put(11, 2, rem / 3600);
+    put(14, 2, rem / 60 % 60);
+    put(17, 2, rem % 60);
+    put(20, 9, frac);
+    out[4] = b'-';
+    out[7] = b'-';
+    out[10] = b'T';
+    out[13] = b':';
+    out[16] = b':';
+    out[19] = b'.';
+    out[29] = b'Z';
+}
+
+impl<'a> Relay<'a> {
+    fn new(p: &'a RelayPlan) -> Self {
+        Relay {
+            p,
+            tty: p.terminal >= 0,
+            clients: [FREE; proto::MAX_CLIENTS],
+            listen: p.listen,
+            stdin: p.stdin,
+            stdout: p.stdout,
+            stderr: p.stderr,
+            terminal: p.terminal,
+            master: -1,
+            input_open: p.interactive,
+            close_when_flushed: false,
+            pending: [0; IN_BUF],
+            pending_at: 0,
+            pending_len: 0,
+            winsize: None,
+        }
+    }
+
+    /// Relays until the init (`pidfd`) has exited and its output is drained.
+    fn run(&mut self, pidfd: RawFd) {
+        if self.p.first >= 0 {
+            self.clients[0] = self.new_client(self.p.first);
+            self.clients[0].wants = self.p.first_wants;
+            self.attach(0);
+        }
+        let mut pidfd = pidfd;
+        let mut exited_at: Option<i64> = None;
+        let mut buf = [0u8; OUT_BUF];
+        const FIXED: usize = 7;
+        loop {
+            let outputs_open =
+                self.stdout >= 0 || self.stderr >= 0 || self.master >= 0 || self.terminal >= 0;
+            let timeout = match exited_at {
+                Some(at) => {
+                    if !outputs_open {
+                        return;
+                    }
+                    let left = DRAIN_MAX_NS - (monotonic_ns() - at);
+                    if left <= 0 {
+                        return;
+                    }
+                    Some(left.min(DRAIN_IDLE_NS))
+                }
+                None => None,
+            };
+            let none = libc::pollfd {
+                fd: -1,
+                events: 0,
+                revents: 0,
+            };
+            let mut fds = [none; FIXED + proto::MAX_CLIENTS];
+            let poll_in = |fd: RawFd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let waiting_input = self.pending_len > 0;
+            fds[0] = poll_in(pidfd);
+            fds[1] = poll_in(self.listen);
+            fds[2] = poll_in(self.terminal);
+            fds[3] = poll_in(self.stdout);
+            fds[4] = poll_in(self.stderr);
+            fds[5] = poll_in(self.master);
+            if waiting_input && self.tty {
+                fds[5].events |= libc::POLLOUT;
+            }
+            if waiting_input && !self.tty {
+                fds[6] = libc::pollfd {
+                    fd: self.stdin,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+            }
+            // While input waits for the command, clients are not read (their input would have
+            // nowhere to go); their output still flows.
+            if !waiting_input {
+                for (i, c) in self.clients.iter().enumerate() {
+                    fds[FIXED + i] = poll_in(c.fd);
+                }
+            }
+            let ts = timeout.map(|ns| libc::timespec {
+                tv_sec: (ns / 1_000_000_000) as libc::time_t,
+                tv_nsec: (ns % 1_000_000_000) as _,
+            });
+            // SAFETY: `fds` and `ts` live on this stack for the duration of the call.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_ppoll,
+                    fds.as_mut_ptr(),
+                    fds.len() as c_ulong,
+                    ts.as_ref().map_or(ptr::null(), ptr::from_ref),
+                    ptr::null::<u64>(),
+                    8 as c_ulong,
+                )
+            };
+            if r < 0 {
+                if errno() == libc::EINTR {
+                    continue;
+                }
+                // Cannot poll (should not happen): the caller's waitid still reaps the init.
+                return;
+            }
+            if r == 0 {
+                // Drained: nothing more came for a while after the exit.
+                return;
+            }
+            let ready = |f: &libc::pollfd| f.fd >= 0 && f.revents != 0;
+            // Output first, so that it reaches clients before anything that follows it.
+            if ready(&fds[3]) {
+                self.pump(Out::Stdout, &mut buf);
+            }
+            if ready(&fds[4]) {
+                self.pump(Out::Stderr, &mut buf);
+            }
+            if ready(&fds[5]) {
+                if fds[5].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                    self.pump(Out::Master, &mut buf);
+                }
+                if fds[5].revents & libc::POLLOUT != 0 {
+                    self.flush_input();
+                }
+            }
+            if ready(&fds[6]) {
+                self.flush_input();
+            }
+            if ready(&fds[2]) {
+                self.receive_master();
+            }
+            for i in 0..proto::MAX_CLIENTS {
+                // Input that waits for the command stops the reading (the rest is read later).
+                if self.pending_len > 0 {
+                    break;
+                }
+                if ready(&fds[FIXED + i]) && self.clients[i].fd == fds[FIXED + i].fd {
+                    self.client_input(i);
+                }
+            }
+            if ready(&fds[1]) {
+                self.accept();
+            }
+            if ready(&fds[0]) {
+                // Exited (the caller closes the pidfd and reaps it).
+                pidfd = -1;
+                exited_at = Some(monotonic_ns());
+            }
+        }
+    }
+
+    /// Reads one piece of output: into the log and to each client that wants it.
+    fn pump(&mut self, which: Out, buf: &mut [u8; OUT_BUF]) {
+        let (fd, kind) = match which {
+            Out::Stdout => (self.stdout, proto::STDOUT),
+            Out::Stderr => (self.stderr, proto::STDERR),
+            Out::Master => (self.master, proto::STDOUT),
+        };
+        // SAFETY: reading into a buffer on this stack, of its size.
+        let r =
+            unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len() as c_ulong) };
+        if r > 0 {
+            let data = &buf[..r as usize];
+            self.log(kind, data);
+            self.fanout(kind, data);
+            return;
+        }
+        if r < 0 && matches!(errno(), libc::EAGAIN | libc::EINTR) {
+            return;
+        }
+        // The end (a pty master reads EIO once no process holds the terminal).
+        close(fd);
+        match which {
+            Out::Stdout => self.stdout = -1,
+            Out::Stderr => self.stderr = -1,
+            Out::Master => {
+                self.master = -1;
+                self.pending_len = 0;
+            }
+        }
+    }
+
+    /// Appends `data` to the log as CRI lines: `TIMESTAMP STREAM F text` for each complete
+    /// line, `TIMESTAMP STREAM P text` for a last piece without its newline.
+    fn log(&self, kind: u8, data: &[u8]) {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime fills a timespec on this stack.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clock_gettime,
+                libc::CLOCK_REALTIME as c_long,
+                ptr::addr_of_mut!(now),
+            );
+        }
+        let ns = (now.tv_sec.max(0) as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(now.tv_nsec.max(0) as u64);
+        // "2016-10-06T00:17:09.669794202Z stdout F "
+        let mut full = [0u8; 40];
+        let mut stamp = [0u8; 30];
+        rfc3339_nanos(ns, &mut stamp);
+        full[..30].copy_from_slice(&stamp);
+        full[30..38].copy_from_slice(if kind == proto::STDERR {
+            b" stderr "
+        } else {
+            b" stdout "
+        });
+        full[38] = b'F';
+        full[39] = b' ';
+        let mut partial = full;
+        partial[38] = b'P';
+        let newline = b"\n";
+        let io = |p: *const u8, len: usize| libc::iovec {
+            iov_base: p as *mut c_void,
+            iov_len: len,
+        };
+        let empty = io(ptr::null(), 0);
+        let mut iov = [empty; LOG_LINES * 3];
+        let mut n = 0;
+        let mut rest = data;
+        while !rest.is_empty() {
+            if n + 3 > iov.len() {
+                writev_all(self.p.log_fd, &mut iov[..n]);
+                n = 0;
+            }
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    iov[n] = io(full.as_ptr(), full.len());
+                    iov[n + 1] = io(rest.as_ptr(), i + 1);
+                    n += 2;
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    iov[n] = io(partial.as_ptr(), partial.len());
+                    iov[n + 1] = io(rest.as_ptr(), rest.len());
+                    iov[n + 2] = io(newline.as_ptr(), 1);
+                    n += 3;
+                    rest = &[];
+                }
+            }
+        }
+        writev_all(self.p.log_fd, &mut iov[..n]);
+    }
+
+    /// Sends a piece of output to every client that wants it; a client whose socket has too
+    /// much queued (it does not read) is dropped, never waited for.
+    fn fanout(&mut self, kind: u8, data: &[u8]) {
+        let want = if kind == proto::STDERR {
+            proto::WANT_STDERR
+        } else {
+            proto::WANT_STDOUT
+        };
+        for i in 0..proto::MAX_CLIENTS {
+            let c = self.clients[i];
+            if c.fd < 0 || !c.attached || c.wants & want == 0 {
+                continue;
+            }
+            let mut queued: c_int = 0;
+            // SAFETY: TIOCOUTQ (SIOCOUTQ) stores an int on this stack.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_ioctl,
+                    c.fd,
+                    libc::TIOCOUTQ as c_ulong,
+                    ptr::addr_of_mut!(queued),
+                )
+            };
+            if r == 0 && queued.max(0) as u32 > c.limit {
+                self.drop_client(i, proto::DROPPED);
+                continue;
+            }
+            if !send_frame(c.fd, kind, data) {
+                self.drop_client(i, 0);
+            }
+        }
+    }
+
+    /// A client slot for a connected socket: a large send buffer, and the limit of what may
+    /// queue in it before the client counts as not keeping up (room is left for a last
+    /// frame saying so).
+    fn new_client(&self, fd: RawFd) -> Client {
+        let want: c_int = 1 << 20;
+        let mut size: c_int = 0;
+        let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+        // SAFETY: setsockopt/getsockopt with an int on this stack and its length.
+        unsafe {
+            libc::syscall(
+                libc::SYS_setsockopt,
+                fd,
+                libc::SOL_SOCKET as c_long,
+                libc::SO_SNDBUF as c_long,
+                ptr::addr_of!(want),
+                std::mem::size_of::<c_int>() as c_long,
+            );
+            libc::syscall(
+                libc::SYS_getsockopt,
+                fd,
+                libc::SOL_SOCKET as c_long,
+                libc::SO_SNDBUF as c_long,
+                ptr::addr_of_mut!(size),
+                ptr::addr_of_mut!(len),
+            );
+        }
+        let size = size.max(0) as u32;
+        let margin = 2 * (OUT_BUF as u32 + 4096);
+        Client {
+            fd,
+            limit: if size > 2 * margin {
+                size - margin
+            } else {
+                size / 2
+            },
+            ..FREE
+        }
+    }
+
+    /// Accepts a connection, or refuses it when every slot is taken.
+    fn accept(&mut self) {
+        // SAFETY: accept4 without an address; the new descriptor is owned here.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_accept4,
+                self.listen,
+                ptr::null_mut::<c_void>(),
+                ptr::null_mut::<c_void>(),
+                (libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) as c_long,
+            )
+        };
+        if fd < 0 {
+            return;
+        }
+        let fd = fd as RawFd;
+        match self.clients.iter().position(|c| c.fd < 0) {
+            Some(i) => self.clients[i] = self.new_client(fd),
+            None => {
+                send_frame(fd, proto::REFUSED, &[proto::REFUSED_TOO_MANY]);
+                close(fd);
+            }
+        }
+    }
+
+    /// Marks client `i` attached and sends it `HELLO`.
+    fn attach(&mut self, i: usize) {
+        self.clients[i].attached = true;
+        // SAFETY: lseek on the log descriptor (O_APPEND: the end is where the next line goes).
+        let end =
+            unsafe { libc::syscall(libc::SYS_lseek, self.p.log_fd, 0 as c_long, libc::SEEK_END) };
+        let mut hello = [0u8; 16];
+        hello[0] = proto::VERSION;
+        hello[1] = (if self.tty { proto::HELLO_TTY } else { 0 })
+            | (if self.input_open {
+                proto::HELLO_STDIN
+            } else {
+                0
+            })
+            | (if self.p.stdin_once {
+                proto::HELLO_STDIN_ONCE
+            } else {
+                0
+            });
+        hello[8..16].copy_from_slice(&(end.max(0) as u64).to_le_bytes());
+        if !send_frame(self.clients[i].fd, proto::HELLO, &hello) {
+            self.drop_client(i, 0);
+        }
+    }
+
+    /// Closes client `i` (after a last frame `notice`, unless 0). A stdin-once container's
+    /// stdin closes with a client that had it.
+    fn drop_client(&mut self, i: usize, notice: u8) {
+        let c = self.clients[i];
+        if c.fd < 0 {
+            return;
+        }
+        if notice != 0 {
+            send_frame(c.fd, notice, &[]);
+        }
+        close(c.fd);
+        self.clients[i] = FREE;
+        if c.attached && c.wants & proto::WANT_STDIN != 0 && self.p.stdin_once && !self.tty {
+            self.close_input();
+        }
+    }
+
+    /// Reads what client `i` sent.
+    fn client_input(&mut self, i: usize) {
+        let mut buf = [0u8; IN_BUF];
+        // SAFETY: reading into a buffer on this stack, of its size.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_read,
+                self.clients[i].fd,
+                buf.as_mut_ptr(),
+                buf.len() as c_ulong,
+            )
+        };
+        if r < 0 && matches!(errno(), libc::EAGAIN | libc::EINTR) {
+            return;
+        }
+        if r <= 0 {
+            // Gone (or an error): as if it had closed its stdin.
+            self.drop_client(i, 0);
+            return;
+        }
+        let data = &buf[..r as usize];
+        let mut at = 0;
+        while at < data.len() && self.clients[i].fd >= 0 {
+            let c = &mut self.clients[i];
+            if c.hdr_len < proto::HEADER {
+                let take = (proto::HEADER - c.hdr_len).min(data.len() - at);
+                c.hdr[c.hdr_len..c.hdr_len + take].copy_from_slice(&data[at..at + take]);
+                c.hdr_len += take;
+                at += take;
+                if c.hdr_len == proto::HEADER {
+                    c.kind = c.hdr[0];
+                    c.remaining = u32::from_be_bytes([c.hdr[4], c.hdr[5], c.hdr[6], c.hdr[7]]);
+                    c.ctl_len = 0;
+                    if c.remaining == 0 {
+                        self.frame(i);
+                    }
+                }
+                continue;
+            }
+            let take = (c.remaining as usize).min(data.len() - at);
+            let piece = &data[at..at + take];
+            c.remaining -= take as u32;
+            at += take;
+            if c.kind == proto::STDIN {
+                let takes_input = c.attached && c.wants & proto::WANT_STDIN != 0;
+                if takes_input && self.input_open {
+                    self.push_input(piece);
+                }
+            } else {
+                let room = c.ctl.len() - c.ctl_len;
+                let n = room.min(piece.len());
+                c.ctl[c.ctl_len..c.ctl_len + n].copy_from_slice(&piece[..n]);
+                c.ctl_len += n;
+            }
+            if self.clients[i].remaining == 0 {
+                self.frame(i);
+            }
+        }
+        self.flush_input();
+    }
+
+    /// Client `i`'s frame is complete (its header, and a control frame's first bytes).
+    fn frame(&mut self, i: usize) {
+        let c = self.clients[i];
+        self.clients[i].hdr_len = 0;
+        match c.kind {
+            proto::ATTACH => {
+                self.clients[i].wants = if c.ctl_len > 0 { c.ctl[0] } else { 0 };
+                if !c.attached {
+                    self.attach(i);
+                }
+            }
+            proto::CLOSE_STDIN if c.wants & proto::WANT_STDIN != 0 => {
+                if self.p.stdin_once && !self.tty {
+                    self.close_input();
+                } else {
+                    // Docker: the client's stdin ending ends its attachment.
+                    self.drop_client(i, proto::DETACHED);
+                }
+            }
+            proto::RESIZE if c.ctl_len >= 4 => {
+                let rows = u16::from_le_bytes([c.ctl[0], c.ctl[1]]);
+                let cols = u16::from_le_bytes([c.ctl[2], c.ctl[3]]);
+                self.winsize = Some((rows, cols));
+                self.resize();
+            }
+            _ => {}
+        }
+    }
+
+    fn push_input(&mut self, piece: &[u8]) {
+        if self.pending_len == 0 {
+            self.pending_at = 0;
+        }
+        let start = self.pending_at + self.pending_len;
+        let n = piece.len().min(IN_BUF - start);
+        self.pending[start..start + n].copy_from_slice(&piece[..n]);
+        self.pending_len += n;
+    }
+
+    /// Writes waiting input to the command as far as it takes it without blocking.
+    fn flush_input(&mut self) {
+        let target = if self.tty { self.master } else { self.stdin };
+        if target < 0 {
+            // A terminal whose master is still to come keeps the input; else it is lost.
+            if !(self.tty && self.terminal >= 0) {
+                self.pending_len = 0;
+            }
+        }
+        while self.pending_len > 0 && target >= 0 {
+            let at = self.pending_at;
+            // SAFETY: writing bytes of a buffer on this stack.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_write,
+                    target,
+                    self.pending[at..].as_ptr(),
+                    self.pending_len as c_ulong,
+                )
+            };
+            if r > 0 {
+                self.pending_at += r as usize;
+                self.pending_len -= r as usize;
+                continue;
+            }
+            match errno() {
+                libc::EINTR => continue,
+                libc::EAGAIN => break,
+                _ => {
+                    // The command no longer reads (EPIPE), or the terminal is gone.
+                    self.pending_len = 0;
+                    if !self.tty {
+                        self.close_input();
+                    }
+                }
+            }
+        }
+        if self.pending_len == 0 && self.close_when_flushed {
+            self.close_when_flushed = false;
+            if self.stdin >= 0 {
+                close(self.stdin);
+                self.stdin = -1;
+            }
+        }
+    }
+
+    /// Closes the command's stdin (once what waits is written): it reads EOF.
+    fn close_input(&mut self) {
+        self.input_open = false;
+        self.close_when_flushed = true;
+        if self.pending_len == 0 {
+            self.flush_input();
+        }
+    }
+
+    /// Applies the last size asked for to the terminal (`TIOCSWINSZ`: the command's
+    /// foreground process group gets `SIGWINCH`).
+    fn resize(&mut self) {
+        let Some((rows, cols)) = self.winsize else {
+            return;
+        };
+        if self.master < 0 {
+            return;
+        }
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize on this stack.
+        unsafe {
+            libc::syscall(
+                libc::SYS_ioctl,
+                self.master,
+                libc::TIOCSWINSZ as c_ulong,
+                ptr::addr_of!(ws),
+            );
+        }
+    }
+
+    /// Takes the pty master the command sends (`SCM_RIGHTS`), or notes that none will come.
+    fn receive_master(&mut self) {
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        // CMSG_SPACE(sizeof(int)) is 24 bytes on 64-bit; u64s keep it aligned.
+        let mut control = [0u64; 4];
+        // SAFETY: a zeroed msghdr is valid; it points at the iovec and control buffer on this
+        // stack; CMSG_FIRSTHDR/CMSG_DATA stay within that control buffer, whose length the
+        // kernel reports.
+        unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = ptr::addr_of_mut!(iov);
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(&control) as _;
+            let r = libc::syscall(
+                libc::SYS_recvmsg,
+                self.terminal,
+                ptr::addr_of_mut!(msg),
+                (libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) as c_long,
+            );
+            if r < 0 && matches!(errno(), libc::EAGAIN | libc::EINTR) {
+                return;
+            }
+            let cmsg = libc::CMSG_FIRSTHDR(ptr::addr_of!(msg));
+            if r > 0
+                && !cmsg.is_null()
+                && (*cmsg).cmsg_level == libc::SOL_SOCKET
+                && (*cmsg).cmsg_type == libc::SCM_RIGHTS
+            {
+                let mut fd: c_int = -1;
+                ptr::copy_nonoverlapping(libc::CMSG_DATA(cmsg), ptr::addr_of_mut!(fd).cast(), 4);
+                let fl = libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL as c_long);
+                libc::syscall(
+                    libc::SYS_fcntl,
+                    fd,
+                    libc::F_SETFL as c_long,
+                    (fl | libc::O_NONBLOCK as c_long) as c_long,
+                );
+                self.master = fd;
+                self.resize();
+            }
+        }
+        close(self.terminal);
+        self.terminal = -1;
+        self.flush_input();
+    }
+
+    /// The end: no new client can connect; each attached one gets the exit (`kind` and
+    /// `value` as in the `exit` file) and is closed.
+    fn finish(&mut self, dir_fd: RawFd, kind: u8, value: c_int) {
+        // SAFETY: unlinkat of a constant name in the container's directory.
+        unsafe {
+            libc::syscall(
+                libc::SYS_unlinkat,
+                dir_fd,
+                proto::SOCKET_NAME.as_ptr(),
+                0 as c_long,
+            );
+        }
+        close(self.listen);
+        self.listen = -1;
+        let mut exit = [0u8; 8];
+        exit[0] = kind;
+        exit[4..8].copy_from_slice(&value.to_le_bytes());
+        for i in 0..proto::MAX_CLIENTS {
+            let c = self.clients[i];
+            if c.fd < 0 {
+                continue;
+            }
+            if c.attached {
+                send_frame(c.fd, proto::EXIT, &exit);
+            }
+            close(c.fd);
+            self.clients[i] = FREE;
+        }
+        for fd in [
+            self.stdin,
+            self.stdout,
+            self.stderr,
+            self.master,
+            self.terminal,
+        ] {
+            if fd >= 0 {
+                close(fd);
+            }
+        }
     }
 }
 

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use boxwright_runtime::{
-    Container, ContainerBuilder, Containers, CreateOptions, Error, ExecOptions, Status,
+    Container, ContainerBuilder, Containers, CreateOptions, Error, ExecOptions, LogOptions, Status,
+    Stream,
 };
 use common::{busybox_rootfs, text};
 use tokio::io::AsyncReadExt;
@@ -377,6 +378,159 @@ async fn attach_output_follows_the_current_run_from_its_start() {
         .unwrap();
     assert_eq!(text(&seen), "run 2\nend 2\n");
     assert_eq!(read_log(&store, &id).await, "run 1\nend 1\nrun 2\nend 2\n");
+    assert_eq!(wait(&store, &id).await, 0);
+}
+
+/// Whether `s` starts with an RFC 3339 UTC timestamp with nine fractional digits and a space.
+fn stamped(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() > 31
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && b[19] == b'.'
+        && b[20..29].iter().all(u8::is_ascii_digit)
+        && &b[29..31] == b"Z "
+}
+
+async fn read_logs(store: &Containers, id: &str, opts: LogOptions) -> String {
+    let mut out = String::new();
+    tokio::time::timeout(PATIENCE, async {
+        store
+            .logs_with(id, &opts)
+            .unwrap()
+            .read_to_string(&mut out)
+            .await
+    })
+    .await
+    .expect("the log ends")
+    .unwrap();
+    out
+}
+
+/// `docker logs` and its options: stdout and stderr apart, each record timestamped (the file is
+/// in the CRI format), `--tail`, `--since`, `--until`, stream selection, `-t`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_keep_stdout_and_stderr_apart_with_timestamps() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = sh(
+        rootfs.path(),
+        "echo out1; echo err1 >&2; printf 'no newline'; sleep 0.2; echo; \
+         sleep 0.05; echo out2; echo err2 >&2",
+    )
+    .build()
+    .unwrap();
+    let id = store.run(&c, &CreateOptions::default()).await.unwrap();
+    assert_eq!(wait(&store, &id).await, 0);
+    let info = store.inspect(&id).unwrap();
+
+    let mut logs = store.logs_with(&id, &LogOptions::default()).unwrap();
+    let (mut out, mut err, mut times) = (String::new(), String::new(), Vec::new());
+    let mut out2_time = None;
+    while let Some(c) = logs.next_chunk().await.unwrap() {
+        let t = c.time.expect("every record has its time");
+        times.push(t);
+        match c.stream {
+            Stream::Stdout => out.push_str(&text(&c.data)),
+            Stream::Stderr => err.push_str(&text(&c.data)),
+        }
+        if c.data == b"out2\n" {
+            out2_time = Some(t);
+        }
+    }
+    assert_eq!(out, "out1\nno newline\nout2\n");
+    assert_eq!(err, "err1\nerr2\n");
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let (started, finished) = (info.started_at.unwrap(), info.finished_at.unwrap());
+    assert!(times[0] >= started && times[times.len() - 1] <= finished);
+
+    // The file: one CRI record per line; the piece written without a newline is a P record.
+    let raw = std::fs::read_to_string(&info.log_path).unwrap();
+    for line in raw.lines() {
+        assert!(stamped(line), "{line:?}");
+        let rest = &line[31..];
+        assert!(
+            ["stdout F ", "stdout P ", "stderr F ", "stderr P "]
+                .iter()
+                .any(|p| rest.starts_with(p)),
+            "{line:?}"
+        );
+    }
+    assert!(raw.contains(" stdout P no newline\n"), "{raw}");
+    assert!(raw.contains(" stderr F err1\n"), "{raw}");
+
+    // --tail counts lines of the streams asked for.
+    let tail = |n, stderr| LogOptions {
+        tail: Some(n),
+        stderr,
+        ..LogOptions::default()
+    };
+    assert_eq!(read_logs(&store, &id, tail(2, true)).await, "out2\nerr2\n");
+    assert_eq!(
+        read_logs(&store, &id, tail(2, false)).await,
+        "no newline\nout2\n"
+    );
+    // --since and --until.
+    let since = LogOptions {
+        since: out2_time,
+        ..LogOptions::default()
+    };
+    assert_eq!(read_logs(&store, &id, since).await, "out2\nerr2\n");
+    let until = LogOptions {
+        until: out2_time.map(|t| t - 1),
+        stdout: false,
+        ..LogOptions::default()
+    };
+    assert_eq!(read_logs(&store, &id, until).await, "err1\n");
+    // -t: each line starts with its time.
+    let stamps = LogOptions {
+        timestamps: true,
+        stdout: false,
+        ..LogOptions::default()
+    };
+    let lines = read_logs(&store, &id, stamps).await;
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|l| stamped(l)), "{lines:?}");
+    assert_eq!((&lines[0][31..], &lines[1][31..]), ("err1", "err2"));
+}
+
+/// `docker logs -f --tail 0`: only what comes next, and the end at the container's exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_from_the_end_ends_when_the_container_exits() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let c = sh(
+        rootfs.path(),
+        "echo old; while [ ! -e /shared/go ]; do sleep 0.02; done; \
+         echo new; echo new-err >&2; sleep 0.1; echo last",
+    )
+    .mount_bind(shared.path(), "/shared", false)
+    .build()
+    .unwrap();
+    let id = store.run(&c, &CreateOptions::default()).await.unwrap();
+    wait_for_log(&store, &id, "old\n").await;
+    let mut follow = store
+        .logs_with(
+            &id,
+            &LogOptions {
+                follow: true,
+                tail: Some(0),
+                stderr: false,
+                ..LogOptions::default()
+            },
+        )
+        .unwrap();
+    std::fs::write(shared.path().join("go"), "").unwrap();
+    let mut seen = String::new();
+    tokio::time::timeout(PATIENCE, follow.read_to_string(&mut seen))
+        .await
+        .expect("following ends when the container exits")
+        .unwrap();
+    assert_eq!(seen, "new\nlast\n");
     assert_eq!(wait(&store, &id).await, 0);
 }
 

@@ -20,8 +20,11 @@ const HELPER_ENV: &str = "BOXWRIGHT_ROOTLESS_ROOTFS";
 const INIT_ENV: &str = "BOXWRIGHT_ROOTLESS_INIT";
 /// Set: the helper publishes a port of an httpd container and fetches a page through it.
 const PORTS_ENV: &str = "BOXWRIGHT_ROOTLESS_PORTS";
-/// Set: the helper runs a detached httpd container under our init in a store of its own, reaches it through a published port, execs into it and copies in and out.
+/// Set: the helper runs a detached httpd container under our init in a store of its own,
+/// reaches it through a published port, execs into it and copies in and out.
 const DETACHED_ENV: &str = "BOXWRIGHT_ROOTLESS_DETACHED";
+/// Set: the helper runs a detached interactive container in a store of its own and attaches.
+const ATTACH_ENV: &str = "BOXWRIGHT_ROOTLESS_ATTACH";
 
 /// Runs inside the unprivileged re-execution only.
 #[test]
@@ -46,6 +49,16 @@ fn rootless_helper() {
     }
     if std::env::var_os(PORTS_ENV).is_some() {
         match rt.block_on(fetch_through_published_port(&rootfs)) {
+            Ok(report) => print!("{report}"),
+            Err(e) => println!(
+                "ERROR:{e} ({:?})",
+                std::error::Error::source(&e).map(|s| s.to_string())
+            ),
+        }
+        return;
+    }
+    if std::env::var_os(ATTACH_ENV).is_some() {
+        match rt.block_on(attach_to_a_detached_shell(&rootfs)) {
             Ok(report) => print!("{report}"),
             Err(e) => println!(
                 "ERROR:{e} ({:?})",
@@ -209,6 +222,39 @@ async fn detached_under_init(
     Ok(report)
 }
 
+/// In the unprivileged helper: `docker run -di` of a shell in a store of its own, then an
+/// attachment that drives it and sees its exit code.
+async fn attach_to_a_detached_shell(rootfs: &str) -> Result<String, boxwright_runtime::Error> {
+    use boxwright_runtime::{AttachOptions, Containers, CreateOptions};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const HANG: Duration = Duration::from_secs(20);
+
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path())?;
+    let c = Container::builder(rootfs).cmd(["sh"]).build()?;
+    let opts = CreateOptions {
+        interactive: true,
+        ..CreateOptions::default()
+    };
+    let id = store.run(&c, &opts).await?;
+    let mut a = store.attach(&id, &AttachOptions::default()).await?;
+    let mut stdin = a.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"echo uid=$(id -u) pid=$$; exit 3\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(HANG, a.read_to_string(&mut out))
+        .await
+        .expect("the output ends")
+        .unwrap();
+    let code = tokio::time::timeout(HANG, a.wait())
+        .await
+        .expect("the exit code")?;
+    Ok(format!("ATTACHED:{out}CODE:{code}\n"))
+}
+
 /// Runs the helper as nobody over a busybox root of its own; `None` when skipped.
 fn run_helper_as_nobody(name: &str, init: bool) -> Option<String> {
     run_helper_as_nobody_with(name, if init { Some(INIT_ENV) } else { None })
@@ -362,6 +408,18 @@ fn rootless_detached_container_under_init_publishes_execs_and_copies() {
     // httpd ignores nothing: SIGTERM forwarded by the init ends it (143).
     assert!(stdout.contains("STOPPED:143\n"), "{stdout}");
     assert!(stdout.contains("FREE:true\n"), "{stdout}");
+}
+
+#[test]
+fn rootless_detached_container_attached() {
+    let name = "rootless_detached_container_attached";
+    let Some(stdout) = run_helper_as_nobody_with(name, Some(ATTACH_ENV)) else {
+        return;
+    };
+    assert!(
+        stdout.contains("ATTACHED:uid=0 pid=1\nCODE:3\n"),
+        "{stdout}"
+    );
 }
 
 fn chown_tree(path: &std::path::Path, id: u32) {
