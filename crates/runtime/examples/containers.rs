@@ -11,6 +11,7 @@
 //!   restart [-t SECONDS] ID|NAME  kill [-s SIGNAL] ID|NAME
 //!   rm [-f] [-v] ID|NAME          wait ID|NAME (exits with the container's code)
 //!   inspect ID|NAME (JSON)        exec ID|NAME -- CMD... (attached; exits with its code)
+//!   cp ID|NAME:SRC DST            cp SRC ID|NAME:DST (running or stopped)
 //! ```
 //!
 //! The state root is `--root DIR`, else `$BOXWRIGHT_ROOT`, else `/var/lib/boxwright`; volumes
@@ -93,7 +94,8 @@ fn usage() -> ExitCode {
          [-h HOST] [-p [IP:][HOST:]PORT[/udp]] [-v SRC:DST[:ro]|-v DST] ROOTFS -- CMD... \
          | ps [-a] | logs [-f] [-t] [--tail N] C | attach [--no-stdin] C | start [-a] [-i] C \
          | stop [-t S] C | restart [-t S] C | kill [-s SIG] C \
-         | rm [-f] [-v] C | wait C | inspect C | exec C -- CMD...)"
+         | rm [-f] [-v] C | wait C | inspect C | exec C -- CMD... \
+         | cp C:SRC DST | cp SRC C:DST)"
     );
     ExitCode::from(2)
 }
@@ -449,6 +451,27 @@ async fn main() -> ExitCode {
                     pump(err, tokio::io::stderr())
                 );
                 Ok(code(child.wait().await?.code()))
+            }
+            "cp" => {
+                // `docker cp`: one side is CONTAINER:PATH (a name or ID has no '/').
+                let [src, dst] = &args[..] else {
+                    return Ok(usage());
+                };
+                let side = |a: &str| {
+                    a.split_once(':')
+                        .filter(|(c, _)| !c.is_empty() && !c.contains('/'))
+                        .map(|(c, p)| (c.to_owned(), p.to_owned()))
+                };
+                match (side(src), side(dst)) {
+                    (Some((c, path)), None) => store
+                        .files(&c)?
+                        .copy_out(&path, std::path::Path::new(dst))?,
+                    (None, Some((c, path))) => {
+                        store.files(&c)?.copy_in(std::path::Path::new(src), &path)?
+                    }
+                    _ => return Ok(usage()),
+                }
+                Ok(ExitCode::SUCCESS)
             }
             _ => Ok(usage()),
         }
