@@ -6,7 +6,9 @@
 //!          [-p [IP:][HOST:]PORT[/udp]] [-v NAME:DST[:ro] | -v /HOST/PATH:DST[:ro] | -v DST]
 //!          ROOTFS -- CMD...       -d prints the ID; without -d, attached until it exits
 //!   ps [-a]                       logs [-f] [-t] [--tail N] ID|NAME
-//!   attach [--no-stdin] ID|NAME   stdin, output and terminal of a running container
+//!   attach [--no-stdin] [--detach-keys KEYS] ID|NAME
+//!                                 stdin, output and terminal of a running container
+//!                                 (with a terminal, ctrl-p ctrl-q detaches, as Docker)
 //!   start [-a] [-i] ID|NAME       stop [-t SECONDS] ID|NAME
 //!   restart [-t SECONDS] ID|NAME  kill [-s SIGNAL] ID|NAME
 //!   rm [-f] [-v] ID|NAME          wait ID|NAME (exits with the container's code)
@@ -28,8 +30,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use boxwright_runtime::{
-    AttachOptions, Attached, Container, Containers, CreateOptions, Error, ExecOptions, LogOptions,
-    Network, PortMapping, RemoveOptions, Stream, Volumes,
+    AttachOptions, Attached, Container, Containers, CreateOptions, DetachKeys, Error, ExecOptions,
+    LogOptions, Network, PortMapping, RemoveOptions, Stream, Volumes,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -72,7 +74,13 @@ async fn session(mut a: Attached) -> Result<Option<i32>, Error> {
                 let _ = w.write_all(&c.data).await;
                 let _ = w.flush().await;
             }
-            Ok(None) => break Ok(a.exit_code()),
+            Ok(None) => {
+                if a.detached() {
+                    // Docker's words when its detach keys are typed.
+                    eprintln!("\r\nread escape sequence\r");
+                }
+                break Ok(a.exit_code());
+            }
             Err(e) => break Err(e),
         }
     };
@@ -92,7 +100,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: containers [--root DIR] (run [-d] [-i] [-t] [--name N] [--rm] [--init] [-e K=V] \
          [-h HOST] [-p [IP:][HOST:]PORT[/udp]] [-v SRC:DST[:ro]|-v DST] ROOTFS -- CMD... \
-         | ps [-a] | logs [-f] [-t] [--tail N] C | attach [--no-stdin] C | start [-a] [-i] C \
+         | ps [-a] | logs [-f] [-t] [--tail N] C | attach [--no-stdin] [--detach-keys KEYS] C | start [-a] [-i] C \
          | stop [-t S] C | restart [-t S] C | kill [-s SIG] C \
          | rm [-f] [-v] C | wait C | inspect C | exec C -- CMD... \
          | cp C:SRC DST | cp SRC C:DST)"
@@ -347,11 +355,16 @@ async fn main() -> ExitCode {
             }
             "attach" => {
                 let no_stdin = flag(&mut args, "--no-stdin");
+                let keys = value(&mut args, "--detach-keys");
                 let Some(c) = args.first() else {
                     return Ok(usage());
                 };
                 let opts = AttachOptions {
                     stdin: !no_stdin,
+                    detach_keys: match keys {
+                        Some(k) => Some(DetachKeys::parse(&k)?),
+                        None => AttachOptions::default().detach_keys,
+                    },
                     ..AttachOptions::default()
                 };
                 let a = store.attach(c, &opts).await?;

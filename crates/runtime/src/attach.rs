@@ -6,6 +6,8 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
@@ -70,6 +72,11 @@ pub struct AttachOptions {
     /// First the current run's output logged before the attachment (the API's `logs=1`); an
     /// exited container's last run can then be "attached" to as well. Default false.
     pub logs: bool,
+    /// The key sequence that detaches from a container with a terminal (`--detach-keys`):
+    /// written to [`Attached::stdin`], it is not passed on, and the attachment ends with the
+    /// container still running ([`Attached::detached`]; [`Attached::wait`] then fails with
+    /// [`Error::Detached`]). Docker's `ctrl-p,ctrl-q` by default; `None` passes every byte.
+    pub detach_keys: Option<DetachKeys>,
 }
 
 impl Default for AttachOptions {
@@ -79,7 +86,105 @@ impl Default for AttachOptions {
             stdout: true,
             stderr: true,
             logs: false,
+            detach_keys: Some(DetachKeys::default()),
         }
+    }
+}
+
+/// A detach key sequence (Docker's `--detach-keys`), at most 16 keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetachKeys {
+    keys: [u8; 16],
+    len: u8,
+}
+
+impl Default for DetachKeys {
+    /// `ctrl-p,ctrl-q`, as Docker.
+    fn default() -> Self {
+        let mut keys = [0u8; 16];
+        keys[0] = 0x10;
+        keys[1] = 0x11;
+        DetachKeys { keys, len: 2 }
+    }
+}
+
+impl DetachKeys {
+    /// Parses Docker's format: keys separated by commas, each one character (`a`, `Z`, `0`,
+    /// ...) or `ctrl-X` with `X` a letter or one of `@ [ \ ] ^ _` (for example
+    /// `ctrl-p,ctrl-q`, or `ctrl-a,d`).
+    pub fn parse(text: &str) -> Result<DetachKeys, Error> {
+        let bad = |reason| Error::InvalidDetachKeys {
+            keys: text.to_owned(),
+            reason,
+        };
+        let mut out = DetachKeys {
+            keys: [0; 16],
+            len: 0,
+        };
+        for key in text.split(',') {
+            let lower = key.to_ascii_lowercase();
+            let byte = match (lower.strip_prefix("ctrl-"), key.as_bytes()) {
+                (Some(x), _) => match x.as_bytes() {
+                    [c @ b'a'..=b'z'] => c - b'a' + 1,
+                    [b'@'] => 0,
+                    [b'['] => 27,
+                    [b'\\'] => 28,
+                    [b']'] => 29,
+                    [b'^'] => 30,
+                    [b'_'] => 31,
+                    _ => return Err(bad("ctrl- takes a letter or one of @ [ \\ ] ^ _")),
+                },
+                (None, [c]) if c.is_ascii() => *c,
+                (None, _) => return Err(bad("a key is one character or ctrl-X")),
+            };
+            if usize::from(out.len) == out.keys.len() {
+                return Err(bad("at most 16 keys"));
+            }
+            out.keys[usize::from(out.len)] = byte;
+            out.len += 1;
+        }
+        Ok(out)
+    }
+
+    /// The bytes the sequence is made of.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.keys[..usize::from(self.len)]
+    }
+}
+
+/// Finds the detach keys in the input, across writes, as Docker's escape proxy does: bytes
+/// that may begin the sequence are held back until it completes (a detach: they and what
+/// follows are dropped) or breaks (they are input after all).
+#[derive(Debug)]
+struct Escape {
+    keys: DetachKeys,
+    matched: usize,
+}
+
+impl Escape {
+    /// Appends to `out` what of `input` is to be passed on; true when the sequence is
+    /// complete.
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        let keys = self.keys.as_bytes();
+        for &b in input {
+            if b == keys[self.matched] {
+                self.matched += 1;
+                if self.matched == keys.len() {
+                    return true;
+                }
+                continue;
+            }
+            if self.matched > 0 {
+                out.extend_from_slice(&keys[..self.matched]);
+                self.matched = 0;
+                if b == keys[0] {
+                    self.matched = 1;
+                    continue;
+                }
+            }
+            out.push(b);
+        }
+        false
     }
 }
 
@@ -146,6 +251,8 @@ pub struct Attached {
     feed: Feed,
     /// Resize requests to the writer task (`None` for a replay of an exited run).
     control: Option<mpsc::Sender<[u8; 4]>>,
+    /// Set by the writer task when the detach keys were written.
+    escaped: Arc<AtomicBool>,
 }
 
 impl Attached {
@@ -200,9 +307,16 @@ impl Attached {
         self.feed.exit
     }
 
+    /// Whether this attachment ended by its [detach keys](AttachOptions::detach_keys): the
+    /// container keeps running.
+    pub fn detached(&self) -> bool {
+        self.escaped.load(Ordering::Acquire)
+    }
+
     /// Reads (and discards) the rest of the output, then returns the container's exit code.
-    /// If the attachment ended before the container (detached, dropped), waits for the
-    /// container as [`Containers::wait`] does.
+    /// If the attachment ended before the container (its stdin closed, or dropped), waits for
+    /// the container as [`Containers::wait`] does — but for the detach keys, after which it
+    /// fails at once with [`Error::Detached`].
     pub async fn wait(mut self) -> Result<i32, Error> {
         self.stdin = None;
         loop {
@@ -213,6 +327,9 @@ impl Attached {
                 Err(Error::Attach { .. }) => break,
                 Err(e) => return Err(e),
             }
+        }
+        if self.feed.exit.is_none() && self.detached() {
+            return Err(Error::Detached { id: self.id });
         }
         match self.feed.exit {
             Some(code) => Ok(code),
@@ -364,7 +481,16 @@ async fn read_frames(
     replay: Option<Scanner>,
     store: Containers,
     id: String,
+    escaped: Arc<AtomicBool>,
 ) {
+    // The connection's end after the detach keys is that detach, not a drop.
+    let ended = |store: &Containers, id: &str| {
+        if escaped.load(Ordering::Acquire) {
+            Some(Event::Detached)
+        } else {
+            store.is_running(id).then_some(Event::Dropped)
+        }
+    };
     if let Some(scanner) = replay {
         if !scanner.replay(&tx).await {
             return;
@@ -375,17 +501,11 @@ async fn read_frames(
             Ok(Some(h)) => h,
             // The connection ended with no word: the monitor dropped this client without
             // room to say so, or the monitor is gone.
-            Ok(None) | Err(_) => {
-                break if store.is_running(&id) {
-                    Some(Event::Dropped)
-                } else {
-                    None
-                };
-            }
+            Ok(None) | Err(_) => break ended(&store, &id),
         };
         let payload = match read_payload(&mut rd, len).await {
             Ok(p) => p,
-            Err(_) => break store.is_running(&id).then_some(Event::Dropped),
+            Err(_) => break ended(&store, &id),
         };
         let stream = match kind {
             proto::STDOUT => Stream::Stdout,
@@ -415,8 +535,11 @@ async fn write_frames(
     mut wr: OwnedWriteHalf,
     mut stdin: Option<DuplexStream>,
     mut control: mpsc::Receiver<[u8; 4]>,
+    mut escape: Option<Escape>,
+    escaped: Arc<AtomicBool>,
 ) {
     let mut buf = vec![0u8; 16 << 10];
+    let mut passed = Vec::new();
     let mut control_open = true;
     while stdin.is_some() || control_open {
         let input = async {
@@ -427,10 +550,26 @@ async fn write_frames(
         };
         let out = tokio::select! {
             r = input => match r {
-                Ok(n) if n > 0 => {
-                    let f = frame(proto::STDIN, &buf[..n]);
-                    wr.write_all(&f).await
-                }
+                Ok(n) if n > 0 => match escape.as_mut() {
+                    None => wr.write_all(&frame(proto::STDIN, &buf[..n])).await,
+                    Some(esc) => {
+                        passed.clear();
+                        let detach = esc.feed(&buf[..n], &mut passed);
+                        let sent = if passed.is_empty() {
+                            Ok(())
+                        } else {
+                            wr.write_all(&frame(proto::STDIN, &passed)).await
+                        };
+                        if detach {
+                            // Ending the connection is the detach; the reader tells it apart
+                            // from a drop by this flag.
+                            escaped.store(true, Ordering::Release);
+                            let _ = wr.shutdown().await;
+                            return;
+                        }
+                        sent
+                    }
+                },
                 _ => {
                     stdin = None;
                     wr.write_all(&frame(proto::CLOSE_STDIN, &[])).await
@@ -635,8 +774,27 @@ impl Containers {
         } else {
             (None, None)
         };
-        tokio::spawn(read_frames(rd, tx, replay, self.clone(), id.clone()));
-        tokio::spawn(write_frames(wr, stdin_task, control_rx));
+        // Detach keys are a terminal's, as in Docker.
+        let escape = opts
+            .detach_keys
+            .filter(|k| hello.tty && stdin.is_some() && !k.as_bytes().is_empty())
+            .map(|keys| Escape { keys, matched: 0 });
+        let escaped = Arc::new(AtomicBool::new(false));
+        tokio::spawn(read_frames(
+            rd,
+            tx,
+            replay,
+            self.clone(),
+            id.clone(),
+            escaped.clone(),
+        ));
+        tokio::spawn(write_frames(
+            wr,
+            stdin_task,
+            control_rx,
+            escape,
+            escaped.clone(),
+        ));
         Attached {
             id,
             store: self.clone(),
@@ -645,6 +803,7 @@ impl Containers {
             stdin,
             feed,
             control: Some(control_tx),
+            escaped,
         }
     }
 
@@ -674,6 +833,7 @@ impl Containers {
             stdin: None,
             feed,
             control: None,
+            escaped: Arc::new(AtomicBool::new(false)),
         })
     }
 }
@@ -707,6 +867,55 @@ mod tests {
         assert!(read_header(&mut cut).await.is_err());
         let mut huge: &[u8] = &[1, 0, 0, 0, 0xff, 0, 0, 0];
         assert!(read_header(&mut huge).await.is_err());
+    }
+
+    #[test]
+    fn detach_keys_parse_as_docker() {
+        assert_eq!(DetachKeys::default().as_bytes(), [0x10, 0x11]);
+        assert_eq!(
+            DetachKeys::parse("ctrl-p,ctrl-q").unwrap(),
+            DetachKeys::default()
+        );
+        assert_eq!(DetachKeys::parse("ctrl-a,d").unwrap().as_bytes(), [1, b'd']);
+        assert_eq!(
+            DetachKeys::parse("ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_,CTRL-Z,X")
+                .unwrap()
+                .as_bytes(),
+            [0, 27, 28, 29, 30, 31, 26, b'X']
+        );
+        for bad in [
+            "",
+            "ctrl-",
+            "ctrl-1",
+            "ab",
+            "a,,b",
+            "é",
+            &"a,".repeat(16).to_string(),
+        ] {
+            assert!(
+                matches!(DetachKeys::parse(bad), Err(Error::InvalidDetachKeys { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_escape_holds_a_prefix_and_passes_a_broken_one() {
+        let mut esc = Escape {
+            keys: DetachKeys::default(),
+            matched: 0,
+        };
+        let mut out = Vec::new();
+        assert!(!esc.feed(b"ab\x10", &mut out));
+        assert_eq!(out, b"ab");
+        out.clear();
+        // Broken: the held byte is input after all; a new start is held again.
+        assert!(!esc.feed(b"c\x10\x10", &mut out));
+        assert_eq!(out, b"\x10c\x10");
+        out.clear();
+        // Completed across writes: what follows is not passed on.
+        assert!(esc.feed(b"\x11tail", &mut out));
+        assert!(out.is_empty());
     }
 
     #[test]

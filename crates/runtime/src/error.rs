@@ -258,6 +258,23 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// The attachment ended because its detach keys were typed ([`crate::DetachKeys`]); the
+    /// container keeps running.
+    #[error("detached from container {id} (read escape sequence); it keeps running")]
+    Detached {
+        /// The container.
+        id: String,
+    },
+
+    /// A detach key sequence that Docker's format does not allow.
+    #[error("invalid detach keys {keys:?}: {reason}")]
+    InvalidDetachKeys {
+        /// The text given.
+        keys: String,
+        /// Why.
+        reason: &'static str,
+    },
+
     /// A record of the container store cannot be read or written.
     #[error("container record {path:?}")]
     Record {

@@ -153,7 +153,10 @@
 //!   reads EOF when the client's input ends) and no terminal; otherwise it ends that client's
 //!   attachment, as Docker's daemon does (`docker attach` to a `docker run -di` container).
 //! - With a terminal, [`Attached::resize`] sets its size (`TIOCSWINSZ` on the master, so the
-//!   command's foreground process group gets `SIGWINCH`).
+//!   command's foreground process group gets `SIGWINCH`), and the detach keys
+//!   ([`AttachOptions::detach_keys`], `ctrl-p,ctrl-q` by default, [`DetachKeys::parse`] for
+//!   Docker's `--detach-keys` format) written to its stdin end the attachment, the container
+//!   still running ([`Attached::detached`]); a broken sequence is passed on as input.
 //! - The monitor never waits for a client: one whose socket has too much output queued (it
 //!   does not read) is dropped and learns it ([`Error::Attach`] from its output); the command
 //!   and the other clients go on.
@@ -377,7 +380,7 @@ mod sys;
 mod tty;
 mod volume;
 
-pub use attach::{AttachOptions, AttachStdin, Attached, MAX_CLIENTS};
+pub use attach::{AttachOptions, AttachStdin, Attached, DetachKeys, MAX_CLIENTS};
 pub use caps::docker_default as docker_default_capabilities;
 pub use child::Child;
 pub use child::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output, Stdio};

@@ -755,9 +755,8 @@ impl Containers {
         tokio::spawn(async move {
             let opts = crate::attach::AttachOptions {
                 stdin: false,
-                stdout: true,
-                stderr: true,
                 logs: true,
+                ..crate::attach::AttachOptions::default()
             };
             let mut attached = match store.attach(&id, &opts).await {
                 Ok(a) => a,

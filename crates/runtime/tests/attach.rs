@@ -22,6 +22,14 @@ fn sh(root: &Path, script: &str) -> ContainerBuilder {
     Container::builder(root).cmd(["sh", "-c", script])
 }
 
+/// A busybox root, a state directory and a store in it (keep the first two alive).
+fn fixture() -> (tempfile::TempDir, tempfile::TempDir, Containers) {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    (rootfs, state, store)
+}
+
 fn interactive(tty: bool) -> CreateOptions {
     CreateOptions {
         interactive: true,
@@ -125,9 +133,7 @@ async fn run_di_then_attach_drives_a_shell_and_sees_its_exit_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_dit_then_attach_gets_a_terminal_that_resizes() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = Container::builder(rootfs.path())
         .cmd(["sh"])
         .build()
@@ -180,9 +186,7 @@ async fn run_dit_then_attach_gets_a_terminal_that_resizes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_see_the_output_and_closing_stdin_only_detaches() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = Container::builder(rootfs.path())
         .cmd(["cat"])
         .build()
@@ -232,9 +236,7 @@ async fn two_clients_see_the_output_and_closing_stdin_only_detaches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_going_away_leaves_it_running_and_another_attaches() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = Container::builder(rootfs.path())
         .cmd(["sh"])
         .build()
@@ -272,9 +274,7 @@ async fn a_client_going_away_leaves_it_running_and_another_attaches() {
 /// stdin closes when the client's input ends (StdinOnce).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_attached_with_stdin_once_passes_eof_on() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = sh(rootfs.path(), "echo started; cat; echo eof-seen; exit 6")
         .build()
         .unwrap();
@@ -299,9 +299,7 @@ async fn run_attached_with_stdin_once_passes_eof_on() {
 /// Much more input than a pipe holds gets through, in order, while output flows back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_megabyte_of_input_goes_through() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = sh(rootfs.path(), "tee /tmp/in | wc -c; md5sum < /tmp/in")
         .build()
         .unwrap();
@@ -446,9 +444,7 @@ async fn attach_with_logs_replays_the_run_then_follows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_clients_than_allowed_are_refused() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = Container::builder(rootfs.path())
         .cmd(["sleep", "100"])
         .build()
@@ -484,4 +480,93 @@ async fn more_clients_than_allowed_are_refused() {
         assert_eq!(wait_attached(a).await, 137);
     }
     assert_eq!(wait_attached(extra).await, 137);
+}
+
+/// Docker's detach keys: ctrl-p ctrl-q (split across writes here) ends the attachment of a
+/// terminal and leaves the container running; a broken sequence is input after all; custom
+/// keys; and without a terminal the same bytes are plain input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detach_keys_leave_the_container_running() {
+    use boxwright_runtime::DetachKeys;
+    let (rootfs, _state, store) = fixture();
+    let c = Container::builder(rootfs.path())
+        .cmd(["sh"])
+        .build()
+        .unwrap();
+    let id = store.run(&c, &interactive(true)).await.unwrap();
+
+    let mut a = attach(&store, &id, AttachOptions::default()).await;
+    let mut stdin = a.stdin.take().unwrap();
+    let mut seen = String::new();
+    // ctrl-p then a letter: not the sequence, so both reach the program reading the terminal.
+    // (Sent once the shell runs the line: it then no longer edits input, the tty buffers it.)
+    stdin
+        .write_all(b"echo go$((6*7)); head -c 3 | od -An -tx1; echo one$((6*7))\n")
+        .await
+        .unwrap();
+    read_until(&mut a, &mut seen, "go42\r\n").await;
+    stdin.write_all(b"\x10").await.unwrap();
+    stdin.write_all(b"y\n").await.unwrap();
+    read_until(&mut a, &mut seen, "one42\r\n").await;
+    assert!(seen.contains("10 79 0a"), "{seen:?}");
+    stdin.write_all(b"\x10").await.unwrap();
+    stdin.write_all(b"\x11echo never\n").await.unwrap();
+    let end = tokio::time::timeout(PATIENCE, async {
+        while a.next_chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(end.is_ok(), "the attachment ends");
+    assert!(a.detached());
+    assert!(matches!(a.wait().await, Err(Error::Detached { .. })));
+    assert!(store.inspect(&id).unwrap().is_running());
+
+    // Attached again, with keys of its own; what followed the keys never ran.
+    let opts = AttachOptions {
+        detach_keys: Some(DetachKeys::parse("ctrl-a,d").unwrap()),
+        ..AttachOptions::default()
+    };
+    let mut a = attach(&store, &id, opts).await;
+    let mut stdin = a.stdin.take().unwrap();
+    let mut seen = String::new();
+    stdin
+        .write_all(b"echo two$((6*7)); history | grep -c 'echo nev[e]r'\n")
+        .await
+        .unwrap();
+    read_until(&mut a, &mut seen, "two42\r\n0\r\n").await;
+    stdin.write_all(b"\x01d").await.unwrap();
+    assert!(matches!(
+        tokio::time::timeout(PATIENCE, a.wait()).await.unwrap(),
+        Err(Error::Detached { .. })
+    ));
+    assert!(store.inspect(&id).unwrap().is_running());
+
+    // No detach keys: the attachment ends only with the container.
+    let opts = AttachOptions {
+        detach_keys: None,
+        ..AttachOptions::default()
+    };
+    let mut a = attach(&store, &id, opts).await;
+    let mut stdin = a.stdin.take().unwrap();
+    let mut seen = String::new();
+    stdin
+        .write_all(b"stty -ixon; echo go$((6*7)); head -c 3 | od -An -tx1; exit 6\n")
+        .await
+        .unwrap();
+    read_until(&mut a, &mut seen, "go42\r\n").await;
+    stdin.write_all(b"\x10\x11\n").await.unwrap();
+    read_until(&mut a, &mut seen, "10 11 0a").await;
+    assert!(!a.detached());
+    assert_eq!(wait_attached(a).await, 6);
+
+    // Without a terminal the keys are plain input.
+    let c = sh(rootfs.path(), "head -c 2 | od -An -tx1")
+        .build()
+        .unwrap();
+    let id = store.run(&c, &interactive(false)).await.unwrap();
+    let mut a = attach(&store, &id, AttachOptions::default()).await;
+    let mut stdin = a.stdin.take().unwrap();
+    stdin.write_all(b"\x10\x11").await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut a, &mut seen, "10 11").await;
+    assert_eq!(wait_attached(a).await, 0);
 }
