@@ -176,12 +176,41 @@ pub fn create_layer<W: Write>(
     out: W,
     options: &CreateOptions,
 ) -> Result<(W, CreatedLayer), CreateError> {
+    let (blob, tar) = write_layer(source, Sha256Writer::new(out), options)?;
+    let (out, digest, size) = blob.finish();
+    Ok((
+        out,
+        CreatedLayer {
+            digest,
+            size,
+            diff_id: tar.diff_id,
+            uncompressed_size: tar.size,
+            media_type: options.compress.compression.layer_media_type().to_owned(),
+        },
+    ))
+}
+
+/// The uncompressed side of a layer [`write_layer`] wrote.
+pub(crate) struct TarDigest {
+    /// sha256 of the uncompressed tar stream.
+    pub(crate) diff_id: Digest,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+}
+
+/// [`create_layer`] without hashing the compressed blob: for a writer that hashes what it is
+/// given anyway (a store's blob writer, whose commit reports the digest), so the compressed
+/// stream is hashed once.
+pub(crate) fn write_layer<W: Write>(
+    source: LayerSource<'_>,
+    out: W,
+    options: &CreateOptions,
+) -> Result<(W, TarDigest), CreateError> {
     let mut scanner = Scanner {
         xattrs: options.xattrs,
         overlay: matches!(source, LayerSource::OverlayUpper(_)),
     };
-    let blob = Sha256Writer::new(out);
-    let compressor = Compressor::new(blob, options.compress).map_err(CreateError::Write)?;
+    let compressor = Compressor::new(out, options.compress).map_err(CreateError::Write)?;
     let tar = Sha256Writer::new(compressor);
     let writer = TarWriter {
         out: BufWriter::with_capacity(WRITE_BUFFER, tar),
@@ -211,19 +240,9 @@ pub fn create_layer<W: Write>(
         .out
         .into_inner()
         .map_err(|e| CreateError::Write(e.into_error()))?;
-    let (compressor, diff_id, uncompressed_size) = tar.finish();
-    let blob = compressor.finish().map_err(CreateError::Write)?;
-    let (out, digest, size) = blob.finish();
-    Ok((
-        out,
-        CreatedLayer {
-            digest,
-            size,
-            diff_id,
-            uncompressed_size,
-            media_type: options.compress.compression.layer_media_type().to_owned(),
-        },
-    ))
+    let (compressor, diff_id, size) = tar.finish();
+    let out = compressor.finish().map_err(CreateError::Write)?;
+    Ok((out, TarDigest { diff_id, size }))
 }
 
 /// `SOURCE_DATE_EPOCH` as seconds, or `None` (with a warning) when it is not an integer.

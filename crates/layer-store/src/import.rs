@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::blob::{BlobError, BlobStore, BlobWrite};
 use crate::compress::{self, Compressor};
-use crate::create::{create_layer, CreateError, CreateOptions, LayerSource};
+use crate::create::{write_layer, CreateError, CreateOptions, LayerSource};
 use crate::digest::Sha256Writer;
 use crate::store::{Image, PlatformSpec, Store, StoreError};
 
@@ -87,36 +87,19 @@ pub fn import(
 ) -> Result<Image, ImportError> {
     let _lease = store.lease()?;
     let writer = store.blobs().writer()?;
-    let (writer, digest, size, diff_id, media_type) = match source {
+    // The blob writer hashes what it is given: its commit reports the layer's digest, so the
+    // compressed stream is hashed once.
+    let (writer, diff_id) = match source {
         ImportSource::Directory(dir) => {
-            let (writer, layer) =
-                create_layer(LayerSource::Directory(dir), writer, &options.create)?;
-            (
-                writer,
-                layer.digest,
-                layer.size,
-                layer.diff_id,
-                layer.media_type,
-            )
+            let (writer, tar) = write_layer(LayerSource::Directory(dir), writer, &options.create)?;
+            (writer, tar.diff_id)
         }
         ImportSource::Tarball(reader) => {
-            let (writer, digest, size, diff_id) =
-                recompress(reader, writer, options).map_err(ImportError::Tarball)?;
-            (
-                writer,
-                digest,
-                size,
-                diff_id,
-                options
-                    .create
-                    .compress
-                    .compression
-                    .layer_media_type()
-                    .to_string(),
-            )
+            recompress(reader, writer, options).map_err(ImportError::Tarball)?
         }
     };
-    let blob = writer.commit(Some(&digest), Some(size))?;
+    let media_type = options.create.compress.compression.layer_media_type();
+    let blob = writer.commit(None, None)?;
 
     let created = options.create.source_date_epoch.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -145,7 +128,7 @@ pub fn import(
         .media_type(MediaType::ImageManifest)
         .config(config)
         .layers(vec![Descriptor::new(
-            MediaType::from(media_type.as_str()),
+            MediaType::from(media_type),
             blob.size,
             blob.digest,
         )])
@@ -179,15 +162,14 @@ impl<R: Read> Read for Tee<'_, R> {
 }
 
 /// Decompresses a tarball, checks it is a tar archive while passing it on, and writes it
-/// recompressed; returns the writer, the blob's digest and size, and the diffID.
+/// recompressed; returns the writer and the diffID.
 fn recompress(
     reader: &mut dyn Read,
     writer: Box<dyn BlobWrite>,
     options: &ImportOptions,
-) -> io::Result<(Box<dyn BlobWrite>, Digest, u64, Digest)> {
+) -> io::Result<(Box<dyn BlobWrite>, Digest)> {
     let plain = compress::decompress(BufReader::with_capacity(1 << 20, reader))?;
-    let out = Sha256Writer::new(writer);
-    let compressor = Compressor::new(out, options.create.compress)?;
+    let compressor = Compressor::new(writer, options.create.compress)?;
     let mut diff = Sha256Writer::new(compressor);
     {
         let mut tee = Tee {
@@ -211,8 +193,7 @@ fn recompress(
         io::copy(archive.into_inner(), &mut io::sink())?;
     }
     let (compressor, diff_id, _) = diff.finish();
-    let (writer, digest, size) = compressor.finish()?.finish();
-    Ok((writer, digest, size, diff_id))
+    Ok((compressor.finish()?, diff_id))
 }
 
 /// Seconds since the epoch as RFC 3339 UTC (`2026-11-25T10:00:00Z`).

@@ -58,6 +58,15 @@ fn imports_a_directory() {
         image.layers()[0].media_type().to_string(),
         Compression::Zstd.layer_media_type()
     );
+    // The same layer, digest and size as create_layer makes of the directory on its own.
+    let (_, made) = boxwright_layer_store::create::create_layer(
+        boxwright_layer_store::create::LayerSource::Directory(rootfs.path()),
+        std::io::sink(),
+        &options("x:1").create,
+    )
+    .unwrap();
+    assert_eq!(image.layers()[0].digest(), &made.digest);
+    assert_eq!(image.layers()[0].size(), made.size);
     let config = store.config(&image.id).unwrap();
     assert_eq!(config.json["config"]["Cmd"], json!(["/bin/sh"]));
     assert_eq!(config.json["history"][0]["comment"], "from a test");
