@@ -122,11 +122,10 @@ pub enum Error {
     },
 
     /// The seccomp profile could not be compiled to BPF.
-    #[error("compiling the seccomp profile")]
+    #[error("compiling the seccomp profile: {reason}")]
     Seccomp {
-        /// The compiler's error.
-        #[source]
-        source: seccompiler::BackendError,
+        /// What is wrong with it.
+        reason: String,
     },
 
     /// The kernel refused a user namespace (rootless run).

@@ -174,7 +174,7 @@ pub(crate) struct ChildPlan {
     pub(crate) umask: Option<u32>,
     pub(crate) cwd: CString,
     /// BPF programs, installed in order as the last step before `execve`.
-    pub(crate) seccomp: Vec<Vec<seccompiler::sock_filter>>,
+    pub(crate) seccomp: Vec<crate::seccomp::Program>,
     /// Paths tried in order with `execve` (the `$PATH` search, done inside the container).
     pub(crate) exec: Vec<CString>,
     pub(crate) argv: Vec<CString>,

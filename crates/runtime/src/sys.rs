@@ -96,7 +96,7 @@ struct CapData {
 #[repr(C)]
 struct SockFprog {
     len: u16,
-    filter: *const seccompiler::sock_filter,
+    filter: *const crate::seccomp::Insn,
 }
 
 /// Registers a pidfd with the tokio reactor (readable when the process exits).
