@@ -672,25 +672,10 @@ impl LogView {
 /// The log's name in the container's directory.
 pub(crate) const LOG_FILE: &str = "container.log";
 
-async fn follow_log(view: LogView, opts: LogOptions, tx: mpsc::Sender<Event>) {
-    let path = view.log_path();
-    let filter = Filter {
-        stdout: opts.stdout,
-        stderr: opts.stderr,
-        since: opts.since,
-        until: opts.until,
-    };
+/// The reader task of [`Containers::logs_with`]: the log from the scanner's position on, then
+/// (when following) what comes next, until the monitor has exited and the log is drained.
+async fn follow_log(mut scanner: Scanner, mut follow: Option<Follow>, tx: mpsc::Sender<Event>) {
     let result = async {
-        // Watch first: a write after the last read is then always noticed.
-        let mut follow = if opts.follow && view.running {
-            Some(Follow::new(&path, view.monitor)?)
-        } else {
-            None
-        };
-        let mut scanner = Scanner::open(&path, 0, None, filter)?;
-        if let Some(n) = opts.tail {
-            scanner.tail(n)?;
-        }
         loop {
             let last = follow.as_ref().is_none_or(|f| f.monitor_gone);
             if scanner.pump(&tx, last).await? == Flow::Stop || last {
@@ -738,8 +723,25 @@ impl Containers {
                 io::Error::from(io::ErrorKind::NotFound),
             ));
         }
+        let filter = Filter {
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+            since: opts.since,
+            until: opts.until,
+        };
+        // Here rather than in the task, so that `tail` counts back from this call. Watch
+        // first: a write after the position is then always noticed.
+        let follow = if opts.follow && view.running {
+            Some(Follow::new(&path, view.monitor)?)
+        } else {
+            None
+        };
+        let mut scanner = Scanner::open(&path, 0, None, filter)?;
+        if let Some(n) = opts.tail {
+            scanner.tail(n)?;
+        }
         let (tx, feed) = feed(&view.id, opts.timestamps);
-        tokio::spawn(follow_log(view, opts.clone(), tx));
+        tokio::spawn(follow_log(scanner, follow, tx));
         Ok(Logs { feed })
     }
 

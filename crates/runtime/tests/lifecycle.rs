@@ -496,8 +496,10 @@ async fn logs_keep_stdout_and_stderr_apart_with_timestamps() {
     assert_eq!((&lines[0][31..], &lines[1][31..]), ("err1", "err2"));
 }
 
-/// `docker logs -f --tail 0`: only what comes next, and the end at the container's exit.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// `docker logs -f --tail 0`: only what comes after the call, and the end at the container's
+/// exit. (A current-thread runtime, and the rest of the output awaited without yielding to it:
+/// the position must be taken by the call itself, not later by its reader task.)
+#[tokio::test]
 async fn logs_follow_from_the_end_ends_when_the_container_exits() {
     let rootfs = busybox_rootfs();
     let state = tempfile::tempdir().unwrap();
@@ -525,6 +527,15 @@ async fn logs_follow_from_the_end_ends_when_the_container_exits() {
         )
         .unwrap();
     std::fs::write(shared.path().join("go"), "").unwrap();
+    let log = store.log_path(&id).unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains(" stdout F last")
+    {
+        assert!(std::time::Instant::now() < deadline, "the container writes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut seen = String::new();
     tokio::time::timeout(PATIENCE, follow.read_to_string(&mut seen))
         .await
