@@ -38,7 +38,7 @@ die() { say "$*"; exit 1; }
 for tool in qemu-system-x86_64 cargo dpkg ldd; do
     command -v "$tool" >/dev/null || die "$tool is missing (see the packages at the top of $0)"
 done
-[ -x /bin/busybox ] && /bin/busybox --list | grep -qx cpio ||
+[ -x /bin/busybox ] && /bin/busybox --list | grep -x cpio >/dev/null ||
     die "/bin/busybox (busybox-static, with cpio) is missing"
 
 work="$(mktemp -d /tmp/boxwright-cgroup2-vm.XXXXXX)"
@@ -207,7 +207,7 @@ if [ -z "$accel" ]; then
         if timeout -k 5 30 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nographic \
             -no-reboot -kernel "$vmlinuz" -initrd "$work/probe.cpio" \
             -append "console=ttyS0 quiet panic=-1" </dev/null 2>/dev/null |
-            tr -d '\r' | grep -q '^KVM-PROBE-OK$'; then
+            tr -d '\r' | grep '^KVM-PROBE-OK$' >/dev/null; then
             accel=kvm
         fi
     fi
