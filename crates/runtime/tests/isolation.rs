@@ -1,4 +1,6 @@
-//! Each isolation property, checked from inside a container with busybox commands.
+//! Each isolation property, checked from inside a container with busybox commands. (The cgroup
+//! limits — memory, pids, cpu — are in `cgroups.rs`, which also runs on pure cgroup v2 in CI's
+//! VM.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -240,70 +242,6 @@ async fn proc_and_sys_are_guarded() {
             lines[4]
         );
     }
-}
-
-#[tokio::test]
-async fn memory_limit_kills_with_137() {
-    let root = busybox_rootfs();
-    let c = Container::builder(root.path())
-        .cmd(["dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"])
-        .memory(32 << 20)
-        .build()
-        .unwrap();
-    let mut child = c.spawn().await.unwrap();
-    let cgroups = child.cgroup_paths();
-    assert!(!cgroups.is_empty());
-    let status = child.wait().await.unwrap();
-    assert_eq!(status, ExitStatus::Signaled(9));
-    assert_eq!(status.code(), 137);
-    for dir in cgroups {
-        assert!(!dir.exists(), "{} not removed", dir.display());
-    }
-    // The same command fits without the limit.
-    let out = run(Container::builder(root.path()).cmd([
-        "dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=100M",
-        "count=1",
-    ]))
-    .await;
-    assert!(out.status.success(), "{out:?}");
-}
-
-#[tokio::test]
-async fn pids_limit_bounds_forks() {
-    let root = busybox_rootfs();
-    let script = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done; echo started";
-    let out = run(sh(root.path(), script).pids_limit(5)).await;
-    assert!(text(&out.stderr).contains("can't fork"), "{out:?}");
-    let out = run(sh(root.path(), script)).await;
-    assert_eq!(text(&out.stdout), "started\n", "{out:?}");
-}
-
-#[tokio::test]
-async fn cpu_limit_is_written() {
-    let root = busybox_rootfs();
-    let mut child = sh(root.path(), "cat > /dev/null")
-        .cpus(0.5)
-        .stdin(Stdio::Piped)
-        .build()
-        .unwrap()
-        .spawn()
-        .await
-        .unwrap();
-    let dirs = child.cgroup_paths();
-    let quota = dirs
-        .iter()
-        .find_map(|d| {
-            std::fs::read_to_string(d.join("cpu.cfs_quota_us"))
-                .or_else(|_| std::fs::read_to_string(d.join("cpu.max")))
-                .ok()
-        })
-        .unwrap();
-    assert!(quota.starts_with("50000"), "{quota}");
-    drop(child.stdin.take());
-    assert!(child.wait().await.unwrap().success());
 }
 
 #[tokio::test]
