@@ -58,6 +58,23 @@ async fn wait(store: &Containers, id: &str) -> i32 {
         .unwrap()
 }
 
+/// Reads from `r` into `seen` until `needle` shows up (the stream must not end first).
+async fn read_until(r: &mut (impl tokio::io::AsyncRead + Unpin), seen: &mut Vec<u8>, needle: &str) {
+    let mut buf = [0u8; 256];
+    while !text(seen).contains(needle) {
+        let n = tokio::time::timeout(PATIENCE, r.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n > 0,
+            "the output ended before {needle:?}: {:?}",
+            text(seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_start_wait_logs_and_states() {
     let rootfs = busybox_rootfs();
@@ -309,15 +326,7 @@ async fn logs_follow_sees_lines_written_after_it_started() {
     let id = store.run(&c, &CreateOptions::default()).await.unwrap();
     let mut follow = store.logs(&id, true).unwrap();
     let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    while !text(&seen).contains("first\n") {
-        let n = tokio::time::timeout(PATIENCE, follow.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0, "the log ended early: {:?}", text(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
+    read_until(&mut follow, &mut seen, "first\n").await;
     // Only now does the container write its second line.
     assert!(!text(&seen).contains("second"));
     std::fs::write(shared.path().join("go"), "").unwrap();
@@ -362,15 +371,7 @@ async fn attach_output_follows_the_current_run_from_its_start() {
     store.start(&id).await.unwrap();
     let mut attached = store.attach_output(&id).unwrap();
     let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    while !text(&seen).contains("run 2\n") {
-        let n = tokio::time::timeout(PATIENCE, attached.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0, "the output ended early: {:?}", text(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
+    read_until(&mut attached, &mut seen, "run 2\n").await;
     std::fs::write(shared.path().join("go2"), "").unwrap();
     tokio::time::timeout(PATIENCE, attached.read_to_end(&mut seen))
         .await
