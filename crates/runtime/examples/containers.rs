@@ -22,7 +22,10 @@
 //! command's stdin open and `-t` gives it a terminal, for `attach` (`docker run -dit IMAGE sh`
 //! then `attach`, as with Docker; with a terminal this program's own terminal is put in raw
 //! mode while attached, and `attach` ends when the container does, or with this program).
-//! Containers keep running after this program exits; any later invocation manages them.
+//! Attached without a terminal (`run` without `-d`, `start -a`, `attach`), the signals this
+//! program gets (INT, TERM, HUP, QUIT, USR1, USR2) are passed to the container, as docker's
+//! `--sig-proxy`. Containers keep running after this program exits; any later invocation
+//! manages them.
 //! Errors exit with 125, as the docker CLI; `exec` of a missing command with 127.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -38,7 +41,12 @@ use tokio::io::AsyncWriteExt;
 /// Relays this program's stdin to the attached container and its output to ours (a terminal
 /// in raw mode when the container has one), until the attachment ends. Returns the
 /// container's exit code, or `None` when it is still running (detached).
-async fn session(mut a: Attached) -> Result<Option<i32>, Error> {
+async fn session(store: &Containers, mut a: Attached) -> Result<Option<i32>, Error> {
+    // docker's --sig-proxy: without a terminal, the signals this program gets go to the
+    // container (with one, ctrl-c is a byte the terminal turns into SIGINT in there).
+    if !a.tty() {
+        proxy_signals(store.clone(), a.id().to_owned());
+    }
     let stdin_fd = std::io::stdin();
     let saved = if a.tty() && rustix::termios::isatty(&stdin_fd) {
         let saved = rustix::termios::tcgetattr(&stdin_fd).ok();
@@ -88,6 +96,31 @@ async fn session(mut a: Attached) -> Result<Option<i32>, Error> {
         let _ = rustix::termios::tcsetattr(&stdin_fd, rustix::termios::OptionalActions::Now, &t);
     }
     result
+}
+
+/// Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the container's command.
+fn proxy_signals(store: Containers, id: String) {
+    use tokio::signal::unix::{signal, SignalKind};
+    for sig in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        let Ok(mut stream) = signal(SignalKind::from_raw(sig)) else {
+            continue;
+        };
+        let (store, id) = (store.clone(), id.clone());
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                if let Err(e) = store.kill(&id, sig) {
+                    eprintln!("containers: forwarding signal {sig}: {e}");
+                }
+            }
+        });
+    }
 }
 
 /// Ends the program with the container's code (or 0 when detached). A direct exit: the task
@@ -287,7 +320,7 @@ async fn main() -> ExitCode {
                         ..AttachOptions::default()
                     };
                     let a = store.run_attached(&c, &opts, &attach).await?;
-                    finish(session(a).await?);
+                    finish(session(&store, a).await?);
                 }
                 let id = store.run(&c, &opts).await?;
                 println!("{id}");
@@ -368,7 +401,7 @@ async fn main() -> ExitCode {
                     ..AttachOptions::default()
                 };
                 let a = store.attach(c, &opts).await?;
-                finish(session(a).await?)
+                finish(session(&store, a).await?)
             }
             "start" => {
                 let attach = flag(&mut args, "-a");
@@ -382,7 +415,7 @@ async fn main() -> ExitCode {
                         ..AttachOptions::default()
                     };
                     let a = store.start_attached(c, &opts).await?;
-                    finish(session(a).await?);
+                    finish(session(&store, a).await?);
                 }
                 store.start(c).await?;
                 println!("{c}");
