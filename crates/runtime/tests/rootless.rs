@@ -177,6 +177,8 @@ async fn detached_under_init(
         .publish_port("127.0.0.1:0:80".parse()?)
         .build()?;
     let id = store.run(&c, &CreateOptions::default()).await?;
+    // Whatever fails below, the container does not outlive the test.
+    let _guard = KillOnDrop(&store, id.clone());
     let ports = store.inspect(&id)?.ports;
     let mut report = format!("PORTS:{}\n", ports.len());
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[0].host.port()));
@@ -238,6 +240,7 @@ async fn attach_to_a_detached_shell(rootfs: &str) -> Result<String, boxwright_ru
         ..CreateOptions::default()
     };
     let id = store.run(&c, &opts).await?;
+    let _guard = KillOnDrop(&store, id.clone());
     let mut a = store.attach(&id, &AttachOptions::default()).await?;
     let mut stdin = a.stdin.take().expect("stdin");
     stdin
@@ -253,6 +256,15 @@ async fn attach_to_a_detached_shell(rootfs: &str) -> Result<String, boxwright_ru
         .await
         .expect("the exit code")?;
     Ok(format!("ATTACHED:{out}CODE:{code}\n"))
+}
+
+/// Kills a stored container when dropped (a no-op once it has exited).
+struct KillOnDrop<'a>(&'a boxwright_runtime::Containers, String);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill(&self.1, 9);
+    }
 }
 
 /// Runs the helper as nobody over a busybox root of its own; `None` when skipped.
