@@ -395,23 +395,31 @@ fn generated_name() -> String {
     )
 }
 
-/// `/proc/PID/stat`: (state, start time in clock ticks since boot).
-fn proc_stat(pid: i32) -> Option<(char, u64)> {
+/// What this crate reads of `/proc/PID/stat`.
+struct ProcStat {
+    state: char,
+    ppid: i32,
+    /// Start time in clock ticks since boot.
+    start: u64,
+}
+
+fn proc_stat(pid: i32) -> Option<ProcStat> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields resume after the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
-    // After the state (field 3), field 22 is the 19th.
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
+    let ppid = fields.next()?.parse().ok()?;
+    // After the parent (field 4), field 22 is the 18th.
+    let start = fields.nth(17)?.parse().ok()?;
+    Some(ProcStat { state, ppid, start })
 }
 
 /// True when `pid` is a live (not zombie) process started at `start`.
 fn alive(pid: Option<i32>, start: Option<u64>) -> bool {
     match (pid, start) {
         (Some(pid), Some(start)) => {
-            matches!(proc_stat(pid), Some((state, s)) if s == start && state != 'Z' && state != 'X')
+            matches!(proc_stat(pid), Some(p) if p.start == start && p.state != 'Z' && p.state != 'X')
         }
         _ => false,
     }
@@ -423,7 +431,7 @@ pub(crate) fn verified_pidfd(pid: Option<i32>, start: Option<u64>) -> Option<Own
     let (pid, start) = (pid?, start?);
     let fd = rustix::process::pidfd_open(Pid::from_raw(pid)?, PidfdFlags::empty()).ok()?;
     match proc_stat(pid) {
-        Some((state, s)) if s == start && state != 'X' => Some(fd),
+        Some(p) if p.start == start && p.state != 'X' => Some(fd),
         _ => None,
     }
 }
@@ -553,12 +561,7 @@ fn children(pid: i32) -> Vec<i32> {
 
 /// The parent PID of `pid` (field 4 of `/proc/PID/stat`).
 fn parent_of(pid: i32) -> Option<i32> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    text[text.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    proc_stat(pid).map(|p| p.ppid)
 }
 
 /// One container's directory, found.
@@ -1173,8 +1176,8 @@ impl Containers {
             ));
         }
         // The init cannot be reaped before `ack_w` is closed: its start time is its own.
-        let pid_start = proc_stat(pid).map(|(_, s)| s);
-        let monitor_start = proc_stat(monitor_pid).map(|(_, s)| s);
+        let pid_start = proc_stat(pid).map(|p| p.start);
+        let monitor_start = proc_stat(monitor_pid).map(|p| p.start);
         if st.started_at.is_some() {
             st.restart_count += 1;
         }
@@ -1525,8 +1528,12 @@ mod tests {
     #[test]
     fn proc_stat_reads_our_start_time() {
         let me = std::process::id() as i32;
-        let (state, start) = proc_stat(me).unwrap();
+        let ProcStat { state, ppid, start } = proc_stat(me).unwrap();
         assert!(state == 'R' || state == 'S', "{state}");
+        assert_eq!(
+            ppid,
+            rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get())
+        );
         assert!(alive(Some(me), Some(start)));
         assert!(!alive(Some(me), Some(start + 1)));
     }
