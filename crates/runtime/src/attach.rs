@@ -3,7 +3,7 @@
 //! protocol are documented in the crate docs, *Attaching to a detached container*.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -589,24 +589,6 @@ async fn write_frames(
     }
 }
 
-/// A path to the attach socket that fits `sun_path`: its own, or (when that is too long) the
-/// same through `/proc/self/fd/N/` of a descriptor of the directory, to keep while it is used.
-fn socket_path(dir: &Path) -> Result<(std::path::PathBuf, Option<OwnedFd>), Error> {
-    let path = dir.join("attach.sock");
-    // sun_path holds 108 bytes with the terminating NUL.
-    if path.as_os_str().len() < 108 {
-        return Ok((path, None));
-    }
-    let fd = rustix::fs::open(
-        dir,
-        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(|e| Error::io("opening", dir, e.into()))?;
-    let short = format!("/proc/self/fd/{}/attach.sock", fd.as_raw_fd());
-    Ok((short.into(), Some(fd)))
-}
-
 /// Makes the listening attach socket of a container about to start (non-blocking,
 /// close-on-exec, mode 0600), replacing a stale one.
 pub(crate) fn listen(dir: &Path) -> Result<OwnedFd, Error> {
@@ -623,7 +605,7 @@ pub(crate) fn listen(dir: &Path) -> Result<OwnedFd, Error> {
         None,
     )
     .map_err(|e| Error::sys("socket", e))?;
-    let (short, _dir) = socket_path(dir)?;
+    let (short, _dir) = crate::plan::socket_path(dir, "attach.sock")?;
     let addr =
         SocketAddrUnix::new(short.as_path()).map_err(|e| Error::io("binding", &path, e.into()))?;
     rustix::net::bind(&fd, &addr).map_err(|e| Error::io("binding", &path, e.into()))?;
@@ -663,7 +645,7 @@ impl Containers {
         if !view.running {
             return self.replay_exited(view, opts).await;
         }
-        let (path, _dir) = socket_path(&view.dir)?;
+        let (path, _dir) = crate::plan::socket_path(&view.dir, "attach.sock")?;
         let connected = UnixStream::connect(&path).await;
         let mut stream = match connected {
             Ok(s) => s,

@@ -611,14 +611,11 @@ fn reserved(bound: Vec<(PortMapping, Bound)>) -> Result<Vec<PublishedPort>, Erro
 /// Asks the ready slirp4netns whose API socket is `dir/slirp4netns.sock` to forward each of
 /// `published` (`add_hostfwd`) to the container's `tap0` address.
 async fn add_hostfwds(dir: &std::path::Path, published: &[PublishedPort]) -> Result<(), Error> {
-    use std::os::fd::AsRawFd;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let fail = |reason: String| Error::Slirp4netns { reason };
     let sock = dir.join(API_SOCKET);
-    // The socket's path may be longer than a sockaddr_un holds: reach it through the
-    // directory's descriptor.
-    let dir_fd = std::fs::File::open(dir).map_err(|e| Error::io("opening", dir, e))?;
-    let short = format!("/proc/self/fd/{}/{API_SOCKET}", dir_fd.as_raw_fd());
+    // The socket's path may be longer than a sockaddr_un holds.
+    let (short, _dir) = crate::plan::socket_path(dir, API_SOCKET)?;
     for p in published {
         let request = serde_json::json!({
             "execute": "add_hostfwd",

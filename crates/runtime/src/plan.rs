@@ -335,6 +335,29 @@ pub(crate) fn cstring(s: &str) -> Result<CString, Error> {
 }
 
 /// A C string from a path.
+/// A path to the Unix socket `dir/name` that fits `sun_path`: its own, or (when that is too
+/// long) the same through `/proc/self/fd/N/` of a descriptor of `dir`, to keep open while the
+/// path is used.
+pub(crate) fn socket_path(
+    dir: &Path,
+    name: &str,
+) -> Result<(std::path::PathBuf, Option<std::os::fd::OwnedFd>), Error> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(name);
+    // sun_path holds 108 bytes with the terminating NUL.
+    if path.as_os_str().len() < 108 {
+        return Ok((path, None));
+    }
+    let fd = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| Error::io("opening", dir, e.into()))?;
+    let short = format!("/proc/self/fd/{}/{name}", fd.as_raw_fd());
+    Ok((short.into(), Some(fd)))
+}
+
 pub(crate) fn cpath(p: &Path) -> Result<CString, Error> {
     use std::os::unix::ffi::OsStrExt;
     CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::NulByte {
