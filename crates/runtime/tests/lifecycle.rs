@@ -75,11 +75,16 @@ async fn read_until(r: &mut (impl tokio::io::AsyncRead + Unpin), seen: &mut Vec<
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_start_wait_logs_and_states() {
+/// A busybox root, a state directory and a store in it (keep the first two alive).
+fn fixture() -> (tempfile::TempDir, tempfile::TempDir, Containers) {
     let rootfs = busybox_rootfs();
     let state = tempfile::tempdir().unwrap();
     let store = Containers::open(state.path()).unwrap();
+    (rootfs, state, store)
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_start_wait_logs_and_states() {
+    let (rootfs, _state, store) = fixture();
     let c = sh(rootfs.path(), "echo out; echo err >&2; exit 7")
         .build()
         .unwrap();
@@ -123,9 +128,7 @@ async fn create_start_wait_logs_and_states() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_sends_term_then_kill_after_the_timeout() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
 
     // Ignores SIGTERM: killed after the timeout.
     let stubborn = sh(rootfs.path(), "trap '' TERM; echo ready; sleep 100")
@@ -163,9 +166,7 @@ async fn stop_sends_term_then_kill_after_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_rm_refused_while_running_and_forced() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = sh(rootfs.path(), "echo run; sleep 100").build().unwrap();
     let id = store.run(&c, &named("again")).await.unwrap();
     wait_for_log(&store, &id, "run").await;
@@ -202,9 +203,7 @@ async fn restart_rm_refused_while_running_and_forced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_remove_deletes_the_container_after_it_exits() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, state, store) = fixture();
     let c = sh(rootfs.path(), "exit 3").build().unwrap();
     let opts = CreateOptions {
         name: Some("gone".into()),
@@ -229,9 +228,7 @@ async fn auto_remove_deletes_the_container_after_it_exits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_are_unique_and_ids_resolve_by_unique_prefix() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let build = || sh(rootfs.path(), "true").build().unwrap();
     let web = store.create(&build(), &named("web")).unwrap();
     let err = store.create(&build(), &named("web")).unwrap_err();
@@ -288,9 +285,7 @@ async fn names_are_unique_and_ids_resolve_by_unique_prefix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_killed_from_outside_is_exited_137() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = sh(rootfs.path(), "echo ready; sleep 100").build().unwrap();
     let id = store.run(&c, &CreateOptions::default()).await.unwrap();
     wait_for_log(&store, &id, "ready").await;
@@ -412,9 +407,7 @@ async fn read_logs(store: &Containers, id: &str, opts: LogOptions) -> String {
 /// in the CRI format), `--tail`, `--since`, `--until`, stream selection, `-t`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_keep_stdout_and_stderr_apart_with_timestamps() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = sh(
         rootfs.path(),
         "echo out1; echo err1 >&2; printf 'no newline'; sleep 0.2; echo; \
@@ -548,9 +541,7 @@ async fn logs_follow_from_the_end_ends_when_the_container_exits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_joins_the_containers_namespaces() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = Container::builder(rootfs.path())
         .cmd(["sleep", "100"])
         .hostname("boxy")
