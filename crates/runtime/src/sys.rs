@@ -1012,27 +1012,39 @@ fn ensure(root: RawFd, dest: &InRoot, kind: Kind) -> Result<RawFd, i32> {
         Err(libc::ENOENT) => {}
         Err(e) => return Err(e),
     }
-    let parent = ensure_parent(root, dest)?;
-    let name = dest.names[n - 1].as_ptr();
-    // SAFETY: `parent` is an O_PATH directory descriptor and `name` a NUL-terminated
-    // component without slashes.
-    let r = unsafe {
-        if kind == Kind::Dir {
-            libc::syscall(libc::SYS_mkdirat, parent, name, 0o755 as c_long)
-        } else {
-            let f = libc::syscall(
-                libc::SYS_openat,
-                parent,
-                name,
-                (libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) as c_long,
-                0o644 as c_long,
-            );
-            if f >= 0 {
-                libc::syscall(libc::SYS_close, f);
+    create_in_parent(root, dest, |parent, name| {
+        // SAFETY: `parent` is an O_PATH directory descriptor and `name` a NUL-terminated
+        // component without slashes.
+        unsafe {
+            if kind == Kind::Dir {
+                libc::syscall(libc::SYS_mkdirat, parent, name, 0o755 as c_long)
+            } else {
+                let f = libc::syscall(
+                    libc::SYS_openat,
+                    parent,
+                    name,
+                    (libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) as c_long,
+                    0o644 as c_long,
+                );
+                if f >= 0 {
+                    libc::syscall(libc::SYS_close, f);
+                }
+                f
             }
-            f
         }
-    };
+    })?;
+    resolve(root, last, 0)
+}
+
+/// Makes the last component of `dest` with `make(parent, name)` (a raw `*at` call's result),
+/// its parent directories created first; one that exists already is fine.
+fn create_in_parent(
+    root: RawFd,
+    dest: &InRoot,
+    make: impl FnOnce(RawFd, *const c_char) -> c_long,
+) -> Result<(), i32> {
+    let parent = ensure_parent(root, dest)?;
+    let r = make(parent, dest.names[dest.names.len() - 1].as_ptr());
     let e = errno();
     if parent != root {
         close(parent);
@@ -1040,7 +1052,7 @@ fn ensure(root: RawFd, dest: &InRoot, kind: Kind) -> Result<RawFd, i32> {
     if r < 0 && e != libc::EEXIST {
         return Err(e);
     }
-    resolve(root, last, 0)
+    Ok(())
 }
 
 /// Remounts the mount at `path` read-only, keeping the flags a user namespace may not clear.
@@ -1201,43 +1213,20 @@ fn mount_step(root: RawFd, m: &MountStep) -> Result<(), i32> {
             }
         }
         MountStep::Mknod { dest, mode, dev } => {
-            let n = dest.names.len();
-            let parent = ensure_parent(root, dest)?;
-            let r = unsafe {
+            create_in_parent(root, dest, |parent, name| unsafe {
                 libc::syscall(
                     libc::SYS_mknodat,
                     parent,
-                    dest.names[n - 1].as_ptr(),
+                    name,
                     *mode as c_long,
                     *dev as c_long,
                 )
-            };
-            let e = errno();
-            if parent != root {
-                close(parent);
-            }
-            if r < 0 && e != libc::EEXIST {
-                return Err(e);
-            }
+            })?
         }
         MountStep::Symlink { target, dest } => {
-            let n = dest.names.len();
-            let parent = ensure_parent(root, dest)?;
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_symlinkat,
-                    target.as_ptr(),
-                    parent,
-                    dest.names[n - 1].as_ptr(),
-                )
-            };
-            let e = errno();
-            if parent != root {
-                close(parent);
-            }
-            if r < 0 && e != libc::EEXIST {
-                return Err(e);
-            }
+            create_in_parent(root, dest, |parent, name| unsafe {
+                libc::syscall(libc::SYS_symlinkat, target.as_ptr(), parent, name)
+            })?
         }
         MountStep::Mask { dest } => {
             let fd = match resolve(root, dest.prefixes[dest.names.len() - 1].as_ptr(), 0) {
