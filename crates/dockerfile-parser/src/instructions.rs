@@ -90,14 +90,17 @@ impl Ctx<'_> {
         Error::new(l, c, kind)
     }
 
+    /// An error at the instruction's keyword.
+    fn at_keyword(&self, kind: ErrorKind) -> Error {
+        self.at(self.loc.keyword_offset, kind)
+    }
+
+    /// An argument-count error at the keyword, as BuildKit words it.
     fn args(&self, keyword: &'static str, requirement: &'static str) -> Error {
-        self.at(
-            self.loc.keyword_offset,
-            ErrorKind::Arguments {
-                keyword,
-                requirement,
-            },
-        )
+        self.at_keyword(ErrorKind::Arguments {
+            keyword,
+            requirement,
+        })
     }
 }
 
@@ -296,6 +299,8 @@ fn duration_flag(
 }
 
 /// Types one node. `heredocs` are the bodies that followed the line.
+///
+/// An unknown keyword is refused first; then [`instruction_kind`] applies the keyword's rules.
 fn type_node(
     ctx: &Ctx<'_>,
     node: RawNode,
@@ -304,428 +309,13 @@ fn type_node(
     warnings: &mut Vec<Warning>,
 ) -> Result<Instruction, Error> {
     let loc = ctx.loc;
-    let owned = node;
-    let node = &owned;
     let Some(keyword) = Keyword::from_word(&node.keyword) else {
-        return Err(ctx.at(
-            loc.keyword_offset,
-            ErrorKind::UnknownInstruction {
-                keyword: node.keyword.clone(),
-                suggestion: suggest(&node.keyword, Keyword::ALL.map(Keyword::as_str)),
-            },
-        ));
+        return Err(ctx.at_keyword(ErrorKind::UnknownInstruction {
+            keyword: node.keyword.clone(),
+            suggestion: suggest(&node.keyword, Keyword::ALL.map(Keyword::as_str)),
+        }));
     };
-    let args = &node.args;
-    let no_flags = |ctx: &Ctx<'_>| check_flags(ctx, node, &[]);
-    let kind = match keyword {
-        Keyword::From => {
-            let flags = check_flags(ctx, node, &[("platform", Str)])?;
-            let alias = match args.as_slice() {
-                [_] => None,
-                [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
-                    let lower = name.to_lowercase();
-                    if !valid_stage_name(&lower) {
-                        return Err(ctx.at(
-                            loc.keyword_offset,
-                            ErrorKind::InvalidStageName(name.clone()),
-                        ));
-                    }
-                    Some(lower)
-                }
-                _ => return Err(ctx.args("FROM", "requires either one or three arguments")),
-            };
-            InstructionKind::From {
-                image: args.first().cloned().unwrap_or_default(),
-                platform: flags.string("platform"),
-                alias,
-            }
-        }
-        Keyword::Run => {
-            let flags = check_flags(
-                ctx,
-                node,
-                &[
-                    ("mount", List),
-                    ("network", Str),
-                    ("security", Str),
-                    ("device", List),
-                ],
-            )?;
-            let network = match flags.string("network").as_deref() {
-                None => None,
-                Some("default") => Some(Network::Default),
-                Some("none") => Some(Network::None),
-                Some("host") => Some(Network::Host),
-                Some(other) => {
-                    return Err(ctx.at(
-                        flag_offset(node, "network").unwrap_or(0),
-                        ErrorKind::BadNetwork(other.to_string()),
-                    ))
-                }
-            };
-            let security = match flags.string("security").as_deref() {
-                None => None,
-                Some("sandbox") => Some(Security::Sandbox),
-                Some("insecure") => Some(Security::Insecure),
-                Some(other) => {
-                    return Err(ctx.at(
-                        flag_offset(node, "security").unwrap_or(0),
-                        ErrorKind::BadSecurity(other.to_string()),
-                    ))
-                }
-            };
-            let mut mounts = Vec::new();
-            for (flag, off) in &node.flags {
-                if flag.name != "mount" {
-                    continue;
-                }
-                let value = flag.value.clone().unwrap_or_default();
-                let mount = Mount::parse_unexpanded(&value)
-                    .map_err(|reason| ctx.at(*off, ErrorKind::BadMount { value, reason }))?;
-                mounts.push(mount);
-            }
-            InstructionKind::Run {
-                command: command(node),
-                mounts,
-                network,
-                security,
-                devices: flags.list("device"),
-                heredocs: heredocs.clone(),
-            }
-        }
-        Keyword::Cmd => {
-            no_flags(ctx)?;
-            InstructionKind::Cmd {
-                command: command(node),
-            }
-        }
-        Keyword::Entrypoint => {
-            no_flags(ctx)?;
-            InstructionKind::Entrypoint {
-                command: command(node),
-            }
-        }
-        Keyword::Copy | Keyword::Add => {
-            let is_copy = keyword == Keyword::Copy;
-            let flags = if is_copy {
-                check_flags(
-                    ctx,
-                    node,
-                    &[
-                        ("from", Str),
-                        ("chown", Str),
-                        ("chmod", Str),
-                        ("link", Bool),
-                        ("parents", Bool),
-                        ("exclude", List),
-                    ],
-                )?
-            } else {
-                check_flags(
-                    ctx,
-                    node,
-                    &[
-                        ("chown", Str),
-                        ("chmod", Str),
-                        ("link", Bool),
-                        ("keep-git-dir", Bool),
-                        ("checksum", Str),
-                        ("unpack", Bool),
-                        ("exclude", List),
-                    ],
-                )?
-            };
-            let name = if is_copy { "COPY" } else { "ADD" };
-            let Some((dest, srcs)) = args.split_last().filter(|(_, s)| !s.is_empty()) else {
-                return Err(ctx.args(
-                    name,
-                    "requires at least two arguments, but only one was provided. Destination could not be determined",
-                ));
-            };
-            if heredoc_from_word(dest).is_some() {
-                return Err(ctx.at(loc.keyword_offset, ErrorKind::HeredocDestination(name)));
-            }
-            let mut sources = Vec::new();
-            let mut inline = Vec::new();
-            for s in srcs {
-                match heredoc_from_word(s).filter(|_| !node.json) {
-                    Some(h) => inline.push(
-                        heredocs
-                            .iter()
-                            .find(|d| d.name == h.name)
-                            .cloned()
-                            .unwrap_or(h),
-                    ),
-                    None => sources.push(s.clone()),
-                }
-            }
-            if is_copy {
-                InstructionKind::Copy {
-                    sources,
-                    dest: dest.clone(),
-                    from: flags.string("from"),
-                    chown: flags.string("chown"),
-                    chmod: flags.string("chmod"),
-                    link: flags.boolean("link").unwrap_or(false),
-                    parents: flags.boolean("parents").unwrap_or(false),
-                    exclude: flags.list("exclude"),
-                    heredocs: inline,
-                }
-            } else {
-                InstructionKind::Add {
-                    sources,
-                    dest: dest.clone(),
-                    chown: flags.string("chown"),
-                    chmod: flags.string("chmod"),
-                    link: flags.boolean("link").unwrap_or(false),
-                    keep_git_dir: flags.boolean("keep-git-dir").unwrap_or(false),
-                    checksum: flags.string("checksum"),
-                    unpack: flags.boolean("unpack"),
-                    exclude: flags.list("exclude"),
-                    heredocs: inline,
-                }
-            }
-        }
-        Keyword::Env | Keyword::Label => {
-            no_flags(ctx)?;
-            let name = if keyword == Keyword::Env {
-                "ENV"
-            } else {
-                "LABEL"
-            };
-            if args.is_empty() {
-                return Err(ctx.args(name, "requires at least one argument"));
-            }
-            if !node.legacy && args.iter().any(|w| w.starts_with('=')) {
-                return Err(ctx.at(loc.keyword_offset, ErrorKind::BlankName(name)));
-            }
-            let pairs = if node.legacy {
-                vec![KeyValue {
-                    key: args.first().cloned().unwrap_or_default(),
-                    value: args.get(1).cloned().unwrap_or_default(),
-                }]
-            } else {
-                args.iter()
-                    .map(|w| {
-                        let (k, v) = w.split_once('=').unwrap_or((w.as_str(), ""));
-                        KeyValue {
-                            key: k.to_string(),
-                            value: v.to_string(),
-                        }
-                    })
-                    .collect()
-            };
-            if node.legacy {
-                warnings.push(Warning {
-                    line: loc.start_line,
-                    rule: "LegacyKeyValueFormat",
-                    message: format!(
-                        "\"{name} key=value\" should be used instead of legacy \"{name} key value\" format"
-                    ),
-                });
-            }
-            if keyword == Keyword::Env {
-                InstructionKind::Env {
-                    pairs,
-                    legacy: node.legacy,
-                }
-            } else {
-                InstructionKind::Label {
-                    pairs,
-                    legacy: node.legacy,
-                }
-            }
-        }
-        Keyword::Arg => {
-            if args.is_empty() {
-                return Err(ctx.args("ARG", "requires at least one argument"));
-            }
-            let mut decls = Vec::with_capacity(args.len());
-            for a in args {
-                decls.push(match a.split_once('=') {
-                    Some(("", _)) => {
-                        return Err(ctx.at(loc.keyword_offset, ErrorKind::BlankName("ARG")))
-                    }
-                    Some((n, v)) => ArgDecl {
-                        name: n.to_string(),
-                        default: Some(v.to_string()),
-                    },
-                    None => ArgDecl {
-                        name: a.clone(),
-                        default: None,
-                    },
-                });
-            }
-            InstructionKind::Arg { args: decls }
-        }
-        Keyword::Workdir | Keyword::User | Keyword::Maintainer | Keyword::Stopsignal => {
-            if keyword != Keyword::Stopsignal {
-                no_flags(ctx)?;
-            }
-            let [value] = args.as_slice() else {
-                return Err(ctx.args(keyword.as_str(), "requires exactly one argument"));
-            };
-            let value = value.clone();
-            match keyword {
-                Keyword::Workdir => InstructionKind::Workdir { path: value },
-                Keyword::User => InstructionKind::User { user: value },
-                Keyword::Stopsignal => InstructionKind::Stopsignal { signal: value },
-                _ => {
-                    warnings.push(Warning {
-                        line: loc.start_line,
-                        rule: "MaintainerDeprecated",
-                        message: "Maintainer instruction is deprecated in favor of using label"
-                            .to_string(),
-                    });
-                    InstructionKind::Maintainer { name: value }
-                }
-            }
-        }
-        Keyword::Expose => {
-            no_flags(ctx)?;
-            if args.is_empty() {
-                return Err(ctx.args("EXPOSE", "requires at least one argument"));
-            }
-            InstructionKind::Expose {
-                ports: args.clone(),
-            }
-        }
-        Keyword::Volume => {
-            no_flags(ctx)?;
-            if args.is_empty() {
-                return Err(ctx.args("VOLUME", "requires at least one argument"));
-            }
-            if args.iter().any(|a| a.trim().is_empty()) {
-                return Err(ctx.at(loc.keyword_offset, ErrorKind::EmptyVolume));
-            }
-            InstructionKind::Volume {
-                paths: args.clone(),
-            }
-        }
-        Keyword::Shell => {
-            no_flags(ctx)?;
-            if args.is_empty() {
-                return Err(ctx.args("SHELL", "requires at least one argument"));
-            }
-            if !node.json {
-                return Err(ctx.at(loc.keyword_offset, ErrorKind::ShellNotJson));
-            }
-            InstructionKind::Shell {
-                shell: args.clone(),
-            }
-        }
-        Keyword::Healthcheck => {
-            let Some(typ) = args.first() else {
-                return Err(ctx.args("HEALTHCHECK", "requires at least one argument"));
-            };
-            let typ_upper = typ.to_uppercase();
-            if typ_upper == "NONE" {
-                if args.len() > 1 {
-                    return Err(ctx.at(loc.keyword_offset, ErrorKind::HealthcheckNoneArgs));
-                }
-                InstructionKind::Healthcheck(Healthcheck::None)
-            } else {
-                let flags = check_flags(
-                    ctx,
-                    node,
-                    &[
-                        ("interval", Str),
-                        ("timeout", Str),
-                        ("start-period", Str),
-                        ("start-interval", Str),
-                        ("retries", Str),
-                    ],
-                )?;
-                if typ_upper != "CMD" {
-                    return Err(ctx.at(loc.keyword_offset, ErrorKind::HealthcheckType(typ_upper)));
-                }
-                let cmd_args = args.get(1..).unwrap_or(&[]);
-                if cmd_args.is_empty() {
-                    return Err(ctx.at(loc.keyword_offset, ErrorKind::HealthcheckNoCommand));
-                }
-                let command = if node.json {
-                    Command::Exec(cmd_args.to_vec())
-                } else {
-                    Command::Shell(cmd_args.join(" "))
-                };
-                let interval = duration_flag(ctx, node, &flags, "interval")?;
-                let timeout = duration_flag(ctx, node, &flags, "timeout")?;
-                let start_period = duration_flag(ctx, node, &flags, "start-period")?;
-                let start_interval = duration_flag(ctx, node, &flags, "start-interval")?;
-                let retries = match flags.string("retries").filter(|v| !v.is_empty()) {
-                    None => None,
-                    Some(v) => match v.parse::<i64>() {
-                        Ok(n) if (0..=i64::from(i32::MAX)).contains(&n) => {
-                            u32::try_from(n).ok().filter(|&n| n > 0)
-                        }
-                        _ => {
-                            return Err(ctx.at(
-                                flag_offset(node, "retries").unwrap_or(0),
-                                ErrorKind::BadRetries(v),
-                            ))
-                        }
-                    },
-                };
-                InstructionKind::Healthcheck(Healthcheck::Cmd {
-                    command,
-                    interval,
-                    timeout,
-                    start_period,
-                    start_interval,
-                    retries,
-                })
-            }
-        }
-        Keyword::Onbuild => {
-            no_flags(ctx)?;
-            let Some(child) = node.child.as_deref() else {
-                return Err(ctx.args("ONBUILD", "requires at least one argument"));
-            };
-            let trigger_kw = child.keyword.to_ascii_uppercase();
-            match trigger_kw.as_str() {
-                "ONBUILD" => return Err(ctx.at(loc.keyword_offset, ErrorKind::OnbuildChained)),
-                "FROM" => return Err(ctx.at(loc.keyword_offset, ErrorKind::OnbuildTrigger("FROM"))),
-                "MAINTAINER" => {
-                    return Err(ctx.at(loc.keyword_offset, ErrorKind::OnbuildTrigger("MAINTAINER")))
-                }
-                _ => {}
-            }
-            // The image config keeps the trigger with its heredoc bodies, as BuildKit writes it.
-            let mut expression = args.get(1).cloned().unwrap_or_default();
-            for h in &heredocs {
-                expression.push('\n');
-                expression.push_str(&h.content);
-                expression.push_str(&h.name);
-            }
-            let trigger = match type_node(
-                ctx,
-                child.clone(),
-                heredocs.clone(),
-                Vec::new(),
-                &mut Vec::new(),
-            ) {
-                Ok(mut t) => {
-                    t.text.clone_from(&expression);
-                    Some(Box::new(t))
-                }
-                Err(e) => {
-                    warnings.push(Warning {
-                        line: loc.start_line,
-                        rule: "OnbuildTrigger",
-                        message: format!(
-                            "ONBUILD trigger is stored as text and will fail in a downstream build: {}",
-                            e.kind()
-                        ),
-                    });
-                    None
-                }
-            };
-            InstructionKind::Onbuild {
-                expression,
-                trigger,
-            }
-        }
-    };
+    let kind = instruction_kind(ctx, keyword, &node, &heredocs, warnings)?;
     Ok(Instruction {
         span: Span {
             start_line: loc.start_line,
@@ -739,15 +329,486 @@ fn type_node(
             .to_string(),
         comments,
         keyword,
-        json: owned.json,
-        flags: owned
+        json: node.json,
+        flags: node
             .flags
             .into_iter()
             .map(|(f, _)| f)
             .collect::<Vec<Flag>>(),
-        args: owned.args,
+        args: node.args,
         heredocs,
         kind,
+    })
+}
+
+/// The typed payload of one node, by its keyword's rules (one function per family below). Each
+/// family checks in BuildKit's order, so the first error is BuildKit's.
+fn instruction_kind(
+    ctx: &Ctx<'_>,
+    keyword: Keyword,
+    node: &RawNode,
+    heredocs: &[Heredoc],
+    warnings: &mut Vec<Warning>,
+) -> Result<InstructionKind, Error> {
+    match keyword {
+        Keyword::From => from(ctx, node),
+        Keyword::Run => run(ctx, node, heredocs),
+        Keyword::Cmd => {
+            check_flags(ctx, node, &[])?;
+            Ok(InstructionKind::Cmd {
+                command: command(node),
+            })
+        }
+        Keyword::Entrypoint => {
+            check_flags(ctx, node, &[])?;
+            Ok(InstructionKind::Entrypoint {
+                command: command(node),
+            })
+        }
+        Keyword::Copy => copy(ctx, node, heredocs),
+        Keyword::Add => add(ctx, node, heredocs),
+        Keyword::Env | Keyword::Label => env_or_label(ctx, keyword, node, warnings),
+        Keyword::Arg => arg(ctx, node),
+        Keyword::Workdir | Keyword::User | Keyword::Maintainer | Keyword::Stopsignal => {
+            single_value(ctx, keyword, node, warnings)
+        }
+        Keyword::Expose | Keyword::Volume | Keyword::Shell => word_list(ctx, keyword, node),
+        Keyword::Healthcheck => healthcheck(ctx, node),
+        Keyword::Onbuild => onbuild(ctx, node, heredocs, warnings),
+    }
+}
+
+/// `FROM image [AS name]`, with `--platform`.
+fn from(ctx: &Ctx<'_>, node: &RawNode) -> Result<InstructionKind, Error> {
+    let flags = check_flags(ctx, node, &[("platform", Str)])?;
+    let alias = match node.args.as_slice() {
+        [_] => None,
+        [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
+            let lower = name.to_lowercase();
+            if !valid_stage_name(&lower) {
+                return Err(ctx.at_keyword(ErrorKind::InvalidStageName(name.clone())));
+            }
+            Some(lower)
+        }
+        _ => return Err(ctx.args("FROM", "requires either one or three arguments")),
+    };
+    Ok(InstructionKind::From {
+        image: node.args.first().cloned().unwrap_or_default(),
+        platform: flags.string("platform"),
+        alias,
+    })
+}
+
+/// `RUN`, with `--mount`, `--network`, `--security` and `--device`.
+fn run(ctx: &Ctx<'_>, node: &RawNode, heredocs: &[Heredoc]) -> Result<InstructionKind, Error> {
+    let flags = check_flags(
+        ctx,
+        node,
+        &[
+            ("mount", List),
+            ("network", Str),
+            ("security", Str),
+            ("device", List),
+        ],
+    )?;
+    let network = match flags.string("network").as_deref() {
+        None => None,
+        Some("default") => Some(Network::Default),
+        Some("none") => Some(Network::None),
+        Some("host") => Some(Network::Host),
+        Some(other) => {
+            return Err(ctx.at(
+                flag_offset(node, "network").unwrap_or(0),
+                ErrorKind::BadNetwork(other.to_string()),
+            ))
+        }
+    };
+    let security = match flags.string("security").as_deref() {
+        None => None,
+        Some("sandbox") => Some(Security::Sandbox),
+        Some("insecure") => Some(Security::Insecure),
+        Some(other) => {
+            return Err(ctx.at(
+                flag_offset(node, "security").unwrap_or(0),
+                ErrorKind::BadSecurity(other.to_string()),
+            ))
+        }
+    };
+    Ok(InstructionKind::Run {
+        command: command(node),
+        mounts: mounts(ctx, node)?,
+        network,
+        security,
+        devices: flags.list("device"),
+        heredocs: heredocs.to_vec(),
+    })
+}
+
+/// The `--mount` flags of a `RUN`, in order, each checked as far as it can be before expansion.
+fn mounts(ctx: &Ctx<'_>, node: &RawNode) -> Result<Vec<Mount>, Error> {
+    let mut mounts = Vec::new();
+    for (flag, off) in &node.flags {
+        if flag.name != "mount" {
+            continue;
+        }
+        let value = flag.value.clone().unwrap_or_default();
+        let mount = Mount::parse_unexpanded(&value)
+            .map_err(|reason| ctx.at(*off, ErrorKind::BadMount { value, reason }))?;
+        mounts.push(mount);
+    }
+    Ok(mounts)
+}
+
+/// `COPY sources... dest`.
+fn copy(ctx: &Ctx<'_>, node: &RawNode, heredocs: &[Heredoc]) -> Result<InstructionKind, Error> {
+    let flags = check_flags(
+        ctx,
+        node,
+        &[
+            ("from", Str),
+            ("chown", Str),
+            ("chmod", Str),
+            ("link", Bool),
+            ("parents", Bool),
+            ("exclude", List),
+        ],
+    )?;
+    let paths = CopyPaths::of(ctx, node, "COPY", heredocs)?;
+    Ok(InstructionKind::Copy {
+        sources: paths.sources,
+        dest: paths.dest,
+        from: flags.string("from"),
+        chown: flags.string("chown"),
+        chmod: flags.string("chmod"),
+        link: flags.boolean("link").unwrap_or(false),
+        parents: flags.boolean("parents").unwrap_or(false),
+        exclude: flags.list("exclude"),
+        heredocs: paths.heredocs,
+    })
+}
+
+/// `ADD sources... dest`.
+fn add(ctx: &Ctx<'_>, node: &RawNode, heredocs: &[Heredoc]) -> Result<InstructionKind, Error> {
+    let flags = check_flags(
+        ctx,
+        node,
+        &[
+            ("chown", Str),
+            ("chmod", Str),
+            ("link", Bool),
+            ("keep-git-dir", Bool),
+            ("checksum", Str),
+            ("unpack", Bool),
+            ("exclude", List),
+        ],
+    )?;
+    let paths = CopyPaths::of(ctx, node, "ADD", heredocs)?;
+    Ok(InstructionKind::Add {
+        sources: paths.sources,
+        dest: paths.dest,
+        chown: flags.string("chown"),
+        chmod: flags.string("chmod"),
+        link: flags.boolean("link").unwrap_or(false),
+        keep_git_dir: flags.boolean("keep-git-dir").unwrap_or(false),
+        checksum: flags.string("checksum"),
+        unpack: flags.boolean("unpack"),
+        exclude: flags.list("exclude"),
+        heredocs: paths.heredocs,
+    })
+}
+
+/// The arguments of `COPY` and `ADD`: sources (paths, or heredocs in shell form) and the
+/// destination, which cannot be a heredoc.
+struct CopyPaths {
+    sources: Vec<String>,
+    dest: String,
+    heredocs: Vec<Heredoc>,
+}
+
+impl CopyPaths {
+    fn of(
+        ctx: &Ctx<'_>,
+        node: &RawNode,
+        keyword: &'static str,
+        heredocs: &[Heredoc],
+    ) -> Result<Self, Error> {
+        let Some((dest, srcs)) = node.args.split_last().filter(|(_, s)| !s.is_empty()) else {
+            return Err(ctx.args(
+                keyword,
+                "requires at least two arguments, but only one was provided. Destination could not be determined",
+            ));
+        };
+        if heredoc_from_word(dest).is_some() {
+            return Err(ctx.at_keyword(ErrorKind::HeredocDestination(keyword)));
+        }
+        let mut sources = Vec::new();
+        let mut inline = Vec::new();
+        for s in srcs {
+            match heredoc_from_word(s).filter(|_| !node.json) {
+                Some(h) => inline.push(
+                    heredocs
+                        .iter()
+                        .find(|d| d.name == h.name)
+                        .cloned()
+                        .unwrap_or(h),
+                ),
+                None => sources.push(s.clone()),
+            }
+        }
+        Ok(CopyPaths {
+            sources,
+            dest: dest.clone(),
+            heredocs: inline,
+        })
+    }
+}
+
+/// `ENV` and `LABEL`: `key=value` pairs, or one pair in the legacy `key value` form (a warning).
+fn env_or_label(
+    ctx: &Ctx<'_>,
+    keyword: Keyword,
+    node: &RawNode,
+    warnings: &mut Vec<Warning>,
+) -> Result<InstructionKind, Error> {
+    check_flags(ctx, node, &[])?;
+    let name = keyword.as_str();
+    let args = &node.args;
+    if args.is_empty() {
+        return Err(ctx.args(name, "requires at least one argument"));
+    }
+    if !node.legacy && args.iter().any(|w| w.starts_with('=')) {
+        return Err(ctx.at_keyword(ErrorKind::BlankName(name)));
+    }
+    let pairs = if node.legacy {
+        vec![KeyValue {
+            key: args.first().cloned().unwrap_or_default(),
+            value: args.get(1).cloned().unwrap_or_default(),
+        }]
+    } else {
+        args.iter()
+            .map(|w| {
+                let (k, v) = w.split_once('=').unwrap_or((w.as_str(), ""));
+                KeyValue {
+                    key: k.to_string(),
+                    value: v.to_string(),
+                }
+            })
+            .collect()
+    };
+    if node.legacy {
+        warnings.push(Warning {
+            line: ctx.loc.start_line,
+            rule: "LegacyKeyValueFormat",
+            message: format!(
+                "\"{name} key=value\" should be used instead of legacy \"{name} key value\" format"
+            ),
+        });
+    }
+    let legacy = node.legacy;
+    Ok(if keyword == Keyword::Env {
+        InstructionKind::Env { pairs, legacy }
+    } else {
+        InstructionKind::Label { pairs, legacy }
+    })
+}
+
+/// `ARG name[=default]...` (flags are not checked, as in BuildKit).
+fn arg(ctx: &Ctx<'_>, node: &RawNode) -> Result<InstructionKind, Error> {
+    if node.args.is_empty() {
+        return Err(ctx.args("ARG", "requires at least one argument"));
+    }
+    let mut decls = Vec::with_capacity(node.args.len());
+    for a in &node.args {
+        decls.push(match a.split_once('=') {
+            Some(("", _)) => return Err(ctx.at_keyword(ErrorKind::BlankName("ARG"))),
+            Some((n, v)) => ArgDecl {
+                name: n.to_string(),
+                default: Some(v.to_string()),
+            },
+            None => ArgDecl {
+                name: a.clone(),
+                default: None,
+            },
+        });
+    }
+    Ok(InstructionKind::Arg { args: decls })
+}
+
+/// `WORKDIR`, `USER`, `STOPSIGNAL` and `MAINTAINER` (a warning): exactly one argument.
+/// `STOPSIGNAL`'s flags are not checked, as in BuildKit.
+fn single_value(
+    ctx: &Ctx<'_>,
+    keyword: Keyword,
+    node: &RawNode,
+    warnings: &mut Vec<Warning>,
+) -> Result<InstructionKind, Error> {
+    if keyword != Keyword::Stopsignal {
+        check_flags(ctx, node, &[])?;
+    }
+    let [value] = node.args.as_slice() else {
+        return Err(ctx.args(keyword.as_str(), "requires exactly one argument"));
+    };
+    let value = value.clone();
+    Ok(match keyword {
+        Keyword::Workdir => InstructionKind::Workdir { path: value },
+        Keyword::User => InstructionKind::User { user: value },
+        Keyword::Stopsignal => InstructionKind::Stopsignal { signal: value },
+        _ => {
+            warnings.push(Warning {
+                line: ctx.loc.start_line,
+                rule: "MaintainerDeprecated",
+                message: "Maintainer instruction is deprecated in favor of using label".to_string(),
+            });
+            InstructionKind::Maintainer { name: value }
+        }
+    })
+}
+
+/// `EXPOSE`, `VOLUME` and `SHELL`: no flags, at least one word; `VOLUME` refuses a blank path
+/// and `SHELL` takes only the JSON form.
+fn word_list(ctx: &Ctx<'_>, keyword: Keyword, node: &RawNode) -> Result<InstructionKind, Error> {
+    check_flags(ctx, node, &[])?;
+    let args = &node.args;
+    if args.is_empty() {
+        return Err(ctx.args(keyword.as_str(), "requires at least one argument"));
+    }
+    Ok(match keyword {
+        Keyword::Volume => {
+            if args.iter().any(|a| a.trim().is_empty()) {
+                return Err(ctx.at_keyword(ErrorKind::EmptyVolume));
+            }
+            InstructionKind::Volume {
+                paths: args.clone(),
+            }
+        }
+        Keyword::Shell => {
+            if !node.json {
+                return Err(ctx.at_keyword(ErrorKind::ShellNotJson));
+            }
+            InstructionKind::Shell {
+                shell: args.clone(),
+            }
+        }
+        _ => InstructionKind::Expose {
+            ports: args.clone(),
+        },
+    })
+}
+
+/// `HEALTHCHECK NONE` or `HEALTHCHECK [flags] CMD command`.
+fn healthcheck(ctx: &Ctx<'_>, node: &RawNode) -> Result<InstructionKind, Error> {
+    let Some(typ) = node.args.first() else {
+        return Err(ctx.args("HEALTHCHECK", "requires at least one argument"));
+    };
+    let typ_upper = typ.to_uppercase();
+    if typ_upper == "NONE" {
+        // As in BuildKit, the flags of `HEALTHCHECK NONE` are not checked.
+        if node.args.len() > 1 {
+            return Err(ctx.at_keyword(ErrorKind::HealthcheckNoneArgs));
+        }
+        return Ok(InstructionKind::Healthcheck(Healthcheck::None));
+    }
+    let flags = check_flags(
+        ctx,
+        node,
+        &[
+            ("interval", Str),
+            ("timeout", Str),
+            ("start-period", Str),
+            ("start-interval", Str),
+            ("retries", Str),
+        ],
+    )?;
+    if typ_upper != "CMD" {
+        return Err(ctx.at_keyword(ErrorKind::HealthcheckType(typ_upper)));
+    }
+    let cmd_args = node.args.get(1..).unwrap_or(&[]);
+    if cmd_args.is_empty() {
+        return Err(ctx.at_keyword(ErrorKind::HealthcheckNoCommand));
+    }
+    let command = if node.json {
+        Command::Exec(cmd_args.to_vec())
+    } else {
+        Command::Shell(cmd_args.join(" "))
+    };
+    Ok(InstructionKind::Healthcheck(Healthcheck::Cmd {
+        command,
+        interval: duration_flag(ctx, node, &flags, "interval")?,
+        timeout: duration_flag(ctx, node, &flags, "timeout")?,
+        start_period: duration_flag(ctx, node, &flags, "start-period")?,
+        start_interval: duration_flag(ctx, node, &flags, "start-interval")?,
+        retries: retries_flag(ctx, node, &flags)?,
+    }))
+}
+
+/// `HEALTHCHECK --retries`: a non-negative `i32`; zero or empty means unset.
+fn retries_flag(ctx: &Ctx<'_>, node: &RawNode, flags: &Flags<'_>) -> Result<Option<u32>, Error> {
+    let Some(v) = flags.string("retries").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match v.parse::<i64>() {
+        Ok(n) if (0..=i64::from(i32::MAX)).contains(&n) => {
+            Ok(u32::try_from(n).ok().filter(|&n| n > 0))
+        }
+        _ => Err(ctx.at(
+            flag_offset(node, "retries").unwrap_or(0),
+            ErrorKind::BadRetries(v),
+        )),
+    }
+}
+
+/// `ONBUILD trigger`: the trigger is kept as text (with its heredoc bodies) and typed too; a
+/// trigger that does not type is a warning, since it only fails in a downstream build.
+fn onbuild(
+    ctx: &Ctx<'_>,
+    node: &RawNode,
+    heredocs: &[Heredoc],
+    warnings: &mut Vec<Warning>,
+) -> Result<InstructionKind, Error> {
+    check_flags(ctx, node, &[])?;
+    let Some(child) = node.child.as_deref() else {
+        return Err(ctx.args("ONBUILD", "requires at least one argument"));
+    };
+    match child.keyword.to_ascii_uppercase().as_str() {
+        "ONBUILD" => return Err(ctx.at_keyword(ErrorKind::OnbuildChained)),
+        "FROM" => return Err(ctx.at_keyword(ErrorKind::OnbuildTrigger("FROM"))),
+        "MAINTAINER" => return Err(ctx.at_keyword(ErrorKind::OnbuildTrigger("MAINTAINER"))),
+        _ => {}
+    }
+    // The image config keeps the trigger with its heredoc bodies, as BuildKit writes it.
+    let mut expression = node.args.get(1).cloned().unwrap_or_default();
+    for h in heredocs {
+        expression.push('\n');
+        expression.push_str(&h.content);
+        expression.push_str(&h.name);
+    }
+    let typed = type_node(
+        ctx,
+        child.clone(),
+        heredocs.to_vec(),
+        Vec::new(),
+        &mut Vec::new(),
+    );
+    let trigger = match typed {
+        Ok(mut t) => {
+            t.text.clone_from(&expression);
+            Some(Box::new(t))
+        }
+        Err(e) => {
+            warnings.push(Warning {
+                line: ctx.loc.start_line,
+                rule: "OnbuildTrigger",
+                message: format!(
+                    "ONBUILD trigger is stored as text and will fail in a downstream build: {}",
+                    e.kind()
+                ),
+            });
+            None
+        }
+    };
+    Ok(InstructionKind::Onbuild {
+        expression,
+        trigger,
     })
 }
 
