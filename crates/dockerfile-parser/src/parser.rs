@@ -1,6 +1,8 @@
 //! The line parser (BuildKit's `parser` package): directives, comments, continuations, heredoc
 //! bodies, and the split of each logical line into keyword, flags and arguments.
 
+use std::ops::Range;
+
 use crate::ast::{Directives, Flag, Heredoc};
 use crate::error::Warning;
 use crate::error::{Error, ErrorKind};
@@ -41,7 +43,7 @@ pub(crate) struct Located {
 pub(crate) struct Position {
     pub(crate) start_line: usize,
     pub(crate) end_line: usize,
-    pub(crate) bytes: std::ops::Range<usize>,
+    pub(crate) bytes: Range<usize>,
     /// Offset of the keyword in the logical line.
     pub(crate) keyword_offset: usize,
     /// Source offset of the logical line's first byte.
@@ -98,9 +100,10 @@ struct PhysLine<'a> {
 }
 
 impl<'a> Lines<'a> {
-    fn next_line(&mut self) -> Option<PhysLine<'a>> {
+    /// The next physical line; one longer than BuildKit's scanner takes is an error.
+    fn next_line(&mut self) -> Result<Option<PhysLine<'a>>, Error> {
         if self.pos >= self.src.len() {
-            return None;
+            return Ok(None);
         }
         let rest = &self.src[self.pos..];
         let (text, advance) = match rest.find('\n') {
@@ -114,7 +117,10 @@ impl<'a> Lines<'a> {
         };
         self.pos += advance;
         self.number += 1;
-        Some(line)
+        if line.text.len() > MAX_LINE {
+            return Err(Error::new(line.number, 1, ErrorKind::LineTooLong));
+        }
+        Ok(Some(line))
     }
 }
 
@@ -166,103 +172,186 @@ pub(crate) fn parse_lines(
     src: &str,
     mut sink: impl FnMut(Located, &mut Vec<Warning>),
 ) -> Result<Parsed, Error> {
-    let mut lines = Lines {
+    let mut parser = LineParser {
         src,
-        pos: 0,
-        number: 0,
+        lines: Lines {
+            src,
+            pos: 0,
+            number: 0,
+        },
+        directives: Directives::default(),
+        directives_done: false,
+        escape: '\\',
+        warnings: Vec::new(),
+        comments: Vec::new(),
+        logical: String::new(),
     };
-    let mut directives = Directives::default();
-    let mut directives_done = false;
-    let mut escape = '\\';
     let mut any_node = false;
-    let mut warnings = Vec::new();
-    let mut comments: Vec<String> = Vec::new();
-    // One buffer for every logical line.
-    let mut logical = String::new();
-
-    while let Some(line) = lines.next_line() {
-        let (text, line_start) = if line.number == 1 {
-            match line.text.strip_prefix('\u{feff}') {
-                Some(t) => (t, line.start + '\u{feff}'.len_utf8()),
-                None => (line.text, line.start),
-            }
-        } else {
-            (line.text, line.start)
+    while let Some(line) = parser.lines.next_line()? {
+        let (text, line_start) = match line.text.strip_prefix('\u{feff}') {
+            Some(t) if line.number == 1 => (t, line.start + '\u{feff}'.len_utf8()),
+            _ => (line.text, line.start),
         };
-        if line.text.len() > MAX_LINE {
-            return Err(Error::new(line.number, 1, ErrorKind::LineTooLong));
-        }
         let text = trim_newline(text);
-        if !directives_done {
-            match directive(text) {
-                Some((key, value)) if matches!(key.as_str(), "syntax" | "escape" | "check") => {
-                    let slot_taken = match key.as_str() {
-                        "syntax" => directives.syntax.is_some(),
-                        "escape" => directives.escape.is_some(),
-                        _ => directives.check.is_some(),
-                    };
-                    if slot_taken {
-                        return Err(Error::new(
-                            line.number,
-                            1,
-                            ErrorKind::DuplicateDirective(key),
-                        ));
-                    }
-                    match key.as_str() {
-                        "syntax" => directives.syntax = Some(value.to_string()),
-                        "check" => directives.check = Some(value.to_string()),
-                        _ => {
-                            escape = match value {
-                                "\\" => '\\',
-                                "`" => '`',
-                                other => {
-                                    return Err(Error::new(
-                                        line.number,
-                                        1,
-                                        ErrorKind::InvalidEscape(other.to_string()),
-                                    ))
-                                }
-                            };
-                            directives.escape = Some(escape);
-                        }
-                    }
-                    continue;
-                }
-                _ => directives_done = true,
-            }
+        if parser.read_directive(text, line.number)? {
+            continue;
         }
         let stripped = text.trim_start();
+        if parser.read_comment_or_blank(stripped) {
+            continue;
+        }
+        let first = line_start + (text.len() - stripped.len());
+        let end = line_start + text.len();
+        let located = parser.read_instruction(line.number, first..end, stripped)?;
+        any_node = true;
+        sink(located, &mut parser.warnings);
+    }
+    if !any_node {
+        return Err(Error::new(
+            parser.lines.number.max(1),
+            1,
+            ErrorKind::NoInstructions,
+        ));
+    }
+    Ok(Parsed {
+        directives: parser.directives,
+        warnings: parser.warnings,
+    })
+}
+
+/// The line parser's state while it walks a file, one step per kind of line.
+struct LineParser<'a> {
+    src: &'a str,
+    lines: Lines<'a>,
+    directives: Directives,
+    /// Set at the first line that is not a directive: later ones are comments.
+    directives_done: bool,
+    escape: char,
+    warnings: Vec<Warning>,
+    /// Comments since the last instruction (a blank comment line clears them).
+    comments: Vec<String>,
+    /// One buffer for every logical line.
+    logical: String,
+}
+
+impl LineParser<'_> {
+    /// Reads `text` as a parser directive while directives may still appear: `Ok(true)` when it
+    /// was one. A repeated directive or an escape other than `\` and `` ` `` is an error.
+    fn read_directive(&mut self, text: &str, number: usize) -> Result<bool, Error> {
+        if self.directives_done {
+            return Ok(false);
+        }
+        let (key, value) = match directive(text) {
+            Some((key, value)) if matches!(key.as_str(), "syntax" | "escape" | "check") => {
+                (key, value)
+            }
+            _ => {
+                self.directives_done = true;
+                return Ok(false);
+            }
+        };
+        let directives = &mut self.directives;
+        let slot_taken = match key.as_str() {
+            "syntax" => directives.syntax.is_some(),
+            "escape" => directives.escape.is_some(),
+            _ => directives.check.is_some(),
+        };
+        if slot_taken {
+            return Err(Error::new(number, 1, ErrorKind::DuplicateDirective(key)));
+        }
+        match key.as_str() {
+            "syntax" => directives.syntax = Some(value.to_string()),
+            "check" => directives.check = Some(value.to_string()),
+            _ => {
+                self.escape = match value {
+                    "\\" => '\\',
+                    "`" => '`',
+                    other => {
+                        return Err(Error::new(
+                            number,
+                            1,
+                            ErrorKind::InvalidEscape(other.to_string()),
+                        ))
+                    }
+                };
+                directives.escape = Some(self.escape);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Takes a comment line (kept for the next instruction) or a blank line: `true` when
+    /// `stripped` was one.
+    fn read_comment_or_blank(&mut self, stripped: &str) -> bool {
         if let Some(c) = stripped.strip_prefix('#') {
             let c = c.trim();
             if c.is_empty() {
-                comments.clear();
+                self.comments.clear();
             } else {
-                comments.push(c.to_string());
+                self.comments.push(c.to_string());
             }
-            continue;
+            return true;
         }
-        if stripped.is_empty() {
-            continue;
-        }
+        stripped.is_empty()
+    }
 
-        // An instruction starts here.
-        let start_line = line.number;
-        let first = line_start + (text.len() - stripped.len());
-        let mut end = line_start + text.len();
-        let mut end_line = line.number;
-        let (content, mut eol) = trim_continuation(stripped, escape);
-        logical.clear();
-        logical.push_str(content);
-        let mut segments = Vec::new();
+    /// Reads the instruction that starts on line `start_line` (`bytes` in the source, `stripped`
+    /// its text): its continuation lines, its node, then its heredoc bodies.
+    fn read_instruction(
+        &mut self,
+        start_line: usize,
+        bytes: Range<usize>,
+        stripped: &str,
+    ) -> Result<Located, Error> {
+        let mut pos = self.read_continuations(start_line, bytes, stripped)?;
+        let lead = self.logical.len() - self.logical.trim_start().len();
+        let node = split_node(&self.logical, lead, self.escape).map_err(|(off, kind)| {
+            let (l, c) = line_col(self.src, pos.source_offset(off));
+            Error::new(l, c, kind)
+        })?;
+        let mut heredocs = Vec::new();
+        if node.can_contain_heredoc() && self.logical.contains("<<") {
+            for doc in heredocs_from_line(&self.logical) {
+                heredocs.push(self.read_heredoc_body(doc, &mut pos)?);
+            }
+        }
+        pos.keyword_offset = lead;
+        Ok(Located {
+            node,
+            heredocs,
+            comments: std::mem::take(&mut self.comments),
+            pos,
+        })
+    }
+
+    /// Joins the instruction's continuation lines into `self.logical`, skipping comment lines and
+    /// blank lines (the latter with a warning), and returns where the logical line came from
+    /// (its keyword offset still 0).
+    fn read_continuations(
+        &mut self,
+        start_line: usize,
+        bytes: Range<usize>,
+        stripped: &str,
+    ) -> Result<Position, Error> {
+        let mut pos = Position {
+            start_line,
+            end_line: start_line,
+            first: bytes.start,
+            bytes,
+            keyword_offset: 0,
+            segments: Vec::new(),
+        };
+        let (content, mut eol) = trim_continuation(stripped, self.escape);
+        self.logical.clear();
+        self.logical.push_str(content);
         let mut empty_continuation = false;
         while !eol {
-            let Some(next) = lines.next_line() else { break };
-            if next.text.len() > MAX_LINE {
-                return Err(Error::new(next.number, 1, ErrorKind::LineTooLong));
-            }
+            let Some(next) = self.lines.next_line()? else {
+                break;
+            };
             let t = trim_newline(next.text);
-            end_line = next.number;
-            end = next.start + t.len();
+            pos.end_line = next.number;
+            pos.bytes.end = next.start + t.len();
             if is_comment(t) {
                 continue;
             }
@@ -270,97 +359,50 @@ pub(crate) fn parse_lines(
                 empty_continuation = true;
                 continue;
             }
-            let (c, e) = trim_continuation(t, escape);
-            segments.push((logical.len(), next.start));
-            logical.push_str(c);
+            let (c, e) = trim_continuation(t, self.escape);
+            pos.segments.push((self.logical.len(), next.start));
+            self.logical.push_str(c);
             eol = e;
         }
         if empty_continuation {
-            warnings.push(Warning {
+            self.warnings.push(Warning {
                 line: start_line,
                 rule: "NoEmptyContinuation",
-                message: format!("Empty continuation line found in: {}", logical.trim()),
+                message: format!("Empty continuation line found in: {}", self.logical.trim()),
             });
         }
+        Ok(pos)
+    }
 
-        let located_err = |off: usize, kind: ErrorKind| {
-            let probe = Position {
-                start_line,
-                end_line,
-                bytes: first..end,
-                keyword_offset: 0,
-                first,
-                segments: segments.clone(),
+    /// Reads one heredoc's body up to its delimiter line, extending `pos` over it; running out of
+    /// lines first is an error at the instruction's first line.
+    fn read_heredoc_body(
+        &mut self,
+        mut doc: Heredoc,
+        pos: &mut Position,
+    ) -> Result<Heredoc, Error> {
+        while let Some(body) = self.lines.next_line()? {
+            pos.end_line = body.number;
+            let line = trim_newline(body.text);
+            let candidate = if doc.chomp {
+                line.trim_start_matches('\t')
+            } else {
+                line
             };
-            let (l, c) = line_col(src, probe.source_offset(off));
-            Error::new(l, c, kind)
-        };
-
-        let lead = logical.len() - logical.trim_start().len();
-        let node = split_node(&logical, lead, escape).map_err(|(off, k)| located_err(off, k))?;
-
-        let mut heredocs = Vec::new();
-        if node.can_contain_heredoc() && logical.contains("<<") {
-            for mut doc in heredocs_from_line(&logical) {
-                let mut terminated = false;
-                while let Some(body) = lines.next_line() {
-                    if body.text.len() > MAX_LINE {
-                        return Err(Error::new(body.number, 1, ErrorKind::LineTooLong));
-                    }
-                    end_line = body.number;
-                    let mut candidate = trim_newline(body.text);
-                    end = body.start + body.text.len();
-                    if doc.chomp {
-                        candidate = candidate.trim_start_matches('\t');
-                    }
-                    if candidate == doc.name {
-                        end = body.start + trim_newline(body.text).len();
-                        terminated = true;
-                        break;
-                    }
-                    doc.content.push_str(body.text);
-                    doc.content.push('\n');
-                }
-                if !terminated {
-                    return Err(Error::new(
-                        start_line,
-                        1,
-                        ErrorKind::UnterminatedHeredoc(doc.name),
-                    ));
-                }
-                heredocs.push(doc);
+            if candidate == doc.name {
+                pos.bytes.end = body.start + line.len();
+                return Ok(doc);
             }
+            pos.bytes.end = body.start + body.text.len();
+            doc.content.push_str(body.text);
+            doc.content.push('\n');
         }
-
-        any_node = true;
-        sink(
-            Located {
-                node,
-                heredocs,
-                comments: std::mem::take(&mut comments),
-                pos: Position {
-                    start_line,
-                    end_line,
-                    bytes: first..end,
-                    keyword_offset: lead,
-                    first,
-                    segments,
-                },
-            },
-            &mut warnings,
-        );
-    }
-    if !any_node {
-        return Err(Error::new(
-            lines.number.max(1),
+        Err(Error::new(
+            pos.start_line,
             1,
-            ErrorKind::NoInstructions,
-        ));
+            ErrorKind::UnterminatedHeredoc(doc.name),
+        ))
     }
-    Ok(Parsed {
-        directives,
-        warnings,
-    })
 }
 
 fn is_split_space(c: char) -> bool {
