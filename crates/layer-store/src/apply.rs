@@ -64,6 +64,7 @@
 //!
 //! On error the target is left partly applied; callers should discard it.
 
+mod error;
 mod pipe;
 mod tar_stream;
 
@@ -72,13 +73,16 @@ use std::ffi::OsStr;
 use std::io::{self, BufRead, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cap_std::fs::Dir;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
-use crate::Digest;
+use oci_spec::image::Digest;
+
+use error::lossy;
+pub use error::{ApplyError, Refusal};
 use tar_stream::{Entry, Kind, TarStream, Time};
 
 pub use tar_stream::MAX_EXTENSION_HEADER;
@@ -165,150 +169,6 @@ pub struct ApplyStats {
     pub bytes: u64,
     /// sha256 of the uncompressed tar stream: the layer's diffID.
     pub diff_id: Digest,
-}
-
-/// Why an entry was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Refusal {
-    /// The path has more `..` components than directories to climb out of.
-    #[error("its path climbs above the root with `..`")]
-    ClimbsAboveRoot,
-    /// A hard link's target climbs above the root with `..`.
-    #[error("hard link target {target:?} climbs above the root with `..`")]
-    LinkClimbsAboveRoot {
-        /// The link target as written.
-        target: String,
-    },
-    /// The path is empty.
-    #[error("its path is empty")]
-    EmptyName,
-    /// The path or link target contains a NUL byte.
-    #[error("its path or link target contains a NUL byte")]
-    NulInName,
-    /// A character or block device while [`ApplyOptions::devices`] is off.
-    #[error("{kind} device {major}:{minor} (device nodes are not enabled)")]
-    Device {
-        /// `"character"` or `"block"`.
-        kind: &'static str,
-        /// Major number.
-        major: u32,
-        /// Minor number.
-        minor: u32,
-    },
-    /// A hard link to a directory.
-    #[error("hard link to directory {target:?}")]
-    LinkToDirectory {
-        /// The link target as written.
-        target: String,
-    },
-    /// A hard link to something not in the target.
-    #[error("hard link target {target:?} does not exist in the target")]
-    LinkTargetMissing {
-        /// The link target as written.
-        target: String,
-    },
-    /// File contents exceed [`ApplyOptions::max_total_size`].
-    #[error("file contents would exceed the limit of {limit} bytes")]
-    TooLarge {
-        /// The limit.
-        limit: u64,
-    },
-    /// A PAX header or GNU long name/link larger than [`MAX_EXTENSION_HEADER`].
-    #[error("{kind} header of {size} bytes exceeds the {limit}-byte limit")]
-    ExtensionTooLarge {
-        /// Which extension header.
-        kind: &'static str,
-        /// Its claimed size.
-        size: u64,
-        /// The limit.
-        limit: u64,
-    },
-    /// An entry type this applier does not handle.
-    #[error("unsupported entry type {0:?}")]
-    UnsupportedType(char),
-    /// A GNU sparse file (old GNU or PAX form).
-    #[error("sparse files are not supported")]
-    Sparse,
-    /// A non-directory entry naming the root itself.
-    #[error("a non-directory entry cannot replace the root")]
-    ReplacesRoot,
-    /// An overlayfs xattr (`trusted.overlay.*`, `user.overlay.*`) in the archive.
-    #[error("xattr {name:?} could forge overlayfs metadata")]
-    OverlayXattr {
-        /// The xattr name.
-        name: String,
-    },
-    /// A whiteout naming nothing (`.wh.`), `.` or `..`.
-    #[error("whiteout names no entry")]
-    InvalidWhiteout,
-    /// A numeric field out of range.
-    #[error("{field} {value} is out of range")]
-    OutOfRange {
-        /// Which field.
-        field: &'static str,
-        /// Its value.
-        value: String,
-    },
-}
-
-/// Errors from [`apply_layer`] and [`apply_layer_path`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ApplyError {
-    /// An entry this applier will not apply.
-    #[error("refused layer entry {entry:?}: {reason}")]
-    Refused {
-        /// The entry's path as written in the archive.
-        entry: String,
-        /// Why.
-        reason: Refusal,
-    },
-    /// A filesystem operation for an entry failed.
-    #[error("layer entry {entry:?}: {op}: {source}")]
-    Io {
-        /// The entry's path as written in the archive.
-        entry: String,
-        /// What was being done.
-        op: &'static str,
-        /// The error.
-        #[source]
-        source: io::Error,
-    },
-    /// The stream is not a valid tar archive.
-    #[error("malformed layer archive at byte {offset}: {reason}")]
-    Malformed {
-        /// Offset in the uncompressed stream.
-        offset: u64,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The stream ended inside an entry or before the end-of-archive marker.
-    #[error("layer archive is truncated at byte {offset}{}", entry.as_ref().map(|e| format!(" (in entry {e:?})")).unwrap_or_default())]
-    Truncated {
-        /// Offset in the uncompressed stream.
-        offset: u64,
-        /// The entry being read, if any.
-        entry: Option<String>,
-    },
-    /// Reading or decompressing the layer stream failed.
-    #[error("reading the layer stream at byte {offset}: {source}")]
-    Read {
-        /// Offset in the uncompressed stream.
-        offset: u64,
-        /// The error.
-        #[source]
-        source: io::Error,
-    },
-    /// Opening the layer file or the target directory failed ([`apply_layer_path`]).
-    #[error("opening {path}: {source}")]
-    Open {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: io::Error,
-    },
 }
 
 /// Applies the layer archive `layer` (tar; plain, gzip or zstd, detected) onto `target`.
@@ -418,11 +278,6 @@ pub fn apply_layer_path(
         &dir,
         options,
     )
-}
-
-/// An entry path as text, for messages.
-fn lossy(path: &[u8]) -> String {
-    String::from_utf8_lossy(path).into_owned()
 }
 
 /// Splits a path into components, dropping empty and `.` ones and resolving `..` lexically.
@@ -538,6 +393,34 @@ struct Applier<'a> {
     /// The last entry's parent directory: its normalized path and a handle on it. Valid only
     /// while nothing could have changed what that path resolves to (see [`Applier::apply`]).
     parent: Option<(Vec<u8>, OwnedFd)>,
+}
+
+/// The error for an entry refused for `reason`.
+fn refused(entry: &str, reason: Refusal) -> ApplyError {
+    ApplyError::Refused {
+        entry: entry.to_owned(),
+        reason,
+    }
+}
+
+/// Runs `create` for `name` in `parent`; when something is already there (`EEXIST`), removes
+/// it, never following a symlink, and runs `create` once more. Returns what `create` gave and
+/// whether something was removed.
+fn create_or_replace<T>(
+    entry: &str,
+    parent: &OwnedFd,
+    name: &[u8],
+    what: &'static str,
+    create: impl Fn() -> rustix::io::Result<T>,
+) -> Result<(T, bool), ApplyError> {
+    match create() {
+        Err(Errno::EXIST) => {
+            Applier::remove(parent, name).map_err(io_err(entry, "removing the old entry"))?;
+            create().map(|made| (made, true))
+        }
+        other => other.map(|made| (made, false)),
+    }
+    .map_err(|err| io_err(entry, what)(err.into()))
 }
 
 /// Builds the error-mapping closure for an I/O step of an entry.
@@ -760,24 +643,11 @@ impl Applier<'_> {
     /// whiteouts; so does an error.
     fn apply<R: BufRead>(&mut self, tar: &mut TarStream<R>, e: Entry) -> Result<(), ApplyError> {
         let entry = lossy(&e.path);
-        let refuse = |reason| ApplyError::Refused {
-            entry: entry.clone(),
-            reason,
-        };
-        let comps = normalize(&e.path).map_err(refuse)?;
+        let comps = normalize(&e.path).map_err(|reason| refused(&entry, reason))?;
         self.check_xattrs(&entry, &e)?;
         let Some((&name, parent_comps)) = comps.split_last() else {
             self.parent = None;
-            // The root itself: only a directory entry, which sets the root's metadata.
-            if e.kind != Kind::Dir {
-                return Err(refuse(Refusal::ReplacesRoot));
-            }
-            let fd = self
-                .dir(&[], false)
-                .map_err(io_err(&entry, "opening the root"))?;
-            self.finish_fd(&entry, &e, &fd, false)?;
-            self.dirs.push((Vec::new(), e.mtime));
-            return Ok(());
+            return self.apply_root(&entry, &e);
         };
 
         if let Some(hidden) = name.strip_prefix(WHITEOUT) {
@@ -788,134 +658,160 @@ impl Applier<'_> {
         let (parent_path, parent) = self
             .take_parent(parent_comps)
             .map_err(io_err(&entry, "opening the parent directory"))?;
-        // Whether something was at `name` and got removed or replaced.
-        let mut replaced = false;
-        let mut keep = None;
-        let remove_old = |replaced: &mut bool| {
-            *replaced = true;
-            Self::remove(&parent, name).map_err(io_err(&entry, "removing the old entry"))
-        };
-        match e.kind {
+        // Whether something was at `name` and got removed or replaced, and the directory
+        // handle to keep for the next entry.
+        let (replaced, keep) = match e.kind {
             Kind::Dir => {
-                match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700)) {
-                    Ok(()) => {}
-                    Err(Errno::EXIST) => {
-                        let existing =
-                            lstat_at(&parent, name).map_err(io_err(&entry, "inspecting"))?;
-                        if !existing.as_ref().is_some_and(is_dir) {
-                            remove_old(&mut replaced)?;
-                            rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
-                                .map_err(|err| {
-                                    io_err(&entry, "creating the directory")(err.into())
-                                })?;
-                        }
-                    }
-                    Err(err) => return Err(io_err(&entry, "creating the directory")(err.into())),
-                }
-                let fd = rustix::fs::openat(
-                    &parent,
-                    name,
-                    dir_flags() | OFlags::NOFOLLOW,
-                    Mode::empty(),
-                )
-                .map_err(|err| io_err(&entry, "opening the directory")(err.into()))?;
-                self.finish_fd(&entry, &e, &fd, false)?;
+                let (replaced, fd) = self.apply_dir(&entry, &e, &parent, name)?;
                 let path = join(&comps);
                 self.dirs.push((path.clone(), e.mtime));
-                keep = Some((path, fd));
+                (replaced, Some((path, fd)))
             }
-            Kind::Regular => {
-                if let Some(limit) = self.options.max_total_size {
-                    let total = self.total.saturating_add(e.size);
-                    if total > limit {
-                        return Err(refuse(Refusal::TooLarge { limit }));
-                    }
-                }
-                self.total = self.total.saturating_add(e.size);
-                let create = || {
-                    rustix::fs::openat(
-                        &parent,
-                        name,
-                        OFlags::WRONLY
-                            | OFlags::CREATE
-                            | OFlags::EXCL
-                            | OFlags::NOFOLLOW
-                            | OFlags::CLOEXEC,
-                        Mode::from_raw_mode(0o600),
-                    )
-                };
-                // O_EXCL: whatever is there (a symlink included) makes it fail, and is removed.
-                let fd = match create() {
-                    Err(Errno::EXIST) => {
-                        remove_old(&mut replaced)?;
-                        create()
-                    }
-                    other => other,
-                }
-                .map_err(|err| io_err(&entry, "creating the file")(err.into()))?;
-                let mut file = std::fs::File::from(fd);
-                while let Some(chunk) = tar.data_chunk()? {
-                    file.write_all(chunk)
-                        .map_err(io_err(&entry, "writing the file"))?;
-                }
-                let fd = OwnedFd::from(file);
-                self.finish_fd(&entry, &e, &fd, true)?;
-            }
-            Kind::Symlink => {
-                if e.link.contains(&0) {
-                    return Err(refuse(Refusal::NulInName));
-                }
-                let create = || rustix::fs::symlinkat(&e.link[..], &parent, name);
-                match create() {
-                    Err(Errno::EXIST) => {
-                        remove_old(&mut replaced)?;
-                        create()
-                    }
-                    other => other,
-                }
-                .map_err(|err| io_err(&entry, "creating the symlink")(err.into()))?;
-                self.finish_at(&entry, &e, &parent, name)?;
-            }
-            Kind::HardLink => replaced = self.hard_link(&entry, &e, &parent, name)?,
+            Kind::Regular => (self.apply_file(&entry, &e, tar, &parent, name)?, None),
+            Kind::Symlink => (self.apply_symlink(&entry, &e, &parent, name)?, None),
+            Kind::HardLink => (self.hard_link(&entry, &e, &parent, name)?, None),
             Kind::Char | Kind::Block | Kind::Fifo => {
-                let (file_type, kind) = match e.kind {
-                    Kind::Char => (FileType::CharacterDevice, "character"),
-                    Kind::Block => (FileType::BlockDevice, "block"),
-                    _ => (FileType::Fifo, "fifo"),
-                };
-                if e.kind != Kind::Fifo && !self.options.devices {
-                    return Err(refuse(Refusal::Device {
-                        kind,
-                        major: e.dev_major,
-                        minor: e.dev_minor,
-                    }));
-                }
-                let create = || {
-                    rustix::fs::mknodat(
-                        &parent,
-                        name,
-                        file_type,
-                        Mode::from_raw_mode(0o600),
-                        rustix::fs::makedev(e.dev_major, e.dev_minor),
-                    )
-                };
-                match create() {
-                    Err(Errno::EXIST) => {
-                        remove_old(&mut replaced)?;
-                        create()
-                    }
-                    other => other,
-                }
-                .map_err(|err| io_err(&entry, "creating the node")(err.into()))?;
-                self.finish_at(&entry, &e, &parent, name)?;
+                (self.apply_node(&entry, &e, &parent, name)?, None)
             }
-        }
-        if keep.is_none() && !replaced {
-            keep = Some((parent_path, parent));
-        }
-        self.parent = keep;
+        };
+        self.parent = keep.or_else(|| (!replaced).then_some((parent_path, parent)));
         self.mark_added(&comps);
         Ok(())
+    }
+
+    /// The root itself: only a directory entry, which sets the root's metadata.
+    fn apply_root(&mut self, entry: &str, e: &Entry) -> Result<(), ApplyError> {
+        if e.kind != Kind::Dir {
+            return Err(refused(entry, Refusal::ReplacesRoot));
+        }
+        let fd = self
+            .dir(&[], false)
+            .map_err(io_err(entry, "opening the root"))?;
+        self.finish_fd(entry, e, &fd, false)?;
+        self.dirs.push((Vec::new(), e.mtime));
+        Ok(())
+    }
+
+    /// A directory entry: creates `name` in `parent` (replacing a non-directory there; an
+    /// existing directory only gets the entry's metadata). Returns whether something was
+    /// replaced, and the directory's handle, opened without following.
+    fn apply_dir(
+        &self,
+        entry: &str,
+        e: &Entry,
+        parent: &OwnedFd,
+        name: &[u8],
+    ) -> Result<(bool, OwnedFd), ApplyError> {
+        let mut replaced = false;
+        match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => {
+                let existing = lstat_at(parent, name).map_err(io_err(entry, "inspecting"))?;
+                if !existing.as_ref().is_some_and(is_dir) {
+                    replaced = true;
+                    Self::remove(parent, name).map_err(io_err(entry, "removing the old entry"))?;
+                    rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
+                        .map_err(|err| io_err(entry, "creating the directory")(err.into()))?;
+                }
+            }
+            Err(err) => return Err(io_err(entry, "creating the directory")(err.into())),
+        }
+        let fd = rustix::fs::openat(parent, name, dir_flags() | OFlags::NOFOLLOW, Mode::empty())
+            .map_err(|err| io_err(entry, "opening the directory")(err.into()))?;
+        self.finish_fd(entry, e, &fd, false)?;
+        Ok((replaced, fd))
+    }
+
+    /// A regular file: its contents streamed from `tar` into `name` in `parent`, within
+    /// [`ApplyOptions::max_total_size`]. Returns whether something was replaced.
+    fn apply_file<R: BufRead>(
+        &mut self,
+        entry: &str,
+        e: &Entry,
+        tar: &mut TarStream<R>,
+        parent: &OwnedFd,
+        name: &[u8],
+    ) -> Result<bool, ApplyError> {
+        if let Some(limit) = self.options.max_total_size {
+            let total = self.total.saturating_add(e.size);
+            if total > limit {
+                return Err(refused(entry, Refusal::TooLarge { limit }));
+            }
+        }
+        self.total = self.total.saturating_add(e.size);
+        // O_EXCL: whatever is there (a symlink included) makes it fail, and is removed.
+        let (fd, replaced) = create_or_replace(entry, parent, name, "creating the file", || {
+            rustix::fs::openat(
+                parent,
+                name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+        })?;
+        let mut file = std::fs::File::from(fd);
+        while let Some(chunk) = tar.data_chunk()? {
+            file.write_all(chunk)
+                .map_err(io_err(entry, "writing the file"))?;
+        }
+        let fd = OwnedFd::from(file);
+        self.finish_fd(entry, e, &fd, true)?;
+        Ok(replaced)
+    }
+
+    /// A symlink `name` in `parent`. Returns whether something was replaced.
+    fn apply_symlink(
+        &self,
+        entry: &str,
+        e: &Entry,
+        parent: &OwnedFd,
+        name: &[u8],
+    ) -> Result<bool, ApplyError> {
+        if e.link.contains(&0) {
+            return Err(refused(entry, Refusal::NulInName));
+        }
+        let ((), replaced) =
+            create_or_replace(entry, parent, name, "creating the symlink", || {
+                rustix::fs::symlinkat(&e.link[..], parent, name)
+            })?;
+        self.finish_at(entry, e, parent, name)?;
+        Ok(replaced)
+    }
+
+    /// A character or block device (when [`ApplyOptions::devices`]) or a fifo `name` in
+    /// `parent`. Returns whether something was replaced.
+    fn apply_node(
+        &self,
+        entry: &str,
+        e: &Entry,
+        parent: &OwnedFd,
+        name: &[u8],
+    ) -> Result<bool, ApplyError> {
+        let (file_type, kind) = match e.kind {
+            Kind::Char => (FileType::CharacterDevice, "character"),
+            Kind::Block => (FileType::BlockDevice, "block"),
+            _ => (FileType::Fifo, "fifo"),
+        };
+        if e.kind != Kind::Fifo && !self.options.devices {
+            return Err(refused(
+                entry,
+                Refusal::Device {
+                    kind,
+                    major: e.dev_major,
+                    minor: e.dev_minor,
+                },
+            ));
+        }
+        let ((), replaced) = create_or_replace(entry, parent, name, "creating the node", || {
+            rustix::fs::mknodat(
+                parent,
+                name,
+                file_type,
+                Mode::from_raw_mode(0o600),
+                rustix::fs::makedev(e.dev_major, e.dev_minor),
+            )
+        })?;
+        self.finish_at(entry, e, parent, name)?;
+        Ok(replaced)
     }
 
     /// Records `comps` and its ancestors as this layer's, so opaque whiteouts keep them (and

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 
-use super::{lossy, ApplyError, Refusal};
+use super::error::{lossy, ApplyError, Refusal};
 
 const BLOCK: usize = 512;
 
@@ -249,181 +249,211 @@ impl<R: BufRead> TarStream<R> {
     /// Any contents of the previous entry not read through [`TarStream::data_chunk`] are skipped.
     pub(super) fn next_entry(&mut self) -> Result<Option<Entry>, ApplyError> {
         self.skip_rest()?;
-        let mut pax: Option<Pax> = None;
-        let mut long_name: Option<Vec<u8>> = None;
-        let mut long_link: Option<Vec<u8>> = None;
+        let mut extensions = Extensions::default();
         loop {
             let offset = self.pos;
             let mut block = [0u8; BLOCK];
-            let pending = pax.is_some() || long_name.is_some() || long_link.is_some();
             if !self.read_block(&mut block)? {
-                return Err(if pending {
+                return Err(if extensions.pending() {
                     malformed(offset, "extension header not followed by an entry")
                 } else {
                     self.truncated(None)
                 });
             }
             if block.iter().all(|b| *b == 0) {
-                if pending {
+                if extensions.pending() {
                     return Err(malformed(
                         offset,
                         "extension header not followed by an entry",
                     ));
                 }
-                // End of archive: a second zero block, or the end of the stream, must follow.
-                let mut second = [0u8; BLOCK];
-                if self.read_block(&mut second)? && second.iter().any(|b| *b != 0) {
-                    return Err(malformed(
-                        offset + BLOCK as u64,
-                        "a header follows a single end-of-archive block",
-                    ));
-                }
+                self.end_of_archive(offset)?;
                 return Ok(None);
             }
             check_checksum(&block, offset)?;
             let typeflag = block[156];
-            let own_name = lossy(&header_path(&block));
             if matches!(typeflag, b'x' | b'g' | b'L' | b'K') {
-                let size = number_u64(&block[124..136], offset, "size")?;
-                if size > MAX_EXTENSION_HEADER {
-                    return Err(ApplyError::Refused {
-                        entry: own_name,
-                        reason: Refusal::ExtensionTooLarge {
-                            kind: extension_kind(typeflag),
-                            size,
-                            limit: MAX_EXTENSION_HEADER,
-                        },
-                    });
-                }
-                let data = self.read_extension(size, &own_name)?;
-                let twice = || {
-                    malformed(
-                        offset,
-                        &format!("two {} headers for one entry", extension_kind(typeflag)),
-                    )
-                };
-                match typeflag {
-                    b'x' => {
-                        if pax.is_some() {
-                            return Err(twice());
-                        }
-                        pax = Some(parse_pax(&data, offset, &own_name)?);
-                    }
-                    b'g' => {
-                        // Global headers are validated and ignored, as Docker and containerd do.
-                        parse_pax(&data, offset, &own_name)?;
-                    }
-                    b'L' => {
-                        if long_name.is_some() {
-                            return Err(twice());
-                        }
-                        long_name = Some(until_nul(&data).to_vec());
-                    }
-                    _ => {
-                        if long_link.is_some() {
-                            return Err(twice());
-                        }
-                        long_link = Some(until_nul(&data).to_vec());
-                    }
-                }
+                self.read_extension_header(&block, offset, &mut extensions)?;
                 continue;
             }
-            let pax = pax.unwrap_or_default();
-            let path = long_name
-                .or(pax.path)
-                .unwrap_or_else(|| header_path(&block));
-            let entry_name = lossy(&path);
-            let refuse = |reason| ApplyError::Refused {
-                entry: entry_name.clone(),
-                reason,
-            };
-            let kind = match typeflag {
-                b'0' | b'7' => Kind::Regular,
-                0 if path.ends_with(b"/") => Kind::Dir,
-                0 => Kind::Regular,
-                b'1' => Kind::HardLink,
-                b'2' => Kind::Symlink,
-                b'3' => Kind::Char,
-                b'4' => Kind::Block,
-                b'5' => Kind::Dir,
-                b'6' => Kind::Fifo,
-                b'S' => return Err(refuse(Refusal::Sparse)),
-                other => return Err(refuse(Refusal::UnsupportedType(char::from(other)))),
-            };
-            let link = long_link
-                .or(pax.link)
-                .unwrap_or_else(|| until_nul(&block[157..257]).to_vec());
-            let size = match kind {
-                Kind::Regular => match pax.size {
-                    Some(size) => size,
-                    None => number_u64(&block[124..136], offset, "size")?,
-                },
-                _ => 0,
-            };
-            let id = |pax_value: Option<u64>, field: &[u8], what: &'static str| {
-                let value = match pax_value {
-                    Some(v) => v,
-                    None => number_u64(field, offset, what)?,
-                };
-                u32::try_from(value).map_err(|_| {
-                    refuse(Refusal::OutOfRange {
-                        field: what,
-                        value: value.to_string(),
-                    })
-                })
-            };
-            let uid = id(pax.uid, &block[108..116], "uid")?;
-            let gid = id(pax.gid, &block[116..124], "gid")?;
-            let mtime = match pax.mtime {
-                Some(t) => t,
-                None => {
-                    let secs = number(&block[136..148], offset, "mtime")?;
-                    Time {
-                        secs: i64::try_from(secs).map_err(|_| {
-                            refuse(Refusal::OutOfRange {
-                                field: "mtime",
-                                value: secs.to_string(),
-                            })
-                        })?,
-                        nanos: 0,
-                    }
-                }
-            };
-            let mode = number(&block[100..108], offset, "mode")?;
-            let mode = u32::try_from(mode & 0o7777).unwrap_or(0);
-            let (dev_major, dev_minor) = if matches!(kind, Kind::Char | Kind::Block) {
-                let major = number_u64(&block[329..337], offset, "devmajor")?;
-                let minor = number_u64(&block[337..345], offset, "devminor")?;
-                let to32 = |v: u64, field| {
-                    u32::try_from(v).map_err(|_| {
-                        refuse(Refusal::OutOfRange {
-                            field,
-                            value: v.to_string(),
-                        })
-                    })
-                };
-                (to32(major, "devmajor")?, to32(minor, "devminor")?)
-            } else {
-                (0, 0)
-            };
-            self.remaining = size;
-            self.padding = padding_of(size);
-            self.current = entry_name;
-            return Ok(Some(Entry {
-                path,
-                link,
-                kind,
-                mode,
-                uid,
-                gid,
-                mtime,
-                size,
-                dev_major,
-                dev_minor,
-                xattrs: pax.xattrs,
-            }));
+            let entry = entry_of(&block, offset, extensions)?;
+            self.remaining = entry.size;
+            self.padding = padding_of(entry.size);
+            self.current = lossy(&entry.path);
+            return Ok(Some(entry));
         }
     }
+
+    /// After a first zero block at `offset`: a second zero block, or the end of the stream,
+    /// must follow.
+    fn end_of_archive(&mut self, offset: u64) -> Result<(), ApplyError> {
+        let mut second = [0u8; BLOCK];
+        if self.read_block(&mut second)? && second.iter().any(|b| *b != 0) {
+            return Err(malformed(
+                offset + BLOCK as u64,
+                "a header follows a single end-of-archive block",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the extension header (PAX `x` or `g`, GNU `L` or `K`) whose header block is
+    /// `block`, refusing it over [`MAX_EXTENSION_HEADER`], into `extensions`.
+    fn read_extension_header(
+        &mut self,
+        block: &[u8; BLOCK],
+        offset: u64,
+        extensions: &mut Extensions,
+    ) -> Result<(), ApplyError> {
+        let typeflag = block[156];
+        let own_name = lossy(&header_path(block));
+        let size = number_u64(&block[124..136], offset, "size")?;
+        if size > MAX_EXTENSION_HEADER {
+            return Err(ApplyError::Refused {
+                entry: own_name,
+                reason: Refusal::ExtensionTooLarge {
+                    kind: extension_kind(typeflag),
+                    size,
+                    limit: MAX_EXTENSION_HEADER,
+                },
+            });
+        }
+        let data = self.read_extension(size, &own_name)?;
+        let twice = || {
+            malformed(
+                offset,
+                &format!("two {} headers for one entry", extension_kind(typeflag)),
+            )
+        };
+        match typeflag {
+            b'x' => {
+                if extensions.pax.is_some() {
+                    return Err(twice());
+                }
+                extensions.pax = Some(parse_pax(&data, offset, &own_name)?);
+            }
+            b'g' => {
+                // Global headers are validated and ignored, as Docker and containerd do.
+                parse_pax(&data, offset, &own_name)?;
+            }
+            b'L' => {
+                if extensions.long_name.is_some() {
+                    return Err(twice());
+                }
+                extensions.long_name = Some(until_nul(&data).to_vec());
+            }
+            _ => {
+                if extensions.long_link.is_some() {
+                    return Err(twice());
+                }
+                extensions.long_link = Some(until_nul(&data).to_vec());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The extension headers read before an entry's own header, which they apply to.
+#[derive(Debug, Default)]
+struct Extensions {
+    pax: Option<Pax>,
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+}
+
+impl Extensions {
+    /// Whether any was read (an entry must then follow).
+    fn pending(&self) -> bool {
+        self.pax.is_some() || self.long_name.is_some() || self.long_link.is_some()
+    }
+}
+
+/// The entry whose header block (at `offset`) is `block`, with `extensions` merged in: a GNU
+/// long name or link overrides a PAX one, which overrides the header's fields.
+fn entry_of(block: &[u8; BLOCK], offset: u64, extensions: Extensions) -> Result<Entry, ApplyError> {
+    let typeflag = block[156];
+    let pax = extensions.pax.unwrap_or_default();
+    let path = extensions
+        .long_name
+        .or(pax.path)
+        .unwrap_or_else(|| header_path(block));
+    let entry_name = lossy(&path);
+    let refuse = |reason| ApplyError::Refused {
+        entry: entry_name.clone(),
+        reason,
+    };
+    let out_of_range = |field: &'static str, value: &dyn std::fmt::Display| {
+        refuse(Refusal::OutOfRange {
+            field,
+            value: value.to_string(),
+        })
+    };
+    let kind = match typeflag {
+        b'0' | b'7' => Kind::Regular,
+        0 if path.ends_with(b"/") => Kind::Dir,
+        0 => Kind::Regular,
+        b'1' => Kind::HardLink,
+        b'2' => Kind::Symlink,
+        b'3' => Kind::Char,
+        b'4' => Kind::Block,
+        b'5' => Kind::Dir,
+        b'6' => Kind::Fifo,
+        b'S' => return Err(refuse(Refusal::Sparse)),
+        other => return Err(refuse(Refusal::UnsupportedType(char::from(other)))),
+    };
+    let link = extensions
+        .long_link
+        .or(pax.link)
+        .unwrap_or_else(|| until_nul(&block[157..257]).to_vec());
+    let size = match kind {
+        Kind::Regular => match pax.size {
+            Some(size) => size,
+            None => number_u64(&block[124..136], offset, "size")?,
+        },
+        _ => 0,
+    };
+    let id = |pax_value: Option<u64>, field: &[u8], what: &'static str| {
+        let value = match pax_value {
+            Some(v) => v,
+            None => number_u64(field, offset, what)?,
+        };
+        u32::try_from(value).map_err(|_| out_of_range(what, &value))
+    };
+    let uid = id(pax.uid, &block[108..116], "uid")?;
+    let gid = id(pax.gid, &block[116..124], "gid")?;
+    let mtime = match pax.mtime {
+        Some(t) => t,
+        None => {
+            let secs = number(&block[136..148], offset, "mtime")?;
+            Time {
+                secs: i64::try_from(secs).map_err(|_| out_of_range("mtime", &secs))?,
+                nanos: 0,
+            }
+        }
+    };
+    let mode = number(&block[100..108], offset, "mode")?;
+    let mode = u32::try_from(mode & 0o7777).unwrap_or(0);
+    let (dev_major, dev_minor) = if matches!(kind, Kind::Char | Kind::Block) {
+        let major = number_u64(&block[329..337], offset, "devmajor")?;
+        let minor = number_u64(&block[337..345], offset, "devminor")?;
+        let to32 = |v: u64, field| u32::try_from(v).map_err(|_| out_of_range(field, &v));
+        (to32(major, "devmajor")?, to32(minor, "devminor")?)
+    } else {
+        (0, 0)
+    };
+    Ok(Entry {
+        path,
+        link,
+        kind,
+        mode,
+        uid,
+        gid,
+        mtime,
+        size,
+        dev_major,
+        dev_minor,
+        xattrs: pax.xattrs,
+    })
 }
 
 fn malformed(offset: u64, reason: &str) -> ApplyError {
