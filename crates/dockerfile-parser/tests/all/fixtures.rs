@@ -3,15 +3,15 @@
 //! parses to the same instructions; every `tests/fixtures-negative/NAME/Dockerfile` must fail
 //! with exactly the message in `tests/fixtures-negative/NAME/error.txt` (line included).
 //!
-//! `BLESS=1 cargo test -p boxwright-dockerfile-parser --test fixtures` rewrites the expected
-//! files; review the diff before committing it.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `BLESS=1 cargo test -p boxwright-dockerfile-parser --test all fixtures::` rewrites the
+//! expected files; review the diff before committing it.
 
 use std::path::{Path, PathBuf};
 
-use boxwright_dockerfile_parser::{parse, parse_bytes, Dockerfile};
+use boxwright_dockerfile_parser::{parse_bytes, Dockerfile};
 use serde_json::{json, Value};
+
+use crate::common::print_and_reparse;
 
 fn dump(file: &Dockerfile) -> Value {
     let instructions: Vec<Value> = file
@@ -74,17 +74,8 @@ fn positive_fixtures_match_expected_json() {
                 case.display()
             ));
         }
-        let printed = file.to_string();
-        match parse(&printed) {
-            Ok(again) if again.same_as(&file) => {}
-            Ok(_) => failures.push(format!(
-                "{}: printing changed the instructions:\n{printed}",
-                case.display()
-            )),
-            Err(e) => failures.push(format!(
-                "{}: printed form does not parse: {e}\n{printed}",
-                case.display()
-            )),
+        if let Err(e) = print_and_reparse(&file) {
+            failures.push(format!("{}: {e}", case.display()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -4,6 +4,8 @@
 use boxwright_dockerfile_parser::{parse, parse_bytes};
 use proptest::prelude::*;
 
+use crate::common::print_and_reparse;
+
 /// Pieces real Dockerfiles are made of, including every character with a meaning to the parser.
 const PIECES: &[&str] = &[
     "FROM",
@@ -225,16 +227,8 @@ proptest! {
     #[test]
     fn print_then_parse_gives_the_same_file(text in dockerfile()) {
         if let Some(file) = parse(&text).ok().filter(|f| f.prints_exactly()) {
-            let printed = file.to_string();
-            match parse(&printed) {
-                Ok(again) => prop_assert!(
-                    again.same_as(&file),
-                    "printing changed the file\n--- input\n{text}\n--- printed\n{printed}"
-                ),
-                Err(e) => prop_assert!(
-                    false,
-                    "printed form does not parse: {e}\n--- input\n{text}\n--- printed\n{printed}"
-                ),
+            if let Err(e) = print_and_reparse(&file) {
+                prop_assert!(false, "{e}\n--- input\n{text}");
             }
         }
     }
