@@ -31,6 +31,19 @@
 //! # Ok::<(), boxwright_dockerfile_parser::Error>(())
 //! ```
 //!
+//! # Inside
+//!
+//! Files import only from the lines below them:
+//!
+//! - `instructions` — the instruction layer (BuildKit's `instructions` package): keywords,
+//!   flags, argument counts, one function per instruction family; [`parse`] enters here.
+//! - `print` — a parsed file back to text (`Display` for [`Dockerfile`]).
+//! - `parser` — the line parser (BuildKit's `parser` package): directives, comments,
+//!   continuations, heredoc bodies, the split of a line into keyword, flags and arguments.
+//! - `ast` — the typed tree ([`Dockerfile`], [`Instruction`], [`InstructionKind`]).
+//! - `mount` (`RUN --mount` values), `port` (`EXPOSE` ports), `error` — leaves.
+//! - [`expand`] and [`dockerignore`] stand alone: word expansion and `.dockerignore` matching.
+//!
 //! # What it accepts
 //!
 //! Everything BuildKit's parser and instruction layer accept, with BuildKit's rules:
