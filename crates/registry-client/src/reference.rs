@@ -136,8 +136,18 @@ fn split_domain(name: &str) -> (String, String) {
     (domain, remainder)
 }
 
-/// `host[:port]`: labels of `[A-Za-z0-9-]` (not starting or ending with '-') separated by '.'.
+/// `host[:port]`: labels of `[A-Za-z0-9-]` (not starting or ending with '-') separated by '.',
+/// or a bracketed IPv6 address (`[::1]`), as Docker's grammar has them.
 fn is_domain(s: &str) -> bool {
+    let port_ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = s.strip_prefix('[') {
+        let Some((addr, after)) = rest.split_once(']') else {
+            return false;
+        };
+        return !addr.is_empty()
+            && addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+            && (after.is_empty() || after.strip_prefix(':').is_some_and(port_ok));
+    }
     let (host, port) = match s.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (s, None),
@@ -148,8 +158,7 @@ fn is_domain(s: &str) -> bool {
             && !l.ends_with('-')
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
-    host.split('.').all(label_ok)
-        && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    host.split('.').all(label_ok) && port.is_none_or(port_ok)
 }
 
 /// `[a-z0-9]+` runs separated by exactly one of '.', '_', '__' or any number of '-'.
@@ -292,6 +301,42 @@ mod tests {
             assert!(parse(input).is_err(), "{input}");
             assert!(input.parse::<Reference>().is_err(), "{input}");
         }
+    }
+
+    /// Every row of the workspace's table of Docker names (`testdata/docker-names.tsv`, read
+    /// by layer-store's name parser too): the normalized form, or `!` for a refusal.
+    #[test]
+    fn docker_names_table() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/docker-names.tsv"
+        );
+        let table = std::fs::read_to_string(path).unwrap();
+        let mut rows = 0;
+        for (n, line) in table.lines().enumerate() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let (input, want) = line
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("{path}:{}: no tab", n + 1));
+            let got = parse(input);
+            match want {
+                "!" => assert!(
+                    got.is_err(),
+                    "{path}:{}: {input:?} parsed as {got:?}",
+                    n + 1
+                ),
+                _ => assert_eq!(
+                    got.map(|r| r.to_string()).as_deref(),
+                    Ok(want),
+                    "{path}:{}: {input:?}",
+                    n + 1
+                ),
+            }
+            rows += 1;
+        }
+        assert!(rows > 20, "{path}: only {rows} rows");
     }
 
     #[test]

@@ -1,21 +1,17 @@
 //! Faults injected by a proxy between the client and a real registry, and the bearer-token
 //! flow (the proxy demands tokens it issues itself).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::proxy::{Fault, Proxy};
+use crate::common::*;
 use boxwright_registry_client::oci_spec::distribution::Reference;
 use boxwright_registry_client::oci_spec::image::Descriptor;
 use boxwright_registry_client::{
     pull, push, reference, BlobSink, Client, Error, OciDir, PullOptions, PushOptions,
     StaticCredentials,
 };
-use common::proxy::{Fault, Proxy};
-use common::*;
 
 fn fast_client() -> Client {
     Client::builder()

@@ -1,11 +1,7 @@
 //! `copy` between two OCI layouts: verified, skipping what the destination has.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
+use crate::common::*;
 use boxwright_registry_client::{copy, Error, PullOptions};
-use common::*;
 
 #[tokio::test]
 async fn copies_between_layouts_and_refuses_corrupt_blobs() {

@@ -1,18 +1,14 @@
 //! `login` and `logout` against a real registry with htpasswd basic auth, a bearer-token flow
 //! (through the test proxy), and a real credential helper program.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::common::proxy::Proxy;
+use crate::common::*;
 use boxwright_registry_client::{
     login, logout, Client, Credential, Credentials, DockerConfig, Error,
 };
-use common::proxy::Proxy;
-use common::*;
 
 fn cred(user: &str, password: &str) -> Credential {
     Credential {

@@ -2,13 +2,9 @@
 //! pushing a manifest with a `subject` keeps the referrers tag (`sha256-HEX`) up to date, and
 //! listing falls back to it after the API's 404.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
+use crate::common::*;
 use boxwright_registry_client::oci_spec::image::{Descriptor, MediaType};
 use boxwright_registry_client::{push, reference, Client, OciDir, PushOptions};
-use common::*;
 
 /// An artifact manifest of `artifact_type` about `subject`, with one blob, in the layout.
 fn make_artifact(

@@ -1,17 +1,13 @@
 //! Pull and push against a real Distribution registry started by the test.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::common::*;
 use boxwright_registry_client::{
     pull, push, reference, BlobSink, Client, Error, OciDir, ProgressKind, PullOptions, PushOptions,
     StaticCredentials, UploadMode,
 };
-use common::*;
 
 fn reference(
     reg: &Registry,

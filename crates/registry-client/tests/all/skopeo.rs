@@ -1,11 +1,7 @@
 //! Interoperation with skopeo, both ways, through a real registry.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
+use crate::common::*;
 use boxwright_registry_client::{pull, push, reference, Client, OciDir, PullOptions, PushOptions};
-use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_pushes_we_pull_we_push_skopeo_copies() {
