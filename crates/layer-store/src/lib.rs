@@ -44,6 +44,8 @@ pub mod canonical;
 pub mod compress;
 pub mod create;
 pub mod digest;
+pub mod fsck;
+pub mod gc;
 pub mod import;
 pub mod name;
 pub mod snapshot;
@@ -55,6 +57,7 @@ pub use apply::{
 pub use blob::{BlobError, BlobInfo, BlobStore, BlobWrite, DiskBlobs, MemoryBlobs};
 pub use compress::{CompressOptions, Compression, Compressor};
 pub use create::{create_layer, CreateError, CreateOptions, CreatedLayer, LayerSource};
+pub use gc::GcOptions;
 pub use oci_spec::image::Digest;
 pub use snapshot::{Snapshot, SnapshotError};
-pub use store::{GcOptions, Image, ImageConfig, PlatformSpec, Store, StoreError};
+pub use store::{Image, ImageConfig, PlatformSpec, Store, StoreError};

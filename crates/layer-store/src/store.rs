@@ -1,5 +1,5 @@
-//! The store: an OCI image layout at `ROOT/oci` with tags, image resolution, removal, garbage
-//! collection and `fsck`.
+//! The store: an OCI image layout at `ROOT/oci` with tags, image resolution and removal.
+//! Garbage collection and `fsck`, which also cover the snapshots, are in `gc.rs` and `fsck.rs`.
 //!
 //! `index.json` is the only mutable file of the layout. Every change to it is a
 //! read-modify-write under an exclusive lock (`ROOT/locks/index.lock`), written to `ROOT/tmp`,
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use oci_spec::image::{Descriptor, Digest, ImageIndex, ImageManifest, MediaType, Platform};
 use serde_json::{Map, Value};
@@ -94,7 +94,10 @@ fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> StoreError {
     move |source| StoreError::Io { path, source }
 }
 
-fn json_err(what: impl std::fmt::Display) -> impl FnOnce(serde_json::Error) -> StoreError {
+/// Builds the error-mapping closure for a JSON document `what`.
+pub(crate) fn json_err(
+    what: impl std::fmt::Display,
+) -> impl FnOnce(serde_json::Error) -> StoreError {
     let what = what.to_string();
     move |source| StoreError::Json { what, source }
 }
@@ -252,47 +255,6 @@ pub struct ImageSummary {
     pub target: Descriptor,
 }
 
-/// What [`Store::gc`] removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GcReport {
-    /// Blobs removed.
-    pub blobs_removed: Vec<Digest>,
-    /// Bytes those blobs held.
-    pub bytes_freed: u64,
-    /// Snapshot directories (chain ID hex) removed.
-    pub snapshots_removed: Vec<String>,
-    /// Staging files of dead writers removed.
-    pub tmp_removed: usize,
-}
-
-/// Settings for [`Store::gc`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GcOptions {
-    /// Blobs and snapshots younger than this are kept even when unreferenced, so that a writer
-    /// in another process that has committed blobs but not yet tagged its image keeps them.
-    pub grace: Duration,
-    /// Also drop untagged ("dangling") entries of `index.json` first.
-    pub prune_dangling: bool,
-}
-
-impl Default for GcOptions {
-    fn default() -> Self {
-        GcOptions {
-            grace: Duration::from_secs(15 * 60),
-            prune_dangling: false,
-        }
-    }
-}
-
-/// One problem [`Store::fsck`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FsckProblem {
-    /// The blob, entry or file concerned.
-    pub subject: String,
-    /// What is wrong.
-    pub problem: String,
-}
-
 /// A guard that keeps [`Store::gc`] from running while it is held (shared between writers).
 #[derive(Debug)]
 pub struct Lease {
@@ -391,7 +353,8 @@ impl Store {
         self.root.join("tmp")
     }
 
-    fn lock(&self, name: &str, exclusive: bool) -> Result<File, StoreError> {
+    /// Takes the lock `ROOT/locks/NAME.lock`, shared or exclusive, held until the file is dropped.
+    pub(crate) fn lock(&self, name: &str, exclusive: bool) -> Result<File, StoreError> {
         let path = self.root.join("locks").join(format!("{name}.lock"));
         let file = fs::OpenOptions::new()
             .read(true)
@@ -460,7 +423,7 @@ impl Store {
 
     /// Changes `index.json` under the index lock; `change` edits the `manifests` array (every
     /// field of every entry, known to us or not, is kept as read).
-    fn update_index<T>(
+    pub(crate) fn update_index<T>(
         &self,
         change: impl FnOnce(&mut Vec<Value>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -865,197 +828,6 @@ impl Store {
         })?;
         Ok(image.names)
     }
-
-    // ---- reachability, gc, fsck ----
-
-    /// Every blob reachable from `index.json`: indexes, manifests, configs, layers.
-    pub fn reachable(&self) -> Result<BTreeSet<String>, StoreError> {
-        Ok(self.walk()?.0)
-    }
-
-    /// [`Store::reachable`], and apart from it the config digests (so gc finds the images'
-    /// layers' chain IDs without reading every small blob).
-    fn walk(&self) -> Result<(BTreeSet<String>, BTreeSet<String>), StoreError> {
-        let mut seen = BTreeSet::new();
-        let mut configs = BTreeSet::new();
-        let mut stack: Vec<Descriptor> =
-            self.entries()?.into_iter().map(|e| e.descriptor).collect();
-        while let Some(d) = stack.pop() {
-            if !seen.insert(d.digest().to_string()) {
-                continue;
-            }
-            let is_json = matches!(blob_kind(d.media_type(), b""), Kind::Manifest | Kind::Index);
-            if !is_json || !self.blobs.has(d.digest())? {
-                continue;
-            }
-            let bytes = self.blobs.read_all(d.digest(), MAX_JSON_BLOB)?;
-            match blob_kind(d.media_type(), &bytes) {
-                Kind::Index => {
-                    let index: ImageIndex =
-                        serde_json::from_slice(&bytes).map_err(json_err(d.digest()))?;
-                    stack.extend(index.manifests().iter().cloned());
-                }
-                Kind::Manifest => {
-                    let m: ImageManifest =
-                        serde_json::from_slice(&bytes).map_err(json_err(d.digest()))?;
-                    seen.insert(m.config().digest().to_string());
-                    configs.insert(m.config().digest().to_string());
-                    for layer in m.layers() {
-                        seen.insert(layer.digest().to_string());
-                    }
-                    if let Some(subject) = m.subject() {
-                        seen.insert(subject.digest().to_string());
-                    }
-                }
-                Kind::Other(_) => {}
-            }
-        }
-        Ok((seen, configs))
-    }
-
-    /// Collects garbage: blobs that no image in `index.json` reaches, staging files of dead
-    /// writers, and snapshots no image's layers need. Waits for every [`Lease`] in every process
-    /// to end first; blobs younger than `options.grace` stay.
-    pub fn gc(&self, options: &GcOptions) -> Result<GcReport, StoreError> {
-        let _exclusive = self.lock("gc", true)?;
-        let mut report = GcReport::default();
-        if options.prune_dangling {
-            self.update_index(|manifests| {
-                manifests.retain(|m| entry_name(m).is_some());
-                Ok(())
-            })?;
-        }
-        let (reachable, configs) = self.walk()?;
-        let now = SystemTime::now();
-        let young = |path: &Path| -> bool {
-            fs::symlink_metadata(path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() < options.grace)
-        };
-        for digest in self.blobs.list()? {
-            if reachable.contains(digest.as_ref()) {
-                continue;
-            }
-            let path = self.blobs.path(&digest)?;
-            if young(&path) {
-                continue;
-            }
-            let size = self.blobs.stat(&digest)?.unwrap_or(0);
-            if self.blobs.delete(&digest)? {
-                report.bytes_freed += size;
-                report.blobs_removed.push(digest);
-            }
-        }
-        report.snapshots_removed = crate::snapshot::gc_snapshots(self, &configs, &young)?;
-        report.tmp_removed = self.blobs.clean_tmp()?;
-        tracing::info!(
-            blobs = report.blobs_removed.len(),
-            bytes = report.bytes_freed,
-            snapshots = report.snapshots_removed.len(),
-            "gc"
-        );
-        Ok(report)
-    }
-
-    /// Verifies the store: every blob hashes to its name, every entry of `index.json` and every
-    /// blob an image references exists and parses. Returns the problems found (empty when clean).
-    pub fn fsck(&self) -> Result<Vec<FsckProblem>, StoreError> {
-        let mut problems = Vec::new();
-        let mut push =
-            |subject: String, problem: String| problems.push(FsckProblem { subject, problem });
-        for marker in ["oci-layout", "index.json"] {
-            if !self.layout.join(marker).is_file() {
-                push(marker.into(), "missing".into());
-            }
-        }
-        for digest in self.blobs.list()? {
-            let mut reader = self.blobs.open(&digest, true)?;
-            if let Err(e) = io::copy(&mut reader, &mut io::sink()) {
-                push(
-                    digest.to_string(),
-                    format!("content does not match its digest: {e}"),
-                );
-            }
-        }
-        let entries = match self.entries() {
-            Ok(e) => e,
-            Err(e) => {
-                push("index.json".into(), e.to_string());
-                return Ok(problems);
-            }
-        };
-        let mut stack: Vec<(String, Descriptor)> = entries
-            .into_iter()
-            .map(|e| (e.name.unwrap_or_else(|| "<untagged>".into()), e.descriptor))
-            .collect();
-        let mut seen = BTreeSet::new();
-        while let Some((from, d)) = stack.pop() {
-            if !seen.insert(d.digest().to_string()) {
-                continue;
-            }
-            match self.blobs.stat(d.digest()) {
-                Ok(Some(size)) if size == d.size() => {}
-                Ok(Some(size)) => push(
-                    d.digest().to_string(),
-                    format!(
-                        "referenced by {from} with size {}, but is {size} bytes",
-                        d.size()
-                    ),
-                ),
-                Ok(None) => {
-                    push(
-                        d.digest().to_string(),
-                        format!("referenced by {from} but missing"),
-                    );
-                    continue;
-                }
-                Err(e) => {
-                    push(d.digest().to_string(), e.to_string());
-                    continue;
-                }
-            }
-            if !matches!(blob_kind(d.media_type(), b""), Kind::Manifest | Kind::Index) {
-                continue;
-            }
-            let bytes = match self.blobs.read_all(d.digest(), MAX_JSON_BLOB) {
-                Ok(b) => b,
-                Err(e) => {
-                    push(d.digest().to_string(), e.to_string());
-                    continue;
-                }
-            };
-            match blob_kind(d.media_type(), &bytes) {
-                Kind::Index => match serde_json::from_slice::<ImageIndex>(&bytes) {
-                    Ok(index) => stack.extend(
-                        index
-                            .manifests()
-                            .iter()
-                            .map(|m| (d.digest().to_string(), m.clone())),
-                    ),
-                    Err(e) => push(d.digest().to_string(), format!("unreadable index: {e}")),
-                },
-                Kind::Manifest => match serde_json::from_slice::<ImageManifest>(&bytes) {
-                    Ok(m) => {
-                        stack.push((d.digest().to_string(), m.config().clone()));
-                        stack.extend(
-                            m.layers()
-                                .iter()
-                                .map(|l| (d.digest().to_string(), l.clone())),
-                        );
-                    }
-                    Err(e) => push(d.digest().to_string(), format!("unreadable manifest: {e}")),
-                },
-                Kind::Other(_) => {}
-            }
-        }
-        crate::snapshot::fsck_snapshots(self, &mut |s, p| {
-            problems.push(FsckProblem {
-                subject: s,
-                problem: p,
-            })
-        })?;
-        Ok(problems)
-    }
 }
 
 /// Opens a fresh, uniquely named file in `dir`.
@@ -1122,13 +894,19 @@ fn name_matches(pattern: &str, full: &str) -> bool {
     }
 }
 
-enum Kind {
+/// What a JSON blob is, by its media type or (when that says nothing) its fields.
+pub(crate) enum Kind {
+    /// An image manifest.
     Manifest,
+    /// An image index (several platforms).
     Index,
+    /// Anything else (a config, a layer): its media type.
     Other(String),
 }
 
-fn blob_kind(media_type: &MediaType, bytes: &[u8]) -> Kind {
+/// The kind of the blob with `media_type` and contents `bytes` (empty: judge by the media
+/// type alone).
+pub(crate) fn blob_kind(media_type: &MediaType, bytes: &[u8]) -> Kind {
     let mt: String = media_type.to_string();
     match mt.as_str() {
         "application/vnd.oci.image.manifest.v1+json"
@@ -1171,7 +949,8 @@ fn parse_entries(index: &Map<String, Value>) -> Result<Vec<IndexEntry>, StoreErr
         .collect()
 }
 
-fn entry_name(entry: &Value) -> Option<String> {
+/// The `ref.name` annotation of an `index.json` entry.
+pub(crate) fn entry_name(entry: &Value) -> Option<String> {
     entry
         .pointer("/annotations/org.opencontainers.image.ref.name")
         .and_then(Value::as_str)

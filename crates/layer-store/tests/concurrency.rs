@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use boxwright_layer_store::blob::BlobStore;
 use boxwright_layer_store::digest::sha256;
-use boxwright_layer_store::store::{GcOptions, Store};
+use boxwright_layer_store::store::Store;
+use boxwright_layer_store::GcOptions;
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use serde_json::json;
 

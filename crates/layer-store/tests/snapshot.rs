@@ -11,7 +11,8 @@ use std::time::Duration;
 use boxwright_layer_store::blob::BlobStore;
 use boxwright_layer_store::create::{create_layer, CreateOptions, LayerSource};
 use boxwright_layer_store::snapshot::{chain_ids, SnapshotError};
-use boxwright_layer_store::store::{GcOptions, Store};
+use boxwright_layer_store::store::Store;
+use boxwright_layer_store::GcOptions;
 use oci_spec::image::{Descriptor, Digest, ImageManifestBuilder, MediaType};
 use serde_json::json;
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use boxwright_layer_store::blob::{BlobError, BlobStore, MemoryBlobs};
 use boxwright_layer_store::digest::sha256;
-use boxwright_layer_store::store::{GcOptions, PlatformSpec, Store, StoreError};
+use boxwright_layer_store::store::{PlatformSpec, Store, StoreError};
+use boxwright_layer_store::GcOptions;
 use oci_spec::image::{
     Arch, Descriptor, DescriptorBuilder, ImageIndexBuilder, ImageManifest, ImageManifestBuilder,
     MediaType, Os, PlatformBuilder,
