@@ -20,9 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use boxwright_registry_client::oci_spec::distribution::Reference;
+use boxwright_registry_client::oci_spec::image::Platform;
 use boxwright_registry_client::{
-    copy, pull, push, reference, Client, DockerConfig, OciDir, ProgressEvent, ProgressKind,
-    PullOptions, PushOptions, TargetPlatform, UploadMode,
+    copy, platform, pull, push, reference, Client, DockerConfig, OciDir, ProgressEvent,
+    ProgressKind, PullOptions, PushOptions, UploadMode,
 };
 
 enum Side {
@@ -34,7 +35,7 @@ fn parse_side(s: &str) -> Result<Side, String> {
     if let Some(rest) = s.strip_prefix("docker://") {
         return reference::parse(rest)
             .map(Side::Docker)
-            .map_err(|e| e.to_string());
+            .map_err(|e| chain(&e));
     }
     if let Some(rest) = s.strip_prefix("oci:") {
         // A tag is what follows the last ':' when it has no '/'.
@@ -134,7 +135,7 @@ fn end_progress_line() {
 }
 
 struct Args {
-    platform: Option<TargetPlatform>,
+    platform: Option<Platform>,
     insecure: bool,
     concurrency: usize,
     chunked: bool,
@@ -153,7 +154,7 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--platform" => {
                 let p = it.next().ok_or("--platform needs os/arch[/variant]")?;
-                platform = Some(p.parse::<TargetPlatform>().map_err(|e| e.to_string())?);
+                platform = Some(platform::parse(&p).map_err(|e| chain(&e))?);
             }
             "--insecure" => insecure = true,
             "--chunked" => chunked = true,
@@ -181,20 +182,32 @@ fn parse_args() -> Result<Args, String> {
     }
 }
 
+/// An error and its causes, one after another (`GET URL: request failed: connection refused`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// The descriptor tagged `tag` in a layout, resolved to `platform`'s manifest if asked.
 async fn resolve_oci(
     oci: &OciDir,
     dir: &std::path::Path,
     tag: Option<&str>,
-    platform: &Option<TargetPlatform>,
+    platform: &Option<Platform>,
 ) -> Result<boxwright_registry_client::oci_spec::image::Descriptor, String> {
-    let mut root = oci.resolve(tag).await.map_err(|e| e.to_string())?;
+    let mut root = oci.resolve(tag).await.map_err(|e| chain(&e))?;
     if let Some(platform) = platform {
-        let m = oci.read_manifest(&root).await.map_err(|e| e.to_string())?;
+        let m = oci.read_manifest(&root).await.map_err(|e| chain(&e))?;
         if m.is_index() {
             root = m
                 .select(platform, &dir.display().to_string())
-                .map_err(|e| e.to_string())?
+                .map_err(|e| chain(&e))?
                 .clone();
         }
     }
@@ -204,7 +217,7 @@ async fn resolve_oci(
 async fn run() -> Result<(), String> {
     let args = parse_args()?;
     let mut builder =
-        Client::builder().credentials(Arc::new(DockerConfig::load().map_err(|e| e.to_string())?));
+        Client::builder().credentials(Arc::new(DockerConfig::load().map_err(|e| chain(&e))?));
     if args.insecure {
         for side in [&args.src, &args.dst] {
             if let Side::Docker(r) = side {
@@ -212,7 +225,7 @@ async fn run() -> Result<(), String> {
             }
         }
     }
-    let client = builder.build().map_err(|e| e.to_string())?;
+    let client = builder.build().map_err(|e| chain(&e))?;
     let pull_opts = PullOptions {
         platform: args.platform.clone(),
         concurrency: args.concurrency,
@@ -240,48 +253,42 @@ async fn run() -> Result<(), String> {
     let started = Instant::now();
     let (root, bytes) = match (&args.src, &args.dst) {
         (Side::Docker(src), Side::Oci(dir, tag)) => {
-            let oci = OciDir::create(dir).await.map_err(|e| e.to_string())?;
+            let oci = OciDir::create(dir).await.map_err(|e| chain(&e))?;
             let done = pull(&client, src, &oci, &pull_opts)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| chain(&e))?;
             let tag = tag.as_deref().or(src.tag()).unwrap_or("latest");
-            oci.set_ref(tag, &done.root)
-                .await
-                .map_err(|e| e.to_string())?;
+            oci.set_ref(tag, &done.root).await.map_err(|e| chain(&e))?;
             (done.root, done.bytes_moved)
         }
         (Side::Oci(dir, tag), Side::Docker(dst)) => {
-            let oci = OciDir::open(dir).await.map_err(|e| e.to_string())?;
+            let oci = OciDir::open(dir).await.map_err(|e| chain(&e))?;
             let root = resolve_oci(&oci, dir, tag.as_deref(), &args.platform).await?;
             let done = push(&client, &oci, &root, dst, &push_opts)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| chain(&e))?;
             (done.root, done.bytes_moved)
         }
         (Side::Docker(src), Side::Docker(dst)) => {
-            let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-            let oci = OciDir::create(tmp.path())
-                .await
-                .map_err(|e| e.to_string())?;
+            let tmp = tempfile::tempdir().map_err(|e| chain(&e))?;
+            let oci = OciDir::create(tmp.path()).await.map_err(|e| chain(&e))?;
             let pulled = pull(&client, src, &oci, &pull_opts)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| chain(&e))?;
             let done = push(&client, &oci, &pulled.root, dst, &push_opts)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| chain(&e))?;
             (done.root, pulled.bytes_moved + done.bytes_moved)
         }
         (Side::Oci(src_dir, src_tag), Side::Oci(dir, tag)) => {
-            let src = OciDir::open(src_dir).await.map_err(|e| e.to_string())?;
+            let src = OciDir::open(src_dir).await.map_err(|e| chain(&e))?;
             let root = resolve_oci(&src, src_dir, src_tag.as_deref(), &args.platform).await?;
-            let dst = OciDir::create(dir).await.map_err(|e| e.to_string())?;
+            let dst = OciDir::create(dir).await.map_err(|e| chain(&e))?;
             let done = copy(&src, &root, &dst, &pull_opts)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| chain(&e))?;
             let tag = tag.as_deref().or(src_tag.as_deref()).unwrap_or("latest");
-            dst.set_ref(tag, &done.root)
-                .await
-                .map_err(|e| e.to_string())?;
+            dst.set_ref(tag, &done.root).await.map_err(|e| chain(&e))?;
             (done.root, done.bytes_moved)
         }
     };

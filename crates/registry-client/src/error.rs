@@ -1,4 +1,5 @@
-//! The crate's error type.
+//! The crate's error type. Each variant's message says what failed (URL, digest, path);
+//! the underlying error, if any, is its `source()`, not repeated in the message.
 
 use std::path::PathBuf;
 
@@ -10,7 +11,7 @@ pub enum Error {
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
     /// The connection failed or broke (after the retries allowed).
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: request failed")]
     Http {
         /// HTTP method of the request.
         method: String,
@@ -105,7 +106,7 @@ pub enum Error {
         reason: String,
     },
     /// A blob sink or source failed for a blob.
-    #[error("blob {digest}: {source}")]
+    #[error("blob {digest}: sink or source i/o failed")]
     Blob {
         /// The blob's digest.
         digest: String,
@@ -114,7 +115,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A file of an OCI image layout could not be read or written.
-    #[error("{}: {source}", .path.display())]
+    #[error("{}: i/o failed", .path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,

@@ -75,6 +75,7 @@ mod client;
 mod error;
 pub mod layout;
 pub mod manifest;
+pub mod platform;
 pub mod reference;
 mod transfer;
 
@@ -85,11 +86,12 @@ pub use client::{
 };
 pub use error::{Error, Result};
 pub use layout::OciDir;
-pub use manifest::{Manifest, TargetPlatform};
+pub use manifest::Manifest;
 pub use transfer::{
     copy, pull, push, ProgressEvent, ProgressFn, ProgressKind, PullOptions, PushOptions,
     Transferred, DEFAULT_CONCURRENCY,
 };
 
-/// The `oci-spec` crate this crate's API speaks (`Reference`, `Descriptor`, `Digest`).
+/// The `oci-spec` crate this crate's API speaks (`Reference`, `Descriptor`, `Digest`,
+/// `Platform`).
 pub use oci_spec;

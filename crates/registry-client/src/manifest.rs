@@ -1,10 +1,9 @@
 //! Manifests and indexes as bytes kept exactly as received, with what they point to, and the
-//! choice of a platform from an index.
+//! choice of a platform's manifest from an index.
 
-use std::str::FromStr;
+use oci_spec::image::{Descriptor, Digest, MediaType, Platform};
 
-use oci_spec::image::{Descriptor, Digest, MediaType};
-
+use crate::platform;
 use crate::{Error, Result};
 
 /// The largest manifest the client accepts: 4 MiB, as the distribution spec allows.
@@ -183,35 +182,17 @@ impl Manifest {
         out
     }
 
-    /// Chooses the manifest for `platform` from an index; `reference` names the index in
-    /// the error when none matches.
-    pub fn select(&self, platform: &TargetPlatform, reference: &str) -> Result<&Descriptor> {
-        let found = self
-            .manifests()
-            .iter()
-            .filter(|d| d.platform().as_ref().is_some_and(|p| platform.matches(p)))
-            // An exact variant beats a descriptor without one.
-            .max_by_key(|d| {
-                d.platform()
-                    .as_ref()
-                    .and_then(|p| p.variant().clone())
-                    .is_some()
-            });
-        found.ok_or_else(|| Error::NoMatchingPlatform {
-            platform: platform.to_string(),
+    /// Chooses the manifest for platform `want` from an index ([`platform::choose`]);
+    /// `reference` names the index in the error when none matches.
+    pub fn select(&self, want: &Platform, reference: &str) -> Result<&Descriptor> {
+        platform::choose(want, self.manifests()).ok_or_else(|| Error::NoMatchingPlatform {
+            platform: platform::name(want),
             reference: reference.to_string(),
             available: self
                 .manifests()
                 .iter()
                 .filter_map(|d| d.platform().as_ref())
-                .map(|p| {
-                    let mut s = format!("{}/{}", p.os(), p.architecture());
-                    if let Some(v) = p.variant() {
-                        s.push('/');
-                        s.push_str(v);
-                    }
-                    s
-                })
+                .map(platform::name)
                 .collect::<Vec<_>>()
                 .join(", "),
         })
@@ -228,83 +209,6 @@ fn is_manifest_type(t: &str) -> bool {
 /// Whether a descriptor's media type says it points to a manifest or an index.
 pub(crate) fn is_manifest_descriptor(d: &Descriptor) -> bool {
     is_manifest_type(d.media_type().as_ref())
-}
-
-/// A platform to choose from an index: `linux/amd64`, `linux/arm/v7`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetPlatform {
-    /// The operating system (`linux`).
-    pub os: String,
-    /// The architecture as Go names it (`amd64`, `arm64`, `arm`).
-    pub architecture: String,
-    /// The variant (`v7`, `v8`), if it matters.
-    pub variant: Option<String>,
-}
-
-impl TargetPlatform {
-    /// The platform of this machine, named as Go does (`x86_64` is `amd64`).
-    pub fn host() -> TargetPlatform {
-        let architecture = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" => "ppc64le",
-            "loongarch64" => "loong64",
-            other => other,
-        };
-        TargetPlatform {
-            os: std::env::consts::OS.to_string(),
-            architecture: architecture.to_string(),
-            variant: None,
-        }
-    }
-
-    /// Whether an index entry's platform is this one. A target without a variant matches any
-    /// variant; `arm64` without a variant is `arm64/v8`.
-    pub fn matches(&self, p: &oci_spec::image::Platform) -> bool {
-        if p.os().to_string() != self.os || p.architecture().to_string() != self.architecture {
-            return false;
-        }
-        let norm = |v: Option<&str>| match (self.architecture.as_str(), v) {
-            ("arm64", None) => Some("v8".to_string()),
-            (_, v) => v.map(str::to_string),
-        };
-        match &self.variant {
-            None => true,
-            Some(want) => norm(p.variant().as_deref()) == norm(Some(want)),
-        }
-    }
-}
-
-impl std::fmt::Display for TargetPlatform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
-
-/// A platform string that is not `os/arch[/variant]`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid platform {0:?}: expected os/arch[/variant]")]
-pub struct PlatformError(pub String);
-
-impl FromStr for TargetPlatform {
-    type Err = PlatformError;
-
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let parts: Vec<&str> = s.split('/').collect();
-        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
-            return Err(PlatformError(s.to_string()));
-        }
-        Ok(TargetPlatform {
-            os: parts[0].to_string(),
-            architecture: parts[1].to_string(),
-            variant: parts.get(2).map(|v| v.to_string()),
-        })
-    }
 }
 
 #[cfg(test)]
@@ -334,7 +238,7 @@ mod tests {
         let i = index();
         assert!(i.is_index());
         let pick = |p: &str| {
-            i.select(&p.parse().unwrap(), "x")
+            i.select(&platform::parse(p).unwrap(), "x")
                 .map(|d| d.digest().to_string()[7..8].to_string())
         };
         assert_eq!(pick("linux/amd64").unwrap(), "a");
@@ -342,7 +246,7 @@ mod tests {
         assert_eq!(pick("linux/arm64").unwrap(), "c");
         let e = pick("linux/s390x").unwrap_err().to_string();
         assert!(e.contains("linux/arm/v7"), "{e}");
-        assert!("linux".parse::<TargetPlatform>().is_err());
+        assert!(platform::parse("linux").is_err());
     }
 
     #[test]

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use oci_spec::distribution::Reference;
-use oci_spec::image::{Descriptor, Digest};
+use oci_spec::image::{Descriptor, Digest, Platform};
 use tokio::io::AsyncReadExt as _;
 
 use crate::blob::{verify_bytes, BlobSink, BlobSource};
 use crate::client::{BlobPushed, Client, UploadMode};
-use crate::manifest::{is_manifest_descriptor, Manifest, TargetPlatform, MAX_MANIFEST_SIZE};
+use crate::manifest::{is_manifest_descriptor, Manifest, MAX_MANIFEST_SIZE};
 use crate::reference::{manifest_ref, with_digest};
 use crate::{Error, Result};
 
@@ -54,8 +54,9 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 #[derive(Clone)]
 pub struct PullOptions {
     /// `None`: the whole index and every platform, byte for byte. `Some`: only that
-    /// platform's manifest (an index is resolved to it).
-    pub platform: Option<TargetPlatform>,
+    /// platform's manifest (an index is resolved to it; [`crate::platform::parse`] reads
+    /// `linux/arm64/v8`).
+    pub platform: Option<Platform>,
     /// Blobs fetched at once (at least 1).
     pub concurrency: usize,
     /// Progress events, if wanted.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::common::*;
 use boxwright_registry_client::{
-    pull, push, reference, BlobSink, Client, Error, OciDir, ProgressKind, PullOptions, PushOptions,
-    StaticCredentials, UploadMode,
+    platform, pull, push, reference, BlobSink, Client, Error, OciDir, ProgressKind, PullOptions,
+    PushOptions, StaticCredentials, UploadMode,
 };
 
 fn reference(
@@ -122,14 +122,14 @@ async fn multi_platform_index_whole_or_one() {
 
     let (one_dir, one) = layout().await;
     let opts = PullOptions {
-        platform: Some("linux/arm64".parse().unwrap()),
+        platform: Some(platform::parse("linux/arm64").unwrap()),
         ..PullOptions::default()
     };
     let pulled = pull(&client, &r, &one, &opts).await.unwrap();
     assert_eq!(pulled.root.digest(), arm.digest());
     assert_eq!(blob_files(one_dir.path()).len(), 4); // manifest, config, 2 layers
     let opts = PullOptions {
-        platform: Some("linux/s390x".parse().unwrap()),
+        platform: Some(platform::parse("linux/s390x").unwrap()),
         ..PullOptions::default()
     };
     let err = pull(&client, &r, &one, &opts).await.unwrap_err();
