@@ -446,19 +446,6 @@ fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
-/// `docker login`: checks `credential` against `registry` ([`crate::Client::check_credential`])
-/// and, if the registry accepts it, stores it in `config` ([`DockerConfig::store`]). Nothing is
-/// stored when the registry refuses it.
-pub async fn login(
-    client: &crate::Client,
-    config: &mut DockerConfig,
-    registry: &str,
-    credential: &Credential,
-) -> Result<()> {
-    client.check_credential(registry, credential).await?;
-    config.store(registry, credential).await
-}
-
 /// `docker logout`: removes the credential for `registry` from `config`
 /// ([`DockerConfig::erase`]); `Ok(false)` if there was none.
 pub async fn logout(config: &mut DockerConfig, registry: &str) -> Result<bool> {

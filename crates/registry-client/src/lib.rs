@@ -79,10 +79,10 @@ pub mod platform;
 pub mod reference;
 mod transfer;
 
-pub use auth::{login, logout, Credential, Credentials, DockerConfig, StaticCredentials};
+pub use auth::{logout, Credential, Credentials, DockerConfig, StaticCredentials};
 pub use blob::{BlobSink, BlobSource, BlobWriter, SourceBlob, Verified};
 pub use client::{
-    BlobPushed, BytesProgress, Client, ClientBuilder, UploadMode, DEFAULT_CHUNK_SIZE,
+    login, BlobPushed, BytesProgress, Client, ClientBuilder, UploadMode, DEFAULT_CHUNK_SIZE,
 };
 pub use error::{Error, Result};
 pub use layout::OciDir;

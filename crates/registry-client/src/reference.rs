@@ -195,7 +195,12 @@ pub(crate) fn is_sha256_digest(s: &str) -> bool {
 /// The host that serves a reference's registry API: Docker Hub's `docker.io` is served by
 /// `registry-1.docker.io`; every other registry by its own name.
 pub fn api_host(reference: &Reference) -> &str {
-    match reference.registry() {
+    registry_host(reference.registry())
+}
+
+/// [`api_host`] of a registry named as a reference names it (`docker.io`, `ghcr.io`).
+pub(crate) fn registry_host(registry: &str) -> &str {
+    match registry {
         "docker.io" | "index.docker.io" => "registry-1.docker.io",
         other => other,
     }
