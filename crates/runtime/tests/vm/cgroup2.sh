@@ -4,12 +4,13 @@
 # Our machines (and CI's) have the hybrid cgroup layout, so a plain `cargo test` only runs the
 # v1 path of crates/runtime/src/cgroup.rs. This script boots Debian's kernel under qemu with
 # `cgroup_no_v1=all` and cgroup2 mounted at /sys/fs/cgroup as systemd mounts it (nsdelegate,
-# memory_recursiveprot), and runs the runtime's integration test binaries named on the command
-# line (default: cgroups) there, as root, from a leaf cgroup of their own (as a systemd
-# service runs), twice: first with no controller enabled below the root (a bare kernel), then
-# with +memory +pids +cpu in the root's cgroup.subtree_control (as systemd leaves it). After
-# each pass no container's cgroup may be left under /sys/fs/cgroup/boxwright. It prints the
-# VM's console and exits 0 only when the VM reports that every test binary passed.
+# memory_recursiveprot), and runs the modules named on the command line (default: cgroups) of
+# the runtime's test binary (tests/all.rs: `all MODULE::`, one module after the other) there,
+# as root, from a leaf cgroup of their own (as a systemd service runs), twice: first with no
+# controller enabled below the root (a bare kernel), then with +memory +pids +cpu in the root's
+# cgroup.subtree_control (as systemd leaves it). After each pass no container's cgroup may be
+# left under /sys/fs/cgroup/boxwright. It prints the VM's console and exits 0 only when the VM
+# reports that every module's tests passed.
 #
 # Needs, as root on Debian 12, with Debian's package mirror reachable (after `apt-get update`):
 #   apt-get install qemu-system-x86 busybox-static
@@ -18,7 +19,7 @@
 # temporary directory: nothing is installed into the host's /boot or /lib/modules. KVM is used
 # when /dev/kvm boots a probe VM, else qemu's software emulation (TCG).
 #
-# Usage: crates/runtime/tests/vm/cgroup2.sh [TEST...]     e.g. `cgroup2.sh cgroups isolation`
+# Usage: crates/runtime/tests/vm/cgroup2.sh [MODULE...]   e.g. `cgroup2.sh cgroups isolation`
 # Environment:
 #   BOXWRIGHT_VM_KERNEL_DEB  a linux-image .deb already downloaded (skips apt-get download)
 #   BOXWRIGHT_VM_ACCEL       kvm or tcg (skips the KVM probe)
@@ -66,22 +67,30 @@ moddir="$work/kernel/lib/modules/$kver"
 [ -d "$moddir" ] || die "no modules for $kver in $deb"
 say "kernel $kver"
 
-# --- The test binaries.
+# --- The test binary, and the modules of it to run.
 root="$work/root"
 mkdir -p "$root"/{bin,etc,tests,modules,tmp,proc,sys,dev,root,newroot}
+say "building the tests"
+exe="$(cd "$repo" && cargo test --locked -q -p boxwright-runtime --test all --no-run \
+    --message-format=json |
+    grep -F '"reason":"compiler-artifact"' | grep -F '"kind":["test"]' |
+    grep -F '"name":"all"' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)"
+[ -n "$exe" ] && [ -x "$exe" ] || die "no test executable for tests/all.rs"
+cp "$exe" "$root/tests/all"
+# Its shared libraries (and the dynamic loader), at the paths it looks for them.
+ldd "$exe" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+    while read -r lib; do cp -L --parents "$lib" "$root"; done
 : >"$root/tests/order"
 for t in "${tests[@]}"; do
-    say "building the $t tests"
-    exe="$(cd "$repo" && cargo test --locked -q -p boxwright-runtime --test "$t" --no-run \
-        --message-format=json |
-        grep -F '"reason":"compiler-artifact"' | grep -F '"kind":["test"]' |
-        grep -F "\"name\":\"$t\"" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)"
-    [ -n "$exe" ] && [ -x "$exe" ] || die "no test executable for $t"
-    cp "$exe" "$root/tests/$t"
+    # The filter `$t::` must select that module's tests and no other's: a misspelt module
+    # would otherwise pass with no test run.
+    names="$("$exe" --list --format=terse "$t::" | sed -n 's/: test$//p')"
+    [ -n "$names" ] || die "no module $t in tests/all.rs"
+    if printf '%s\n' "$names" | grep -v "^$t::" >/dev/null; then
+        die "the filter $t:: selects tests outside the module $t"
+    fi
+    say "module $t: $(printf '%s\n' "$names" | wc -l) tests"
     echo "$t" >>"$root/tests/order"
-    # Its shared libraries (and the dynamic loader), at the paths it looks for them.
-    ldd "$exe" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
-        while read -r lib; do cp -L --parents "$lib" "$root"; done
 done
 
 # --- Busybox (also the tests' image: they copy /bin/busybox into their root file systems).
@@ -156,14 +165,14 @@ mkdir /sys/fs/cgroup/ci && echo $$ >/sys/fs/cgroup/ci/cgroup.procs || fail "movi
 ip link set lo up
 cd /tmp
 status=0
-# Runs every test binary once; then no container's cgroup may be left behind.
+# Runs every module's tests once; then no container's cgroup may be left behind.
 run_tests() {
     echo "cgroup2 ($1): controllers '$(cat /sys/fs/cgroup/cgroup.controllers)'," \
         "root subtree_control '$(cat /sys/fs/cgroup/cgroup.subtree_control)'," \
         "tests in $(cat /proc/self/cgroup)"
     for t in $(cat /tests/order); do
         echo "=== $t ($1)"
-        "/tests/$t" --test-threads=2
+        /tests/all --test-threads=2 "$t::"
         rc=$?
         echo "=== $t ($1): exit status $rc"
         [ "$rc" = 0 ] || status=$rc

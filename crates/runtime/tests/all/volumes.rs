@@ -1,41 +1,33 @@
 //! Volumes from inside busybox containers: named volumes persist and are shared, anonymous ones
 //! die with their container when asked, empty volumes are seeded from the image, read-only
 //! binds refuse writes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::time::Duration;
 
-use boxwright_runtime::{Container, ContainerBuilder, Error, Output, RootFs, Volumes};
-use common::{busybox_rootfs, fill_busybox, text};
+use boxwright_runtime::{Container, Error, RootFs, Volumes};
 
-const HANG: Duration = Duration::from_secs(30);
+use crate::common::{
+    busybox_rootfs, fill_busybox, output, sh, text, wait, wait_until, TEMP_MOUNTS,
+};
 
-fn sh(root: impl Into<RootFs>, script: &str) -> ContainerBuilder {
-    Container::builder(root).cmd(["sh", "-c", script])
-}
-
-async fn run(c: &Container) -> Output {
-    tokio::time::timeout(HANG, c.output())
-        .await
-        .unwrap()
-        .unwrap()
+/// A volume store in a directory of its own (keep it alive).
+fn volumes() -> (tempfile::TempDir, Volumes) {
+    let dir = tempfile::tempdir().unwrap();
+    let vols = Volumes::open(dir.path()).unwrap();
+    (dir, vols)
 }
 
 #[tokio::test]
 async fn a_named_volume_outlives_its_container_and_is_released() {
     let root = busybox_rootfs();
-    let store_dir = tempfile::tempdir().unwrap();
-    let vols = Volumes::open(store_dir.path()).unwrap();
+    let (_store_dir, vols) = volumes();
 
     let writer = sh(root.path(), "echo persisted > /data/f && ls /data")
         .volume(&vols, "data", "/data", false)
         .build()
         .unwrap();
-    let out = run(&writer).await;
+    let out = output(&writer).await;
     assert!(out.status.success(), "{out:?}");
     // Nothing of the volume's content landed in the root file system.
     assert!(!root.path().join("data/f").exists());
@@ -44,7 +36,7 @@ async fn a_named_volume_outlives_its_container_and_is_released() {
         .volume(&vols, "data", "/data", false)
         .build()
         .unwrap();
-    let out = run(&reader).await;
+    let out = output(&reader).await;
     assert_eq!(text(&out.stdout), "persisted\n", "{out:?}");
 
     let info = vols.inspect("data").unwrap();
@@ -71,8 +63,7 @@ async fn a_named_volume_outlives_its_container_and_is_released() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_running_containers_share_a_named_volume() {
     let root = busybox_rootfs();
-    let store_dir = tempfile::tempdir().unwrap();
-    let vols = Volumes::open(store_dir.path()).unwrap();
+    let (_store_dir, vols) = volumes();
     // Each writes its file (renamed into place whole), then waits for the other's: both must
     // run at the same time.
     let one = sh(
@@ -89,7 +80,7 @@ async fn two_running_containers_share_a_named_volume() {
     .volume(&vols, "shared", "/shared", false)
     .build()
     .unwrap();
-    let (a, b) = tokio::join!(run(&one), run(&two));
+    let (a, b) = tokio::join!(output(&one), output(&two));
     assert_eq!(text(&a.stdout), "from-two\n", "{a:?}");
     assert_eq!(text(&b.stdout), "from-one\n", "{b:?}");
     assert_eq!(vols.inspect("shared").unwrap().users.len(), 2);
@@ -100,8 +91,7 @@ async fn two_running_containers_share_a_named_volume() {
 #[tokio::test]
 async fn an_anonymous_volume_is_removed_with_its_container_when_asked() {
     let root = busybox_rootfs();
-    let store_dir = tempfile::tempdir().unwrap();
-    let vols = Volumes::open(store_dir.path()).unwrap();
+    let (_store_dir, vols) = volumes();
     let keep = sh(root.path(), "echo kept > /scratch/f")
         .anonymous_volume(&vols, "/scratch")
         .build()
@@ -110,8 +100,8 @@ async fn an_anonymous_volume_is_removed_with_its_container_when_asked() {
         .anonymous_volume(&vols, "/scratch")
         .build()
         .unwrap();
-    run(&keep).await;
-    run(&drop_it).await;
+    output(&keep).await;
+    output(&drop_it).await;
     let [k, d] = [&keep, &drop_it].map(|c| {
         let m = &c.volumes()[0];
         assert!(m.anonymous);
@@ -159,13 +149,12 @@ const SHOW_APP: &str = "cat /var/lib/app/conf /var/lib/app/link /var/lib/app/sub
 async fn an_image_volume_is_seeded_with_the_images_content() {
     let root = busybox_rootfs();
     add_app_dir(root.path());
-    let store_dir = tempfile::tempdir().unwrap();
-    let vols = Volumes::open(store_dir.path()).unwrap();
+    let (_store_dir, vols) = volumes();
     let c = sh(root.path(), SHOW_APP)
         .anonymous_volume(&vols, "/var/lib/app")
         .build()
         .unwrap();
-    let out = run(&c).await;
+    let out = output(&c).await;
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         text(&out.stdout),
@@ -185,6 +174,8 @@ async fn an_image_volume_is_seeded_with_the_images_content() {
 
 #[tokio::test]
 async fn an_image_volume_is_seeded_through_the_overlay_of_its_layers() {
+    // Another test's temporary mount, in use, is no leak of this one.
+    let _mounts = TEMP_MOUNTS.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let [base, app, upper, work] = ["base", "app", "upper", "work"].map(|d| {
         let p = dir.path().join(d);
@@ -197,13 +188,12 @@ async fn an_image_volume_is_seeded_through_the_overlay_of_its_layers() {
     std::fs::create_dir_all(upper.join("var/lib/app")).unwrap();
     std::fs::write(upper.join("var/lib/app/conf"), "seeded=upper\n").unwrap();
     let rootfs = RootFs::overlay([&base, &app], &upper, &work);
-    let store_dir = tempfile::tempdir().unwrap();
-    let vols = Volumes::open(store_dir.path()).unwrap();
+    let (_store_dir, vols) = volumes();
     let c = sh(rootfs, "cat /var/lib/app/conf /var/lib/app/sub/x")
         .anonymous_volume(&vols, "/var/lib/app")
         .build()
         .unwrap();
-    let out = run(&c).await;
+    let out = output(&c).await;
     assert_eq!(text(&out.stdout), "seeded=upper\nx\n", "{out:?}");
     c.release_volumes(true).unwrap();
     // No temporary mount is left behind.
@@ -215,22 +205,21 @@ async fn an_image_volume_is_seeded_through_the_overlay_of_its_layers() {
 async fn a_named_volume_is_seeded_only_while_empty() {
     let root = busybox_rootfs();
     add_app_dir(root.path());
-    let store_dir = tempfile::tempdir().unwrap();
-    let vols = Volumes::open(store_dir.path()).unwrap();
+    let (_store_dir, vols) = volumes();
     let data = vols.create("app").unwrap().mountpoint;
     std::fs::write(data.join("mine"), "mine\n").unwrap();
     let c = sh(root.path(), "ls /var/lib/app")
         .volume(&vols, "app", "/var/lib/app", false)
         .build()
         .unwrap();
-    assert_eq!(text(&run(&c).await.stdout), "mine\n");
+    assert_eq!(text(&output(&c).await.stdout), "mine\n");
     c.release_volumes(false).unwrap();
 
     let fresh = sh(root.path(), "ls /var/lib/app")
         .volume(&vols, "fresh", "/var/lib/app", false)
         .build()
         .unwrap();
-    assert_eq!(text(&run(&fresh).await.stdout), "conf\nlink\nsub\n");
+    assert_eq!(text(&output(&fresh).await.stdout), "conf\nlink\nsub\n");
     fresh.release_volumes(false).unwrap();
 }
 
@@ -239,8 +228,7 @@ async fn read_only_binds_and_volumes_refuse_writes() {
     let root = busybox_rootfs();
     let host = tempfile::tempdir().unwrap();
     std::fs::write(host.path().join("f"), "host\n").unwrap();
-    let store_dir = tempfile::tempdir().unwrap();
-    let vols = Volumes::open(store_dir.path()).unwrap();
+    let (_store_dir, vols) = volumes();
     let c = sh(
         root.path(),
         "cat /ro/f; echo x > /ro/f; echo rc=$?; touch /ro/new; echo rc=$?; \
@@ -251,7 +239,7 @@ async fn read_only_binds_and_volumes_refuse_writes() {
     .volume(&vols, "ro", "/vol", true)
     .build()
     .unwrap();
-    let out = run(&c).await;
+    let out = output(&c).await;
     assert_eq!(
         text(&out.stdout),
         "host\nrc=1\nrc=1\nrc=1\nrc=0\n",
@@ -299,7 +287,7 @@ async fn containers_store_releases_volumes_on_rm() {
     let c = build();
     let anon = anonymous_of(&c);
     let id = store.run(&c, &CreateOptions::default()).await.unwrap();
-    assert_eq!(store.wait(&id).await.unwrap(), 0);
+    assert_eq!(wait(&store, &id).await, 0);
     assert_eq!(vols.inspect("named").unwrap().users, [id.as_str()]);
     assert_eq!(vols.inspect(&anon).unwrap().users, [id.as_str()]);
     store
@@ -327,7 +315,7 @@ async fn containers_store_releases_volumes_on_rm() {
     let c = build();
     let anon = anonymous_of(&c);
     let id = store.run(&c, &CreateOptions::default()).await.unwrap();
-    assert_eq!(store.wait(&id).await.unwrap(), 0);
+    assert_eq!(wait(&store, &id).await, 0);
     store.remove(&id, false).await.unwrap();
     assert!(vols.inspect(&anon).unwrap().users.is_empty());
     assert!(vols.inspect("named").unwrap().users.is_empty());
@@ -341,15 +329,12 @@ async fn containers_store_releases_volumes_on_rm() {
         ..CreateOptions::default()
     };
     let id = store.run(&c, &opts).await.unwrap();
-    assert_eq!(store.wait(&id).await.unwrap(), 0);
+    assert_eq!(wait(&store, &id).await, 0);
     // The monitor moves it away once the exit is recorded.
-    tokio::time::timeout(HANG, async {
-        while store.inspect(&id).is_ok() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    wait_until("the removal of the --rm container", async || {
+        store.inspect(&id).is_err()
     })
-    .await
-    .unwrap();
+    .await;
     // Any later create or rm collects removed containers.
     let other = store
         .create(

@@ -1,22 +1,10 @@
 //! Each isolation property, checked from inside a container with busybox commands. (The cgroup
-//! limits — memory, pids, cpu — are in `cgroups.rs`, which also runs on pure cgroup v2 in CI's
+//! limits — memory, pids, cpu — are in `cgroups`, which also runs on pure cgroup v2 in CI's
 //! VM.)
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use boxwright_runtime::{Container, Error, ExitStatus, Network, RootFs, Stdio};
 
-use boxwright_runtime::{
-    Container, ContainerBuilder, Error, ExitStatus, Network, Output, RootFs, Stdio,
-};
-use common::{busybox_rootfs, text};
-
-fn sh(root: &std::path::Path, script: &str) -> ContainerBuilder {
-    Container::builder(root).cmd(["sh", "-c", script])
-}
-
-async fn run(b: ContainerBuilder) -> Output {
-    b.build().unwrap().output().await.unwrap()
-}
+use crate::common::{busybox_rootfs, run, sh, text};
 
 #[tokio::test]
 async fn command_is_pid_1_and_sees_no_host_process() {

@@ -1,55 +1,22 @@
 //! Attaching to detached containers (`docker run -di`/`-dit` then `docker attach`,
 //! `docker run -i` without `-d`): input, output, terminals, several clients, detaching, and a
 //! client that does not read.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use std::path::Path;
 use std::time::Duration;
 
 use boxwright_runtime::{
-    AttachOptions, Attached, Container, ContainerBuilder, Containers, CreateOptions, Error,
-    LogOptions, Status, Stream,
+    AttachOptions, Attached, Container, Containers, CreateOptions, Error, LogOptions, Status,
+    Stream,
 };
-use common::{busybox_rootfs, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Generous, only so that a broken test fails instead of hanging.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn sh(root: &Path, script: &str) -> ContainerBuilder {
-    Container::builder(root).cmd(["sh", "-c", script])
-}
-
-/// A busybox root, a state directory and a store in it (keep the first two alive).
-fn fixture() -> (tempfile::TempDir, tempfile::TempDir, Containers) {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
-    (rootfs, state, store)
-}
+use crate::common::{busybox_rootfs, fixture, read_until, sh, text, wait_for_log, PATIENCE};
 
 fn interactive(tty: bool) -> CreateOptions {
     CreateOptions {
         interactive: true,
         tty,
         ..CreateOptions::default()
-    }
-}
-
-/// Reads output until `needle` shows up; returns everything read so far.
-async fn read_until(a: &mut Attached, seen: &mut String, needle: &str) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !seen.contains(needle) {
-        let chunk = tokio::time::timeout_at(deadline, a.next_chunk())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {needle:?}; got {seen:?}"))
-            .unwrap();
-        match chunk {
-            Some(c) => seen.push_str(&text(&c.data)),
-            None => panic!("the output ended before {needle:?}: {seen:?}"),
-        }
     }
 }
 
@@ -347,10 +314,8 @@ async fn a_megabyte_of_input_goes_through() {
 /// A client that never reads is dropped; the container's output is not held up by it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_does_not_stall_the_container() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
+    let (rootfs, _state, store) = fixture();
     let shared = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
     const SIZE: usize = 8_000_000;
     let c = sh(
         rootfs.path(),
@@ -396,10 +361,8 @@ async fn a_stalled_client_does_not_stall_the_container() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attach_with_logs_replays_the_run_then_follows() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
+    let (rootfs, _state, store) = fixture();
     let shared = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
     let c = sh(
         rootfs.path(),
         "echo before; echo before-err >&2; \
@@ -410,21 +373,7 @@ async fn attach_with_logs_replays_the_run_then_follows() {
     .unwrap();
     let id = store.run(&c, &CreateOptions::default()).await.unwrap();
     // Wait until the first lines are logged.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let mut log = String::new();
-        store
-            .logs(&id, false)
-            .unwrap()
-            .read_to_string(&mut log)
-            .await
-            .unwrap();
-        if log.contains("before-err") {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{log:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_log(&store, &id, "before-err").await;
     let opts = AttachOptions {
         stdin: false,
         stderr: false,

@@ -1,26 +1,23 @@
 //! Private networks: published TCP and UDP ports reached from the host, host port 0, a port in
 //! use, and outbound access through slirp4netns. Traffic only on 127.0.0.1.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::time::Duration;
 
 use boxwright_runtime::{Child, Container, Error, Network, PortMapping, Protocol};
-use common::{busybox_rootfs, text};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-/// A guard against a hung test, never a timing assertion.
-const HANG: Duration = Duration::from_secs(30);
+use crate::common::{
+    busybox_rootfs, fixture, http_get, slirp4netns_installed, text, wait_until, PATIENCE,
+};
+
 const SIGKILL: i32 = 9;
 
 /// Reads the container's stdout until a line equal to `want`.
 async fn wait_for_line(child: &mut Child, want: &str) {
     let out = child.stdout.take().unwrap();
     let mut lines = BufReader::new(out).lines();
-    let found = tokio::time::timeout(HANG, async {
+    let found = tokio::time::timeout(PATIENCE, async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line == want {
                 return true;
@@ -73,7 +70,7 @@ async fn host_client_reaches_httpd_in_the_container_through_a_published_port() {
             .await
             .unwrap();
         let mut reply = Vec::new();
-        tokio::time::timeout(HANG, conn.read_to_end(&mut reply))
+        tokio::time::timeout(PATIENCE, conn.read_to_end(&mut reply))
             .await
             .unwrap()
             .unwrap();
@@ -133,7 +130,7 @@ async fn udp_datagrams_reach_a_server_in_the_containers_network_namespace() {
             .unwrap();
         c.send_to(msg.as_bytes(), host).await.unwrap();
         let mut buf = [0u8; 512];
-        let (n, from) = tokio::time::timeout(HANG, c.recv_from(&mut buf))
+        let (n, from) = tokio::time::timeout(PATIENCE, c.recv_from(&mut buf))
             .await
             .unwrap()
             .unwrap();
@@ -198,14 +195,7 @@ async fn private_network_has_loopback_up_and_slirp4netns_when_installed() {
     assert!(out.status.success(), "{out:?}");
     let s = text(&out.stdout);
     assert!(s.contains("lo    inet 127.0.0.1/8"), "{s}");
-    let slirp = [
-        "/usr/bin/slirp4netns",
-        "/usr/local/bin/slirp4netns",
-        "/bin/slirp4netns",
-    ]
-    .iter()
-    .any(|p| std::path::Path::new(p).exists());
-    if slirp {
+    if slirp4netns_installed() {
         assert!(s.contains("tap0    inet 10.0.2.100/24"), "{s}");
         assert!(s.contains("default via 10.0.2.2 dev tap0"), "{s}");
     } else {
@@ -237,10 +227,8 @@ async fn private_network_has_loopback_up_and_slirp4netns_when_installed() {
 /// stops with the container.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detached_container_publishes_a_port_through_slirp4netns() {
-    use boxwright_runtime::{Containers, CreateOptions};
-    let root = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    use boxwright_runtime::CreateOptions;
+    let (root, _state, store) = fixture();
     let c = Container::builder(root.path())
         .cmd([
             "sh",
@@ -265,34 +253,17 @@ async fn detached_container_publishes_a_port_through_slirp4netns() {
     assert_eq!(store.list(false).unwrap()[0].ports, info.ports);
 
     // httpd may not listen yet: slirp4netns then closes the connection at once.
-    let page = tokio::time::timeout(HANG, async {
-        loop {
-            if let Ok(mut conn) = tokio::net::TcpStream::connect(addr).await {
-                let _ = conn.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").await;
-                let mut reply = Vec::new();
-                let _ = conn.read_to_end(&mut reply).await;
-                if !reply.is_empty() {
-                    return text(&reply);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
+    let page = http_get(addr, "/index.html").await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.ends_with("hello-detached\n"), "{page}");
 
-    store.stop(&id, Some(HANG)).await.unwrap();
+    store.stop(&id, Some(PATIENCE)).await.unwrap();
     assert!(store.inspect(&id).unwrap().ports.is_empty());
     store.remove(&id, false).await.unwrap();
     // slirp4netns ends with the container's monitor: the port is released.
-    tokio::time::timeout(HANG, async {
-        while tokio::net::TcpStream::connect(addr).await.is_ok() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    wait_until("the port's release", async || {
+        tokio::net::TcpStream::connect(addr).await.is_err()
     })
-    .await
-    .unwrap();
+    .await;
     std::net::TcpListener::bind(addr).expect("the host port is free again");
 }

@@ -1,22 +1,12 @@
 //! `--init`: our init as PID 1 reaps zombies, forwards signals and passes the command's exit
 //! status through; the command is PID 2 and cannot read the init's memory.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
-use boxwright_runtime::{Container, ContainerBuilder, Containers, CreateOptions, Error};
-use common::{busybox_rootfs, text};
+use boxwright_runtime::{Container, CreateOptions, Error};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// Generous, only so that a broken test fails instead of hanging.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn sh(root: &Path, script: &str) -> ContainerBuilder {
-    Container::builder(root).cmd(["sh", "-c", script])
-}
+use crate::common::{busybox_rootfs, fixture, sh, text, PATIENCE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_init_is_pid_1_and_the_command_pid_2() {
@@ -194,9 +184,7 @@ async fn the_command_cannot_read_the_inits_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detached_containers_honour_init() {
-    let root = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (root, _state, store) = fixture();
     let c = Container::builder(root.path())
         .cmd(["sleep", "100"])
         .build()

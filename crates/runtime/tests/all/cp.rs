@@ -1,18 +1,14 @@
 //! `cp` into and out of running and stopped containers, and the symlink-escape cases
 //! (CVE-2018-15664): nothing outside the container's root is read or changed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use boxwright_runtime::{Child, Container, ContainerRoot, Error, RootFs};
-use common::{fill_busybox, text};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const HANG: Duration = Duration::from_secs(30);
+use crate::common::{fill_busybox, sh, text, wait_until, PATIENCE, TEMP_MOUNTS};
 
 /// A host tree to copy in: `tree/file` (0754, 1234:5678, a fixed mtime), `tree/link -> file`,
 /// `tree/sub/deep`, and a FIFO.
@@ -108,6 +104,8 @@ async fn cp_both_ways_with_a_stopped_directory_container() {
 
 #[tokio::test]
 async fn cp_both_ways_with_a_stopped_overlay_container() {
+    // Another test's temporary mount, in use, is no leak of this one.
+    let _mounts = TEMP_MOUNTS.lock().await;
     let t = tempfile::tempdir().unwrap();
     let [lower, upper, work] = ["lower", "upper", "work"].map(|d| {
         let p = t.path().join(d);
@@ -150,15 +148,9 @@ async fn cp_both_ways_with_a_stopped_overlay_container() {
 
 /// Starts `script` and waits for it to print `ready`.
 async fn start(root: impl Into<RootFs>, script: &str) -> Child {
-    let mut child = Container::builder(root)
-        .cmd(["sh", "-c", script])
-        .build()
-        .unwrap()
-        .spawn()
-        .await
-        .unwrap();
+    let mut child = sh(root, script).build().unwrap().spawn().await.unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(HANG, lines.next_line())
+    let line = tokio::time::timeout(PATIENCE, lines.next_line())
         .await
         .unwrap()
         .unwrap();
@@ -196,7 +188,7 @@ async fn cp_both_ways_with_a_running_container() {
     let done = t.path().join("done");
     std::fs::write(&done, "").unwrap();
     root.copy_in(&done, "/tmp/done").unwrap();
-    let out = tokio::time::timeout(HANG, child.wait_with_output())
+    let out = tokio::time::timeout(PATIENCE, child.wait_with_output())
         .await
         .unwrap()
         .unwrap();
@@ -351,13 +343,10 @@ async fn stored_containers_by_name_running_and_stopped() {
     let root = store.files("copier").unwrap();
     // /dev/shm is the container's own tmpfs: only the running container's root has it.
     let note = t.path().join("note");
-    tokio::time::timeout(HANG, async {
-        while root.copy_out("/dev/shm/note", &note).is_err() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    wait_until("the running container's note", async || {
+        root.copy_out("/dev/shm/note", &note).is_ok()
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(std::fs::read_to_string(&note).unwrap(), "running\n");
     std::fs::write(t.path().join("in"), "in\n").unwrap();
     root.copy_in(&t.path().join("in"), "/tmp/in").unwrap();

@@ -1,19 +1,13 @@
-//! A rootless run: this test binary re-executes itself as uid/gid 65534 (nobody), and that
+//! A rootless run: the test binary re-executes itself as uid/gid 65534 (nobody), and that
 //! unprivileged process starts a container in a user namespace (and, for published ports,
 //! reaches its server through slirp4netns).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    clippy::print_stderr
-)]
-
-mod common;
-
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 use boxwright_runtime::Container;
+
+use crate::common::{
+    busybox_rootfs, chown_tree, http_get, reexec_as_nobody, slirp4netns_installed, test_name,
+    userns_refused, NOBODY, PATIENCE,
+};
 
 const HELPER_ENV: &str = "BOXWRIGHT_ROOTLESS_ROOTFS";
 /// Set: the helper runs its container under our init.
@@ -117,7 +111,7 @@ async fn fetch_through_published_port(rootfs: &str) -> Result<String, boxwright_
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[0].host.port()));
     assert_eq!(ports[0].container_port, 80);
     assert_ne!(addr.port(), 0);
-    let page = fetch(addr, "/index.html").await;
+    let page = http_get(addr, "/index.html").await;
     report.push_str(&format!("PAGE:{page}\n"));
 
     child.kill(9)?;
@@ -128,30 +122,6 @@ async fn fetch_through_published_port(rootfs: &str) -> Result<String, boxwright_
     let free = std::net::TcpListener::bind(addr).is_ok();
     report.push_str(&format!("REFUSED:{refused} FREE:{free}\n"));
     Ok(report)
-}
-
-/// Fetches `path` from the HTTP server at `addr`, retrying while the server does not answer yet
-/// (slirp4netns accepts, then closes the connection at once).
-async fn fetch(addr: std::net::SocketAddr, path: &str) -> String {
-    use std::time::Duration;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            if let Ok(mut conn) = tokio::net::TcpStream::connect(addr).await {
-                let _ = conn
-                    .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-                    .await;
-                let mut reply = Vec::new();
-                let _ = conn.read_to_end(&mut reply).await;
-                if !reply.is_empty() {
-                    return String::from_utf8_lossy(&reply).into_owned();
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("a page through the published port")
 }
 
 /// In the unprivileged helper: a detached httpd container under our init, publishing
@@ -182,7 +152,7 @@ async fn detached_under_init(
     let ports = store.inspect(&id)?.ports;
     let mut report = format!("PORTS:{}\n", ports.len());
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[0].host.port()));
-    report.push_str(&format!("PAGE:{}\n", fetch(addr, "/index.html").await));
+    report.push_str(&format!("PAGE:{}\n", http_get(addr, "/index.html").await));
 
     let out = store
         .exec(
@@ -211,7 +181,7 @@ async fn detached_under_init(
         "CPOUT:{}",
         std::fs::read_to_string(dir.join("out.txt")).unwrap()
     ));
-    let in_page = fetch(addr, "/in.txt").await;
+    let in_page = http_get(addr, "/in.txt").await;
     report.push_str(&format!("CPIN:{}\n", in_page.contains("copied-in")));
 
     let code = store
@@ -228,9 +198,7 @@ async fn detached_under_init(
 /// attachment that drives it and sees its exit code.
 async fn attach_to_a_detached_shell(rootfs: &str) -> Result<String, boxwright_runtime::Error> {
     use boxwright_runtime::{AttachOptions, Containers, CreateOptions};
-    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    const HANG: Duration = Duration::from_secs(20);
 
     let state = tempfile::tempdir().unwrap();
     let store = Containers::open(state.path())?;
@@ -248,11 +216,11 @@ async fn attach_to_a_detached_shell(rootfs: &str) -> Result<String, boxwright_ru
         .await
         .unwrap();
     let mut out = String::new();
-    tokio::time::timeout(HANG, a.read_to_string(&mut out))
+    tokio::time::timeout(PATIENCE, a.read_to_string(&mut out))
         .await
         .expect("the output ends")
         .unwrap();
-    let code = tokio::time::timeout(HANG, a.wait())
+    let code = tokio::time::timeout(PATIENCE, a.wait())
         .await
         .expect("the exit code")?;
     Ok(format!("ATTACHED:{out}CODE:{code}\n"))
@@ -274,32 +242,18 @@ fn run_helper_as_nobody(name: &str, init: bool) -> Option<String> {
 
 /// [`run_helper_as_nobody`] with the helper's mode in `mode_env` (set to `1`).
 fn run_helper_as_nobody_with(name: &str, mode_env: Option<&str>) -> Option<String> {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("{name}: needs root to become nobody; skipped");
-        return None;
-    }
+    let mut helper = reexec_as_nobody(&test_name(module_path!(), "rootless_helper"))?;
     // A rootless user runs containers over root file systems of its own.
-    let root = common::busybox_rootfs();
-    chown_tree(root.path(), 65534);
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = Command::new(&exe);
-    cmd.args([
-        "rootless_helper",
-        "--exact",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(HELPER_ENV, root.path())
-    .uid(65534)
-    .gid(65534);
+    let root = busybox_rootfs();
+    chown_tree(root.path(), NOBODY);
+    helper.env(HELPER_ENV, root.path());
     if let Some(env) = mode_env {
-        cmd.env(env, "1");
+        helper.env(env, "1");
     }
-    let out = cmd.output().unwrap();
+    let out = helper.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if let Some(err) = stdout.lines().find_map(|l| l.strip_prefix("ERROR:")) {
-        let refused = err.contains("user namespace") || err.contains("clone3 failed");
-        if refused && std::env::var_os("CI").is_none() {
+        if userns_refused(err) && std::env::var_os("CI").is_none() {
             eprintln!(
                 "{name}: the kernel refuses unprivileged user namespaces here ({err}); skipped"
             );
@@ -357,8 +311,7 @@ fn rootless_run_as_nobody() {
 /// Whether slirp4netns can run as nobody here: installed, and `/dev/net/tun` open to all.
 /// Under CI both must hold.
 fn slirp_usable(name: &str) -> bool {
-    let slirp = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("slirp4netns").is_file()));
+    let slirp = slirp4netns_installed();
     if !slirp && std::env::var_os("CI").is_none() {
         eprintln!("{name}: slirp4netns is not installed; skipped");
         return false;
@@ -432,13 +385,4 @@ fn rootless_detached_container_attached() {
         stdout.contains("ATTACHED:uid=0 pid=1\nCODE:3\n"),
         "{stdout}"
     );
-}
-
-fn chown_tree(path: &std::path::Path, id: u32) {
-    std::os::unix::fs::lchown(path, Some(id), Some(id)).unwrap();
-    if std::fs::symlink_metadata(path).unwrap().is_dir() {
-        for e in std::fs::read_dir(path).unwrap() {
-            chown_tree(&e.unwrap().path(), id);
-        }
-    }
 }

@@ -1,14 +1,11 @@
 //! The embedding case: many containers started at once from a multi-threaded tokio runtime,
 //! while other threads allocate and lock (what a fork-and-run-Rust child would deadlock on).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::common::{busybox_rootfs, text};
 use boxwright_runtime::Container;
-use common::{busybox_rootfs, text};
 
 #[test]
 fn fifty_containers_from_a_multi_threaded_runtime() {

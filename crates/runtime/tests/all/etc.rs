@@ -1,14 +1,11 @@
 //! Docker's per-container `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, seen from
 //! inside busybox, and the image's own files left alone.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
-use boxwright_runtime::{Container, Containers, CreateOptions, Network, Output, RootFs};
-use common::{busybox_rootfs, text};
+use boxwright_runtime::{Container, CreateOptions, Network, Output, RootFs};
+
+use crate::common::{busybox_rootfs, fixture, read_log, slirp4netns_installed, text, wait};
 
 const SCRIPT: &str = "cat /etc/hosts; echo ==; cat /etc/hostname; echo ==; cat /etc/resolv.conf; \
                       echo ==; hostname -i";
@@ -85,7 +82,7 @@ async fn a_host_network_container_has_the_hosts_resolv_conf() {
 
 #[tokio::test]
 async fn slirp_gives_its_own_address_and_dns() {
-    if boxwright_test_has_no_slirp() {
+    if !slirp4netns_installed() {
         eprintln!("skipped: slirp4netns is not installed");
         return;
     }
@@ -99,12 +96,6 @@ async fn slirp_gives_its_own_address_and_dns() {
         .collect();
     assert_eq!(ns, ["10.0.2.3"]);
     assert_eq!(parts[3].trim(), "10.0.2.100");
-}
-
-fn boxwright_test_has_no_slirp() -> bool {
-    !std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("slirp4netns").exists()))
-        .unwrap_or(false)
 }
 
 #[tokio::test]
@@ -140,20 +131,14 @@ async fn the_images_own_files_are_untouched_in_a_dir_and_an_overlay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_container_keeps_its_files_in_its_directory() {
-    let root = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (root, state, store) = fixture();
     let c = Container::builder(root.path())
         .cmd(["sh", "-c", "cat /etc/hostname; echo edited >> /etc/hosts"])
         .hostname("stored")
         .build()
         .unwrap();
     let id = store.run(&c, &CreateOptions::default()).await.unwrap();
-    let code = tokio::time::timeout(Duration::from_secs(30), store.wait(&id))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(code, 0);
+    assert_eq!(wait(&store, &id).await, 0);
     let dir = Path::new(state.path()).join("containers").join(&id);
     assert_eq!(
         std::fs::read_to_string(dir.join("hostname")).unwrap(),
@@ -163,10 +148,5 @@ async fn a_stored_container_keeps_its_files_in_its_directory() {
     let hosts = std::fs::read_to_string(dir.join("hosts")).unwrap();
     assert!(hosts.contains("127.0.1.1\tstored\n") && hosts.ends_with("edited\n"));
     assert_eq!(std::fs::read(root.path().join("etc/hosts")).unwrap(), b"");
-    let mut logs = store.logs(&id, false).unwrap();
-    let mut log = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut logs, &mut log)
-        .await
-        .unwrap();
-    assert_eq!(text(&log), "stored\n");
+    assert_eq!(read_log(&store, &id).await, "stored\n");
 }

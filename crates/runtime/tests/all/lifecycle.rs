@@ -1,25 +1,18 @@
 //! Docker's lifecycle without a daemon: detached containers recorded under a state root,
 //! managed from this process and from another one.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::Path;
 use std::time::Duration;
 
 use boxwright_runtime::{
-    Container, ContainerBuilder, Containers, CreateOptions, Error, ExecOptions, LogOptions, Status,
-    Stream,
+    Container, Containers, CreateOptions, Error, ExecOptions, LogOptions, Status, Stream,
 };
-use common::{busybox_rootfs, text};
 use tokio::io::AsyncReadExt;
 
-/// Generous, only so that a broken test fails instead of hanging.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn sh(root: &Path, script: &str) -> ContainerBuilder {
-    Container::builder(root).cmd(["sh", "-c", script])
-}
+use crate::common::{
+    busybox_rootfs, fixture, read_log, read_until, reexec, sh, test_name, text, wait, wait_for_log,
+    wait_until, PATIENCE,
+};
 
 fn named(name: &str) -> CreateOptions {
     CreateOptions {
@@ -28,60 +21,6 @@ fn named(name: &str) -> CreateOptions {
     }
 }
 
-async fn read_log(store: &Containers, id: &str) -> String {
-    let mut logs = store.logs(id, false).unwrap();
-    let mut out = Vec::new();
-    logs.read_to_end(&mut out).await.unwrap();
-    text(&out)
-}
-
-/// Polls the log until it contains `needle`.
-async fn wait_for_log(store: &Containers, id: &str, needle: &str) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let log = read_log(store, id).await;
-        if log.contains(needle) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {needle:?} in the log: {log:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn wait(store: &Containers, id: &str) -> i32 {
-    tokio::time::timeout(PATIENCE, store.wait(id))
-        .await
-        .expect("the container ends")
-        .unwrap()
-}
-
-/// Reads from `r` into `seen` until `needle` shows up (the stream must not end first).
-async fn read_until(r: &mut (impl tokio::io::AsyncRead + Unpin), seen: &mut Vec<u8>, needle: &str) {
-    let mut buf = [0u8; 256];
-    while !text(seen).contains(needle) {
-        let n = tokio::time::timeout(PATIENCE, r.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(
-            n > 0,
-            "the output ended before {needle:?}: {:?}",
-            text(seen)
-        );
-        seen.extend_from_slice(&buf[..n]);
-    }
-}
-
-/// A busybox root, a state directory and a store in it (keep the first two alive).
-fn fixture() -> (tempfile::TempDir, tempfile::TempDir, Containers) {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
-    (rootfs, state, store)
-}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_start_wait_logs_and_states() {
     let (rootfs, _state, store) = fixture();
@@ -180,11 +119,10 @@ async fn restart_rm_refused_while_running_and_forced() {
     assert_eq!(info.status, Status::Running);
     assert_eq!(info.restart_count, 1);
     assert_ne!(info.pid, Some(first_pid));
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while read_log(&store, &id).await.matches("run\n").count() < 2 {
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the second run's line in the log", async || {
+        read_log(&store, &id).await.matches("run\n").count() >= 2
+    })
+    .await;
 
     let err = store.remove("again", false).await.unwrap_err();
     assert!(matches!(err, Error::Running { .. }), "{err:?}");
@@ -307,10 +245,8 @@ async fn a_container_killed_from_outside_is_exited_137() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_follow_sees_lines_written_after_it_started() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
+    let (rootfs, _state, store) = fixture();
     let shared = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
     let c = sh(
         rootfs.path(),
         "echo first; while [ ! -e /shared/go ]; do sleep 0.05; done; echo second",
@@ -320,16 +256,16 @@ async fn logs_follow_sees_lines_written_after_it_started() {
     .unwrap();
     let id = store.run(&c, &CreateOptions::default()).await.unwrap();
     let mut follow = store.logs(&id, true).unwrap();
-    let mut seen = Vec::new();
+    let mut seen = String::new();
     read_until(&mut follow, &mut seen, "first\n").await;
     // Only now does the container write its second line.
-    assert!(!text(&seen).contains("second"));
+    assert!(!seen.contains("second"));
     std::fs::write(shared.path().join("go"), "").unwrap();
-    tokio::time::timeout(PATIENCE, follow.read_to_end(&mut seen))
+    tokio::time::timeout(PATIENCE, follow.read_to_string(&mut seen))
         .await
         .expect("the followed log ends when the container exits")
         .unwrap();
-    assert_eq!(text(&seen), "first\nsecond\n");
+    assert_eq!(seen, "first\nsecond\n");
     assert_eq!(wait(&store, &id).await, 0);
 }
 
@@ -337,10 +273,8 @@ async fn logs_follow_sees_lines_written_after_it_started() {
 /// earlier runs' that the log keeps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attach_output_follows_the_current_run_from_its_start() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
+    let (rootfs, _state, store) = fixture();
     let shared = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
     // Each run counts itself in /shared/runs and waits for /shared/goN before its last line.
     let c = sh(
         rootfs.path(),
@@ -365,14 +299,14 @@ async fn attach_output_follows_the_current_run_from_its_start() {
 
     store.start(&id).await.unwrap();
     let mut attached = store.attach_output(&id).unwrap();
-    let mut seen = Vec::new();
+    let mut seen = String::new();
     read_until(&mut attached, &mut seen, "run 2\n").await;
     std::fs::write(shared.path().join("go2"), "").unwrap();
-    tokio::time::timeout(PATIENCE, attached.read_to_end(&mut seen))
+    tokio::time::timeout(PATIENCE, attached.read_to_string(&mut seen))
         .await
         .expect("the attached output ends when the container exits")
         .unwrap();
-    assert_eq!(text(&seen), "run 2\nend 2\n");
+    assert_eq!(seen, "run 2\nend 2\n");
     assert_eq!(read_log(&store, &id).await, "run 1\nend 1\nrun 2\nend 2\n");
     assert_eq!(wait(&store, &id).await, 0);
 }
@@ -495,10 +429,8 @@ async fn logs_keep_stdout_and_stderr_apart_with_timestamps() {
 /// the position must be taken by the call itself, not later by its reader task.)
 #[tokio::test]
 async fn logs_follow_from_the_end_ends_when_the_container_exits() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
+    let (rootfs, _state, store) = fixture();
     let shared = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
     let c = sh(
         rootfs.path(),
         "echo old; while [ ! -e /shared/go ]; do sleep 0.02; done; \
@@ -638,13 +570,7 @@ async fn another_process_manages_a_detached_container() {
     }
     let rootfs = busybox_rootfs();
     let state = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process_part",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let out = reexec(&test_name(module_path!(), "child_process_part"))
         .env(
             CHILD_ENV,
             format!("{}\n{}", state.path().display(), rootfs.path().display()),

@@ -1,15 +1,12 @@
 //! The overlay fallback: a container over the materialized merged view of its layers, forced
 //! or because the kernel refused the overlay.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;
-use std::time::Duration;
 
 use boxwright_runtime::{Container, Containers, CreateOptions, Error, OverlayMode, RootFs, Step};
-use common::{busybox_rootfs, text};
+
+use crate::common::{busybox_rootfs, text, wait};
 
 const SCRIPT: &str = "cat /etc/a /etc/b /up; test -e /data/x && echo x-visible; \
                       ls /opaque; stat -c '%u:%g %h' /owned /links/two; readlink /link; \
@@ -166,7 +163,6 @@ fn refused_overlay_dirs() -> Option<(tempfile::TempDir, tempfile::TempDir)> {
     Some((upper, work))
 }
 
-#[allow(clippy::print_stderr)]
 fn skip(why: &str) {
     assert!(std::env::var_os("CI").is_none(), "cannot run in CI: {why}");
     eprintln!("skipped: {why}");
@@ -229,11 +225,7 @@ async fn a_stored_container_probes_and_falls_back_before_it_starts() {
         ..CreateOptions::default()
     };
     let id = store.run(&c, &opts).await.unwrap();
-    let code = tokio::time::timeout(Duration::from_secs(30), store.wait(&id))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(code, 0);
+    assert_eq!(wait(&store, &id).await, 0);
     let merged = rootfs.materialized_path().unwrap();
     assert_eq!(
         std::fs::read_to_string(merged.join("stored")).unwrap(),

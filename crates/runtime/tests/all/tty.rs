@@ -1,29 +1,11 @@
 //! A container with a terminal, driven through the master of a real pty.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use boxwright_runtime::{Container, Pty};
-use common::busybox_rootfs;
+use boxwright_runtime::Container;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Reads from the pty until `needle` shows up (or the stream ends); returns all read so far.
-async fn read_until(pty: &mut Pty, seen: &mut String, needle: &str) {
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !seen.contains(needle) {
-        let n = tokio::time::timeout_at(deadline, pty.read(&mut buf))
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {needle:?}; got {seen:?}"))
-            .unwrap();
-        if n == 0 {
-            break;
-        }
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-}
+use crate::common::{busybox_rootfs, read_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sh_on_a_terminal_sees_its_tty_resizes_and_exits_with_its_code() {

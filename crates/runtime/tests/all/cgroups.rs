@@ -1,41 +1,25 @@
 //! cgroup limits, checked from inside containers, on whichever layout the host has: cgroup v1
 //! (or the hybrid layout) here and in CI's plain `cargo test`, pure cgroup v2 in the VM of
-//! `tests/vm/cgroup2.sh`, which runs this same file.
+//! `tests/vm/cgroup2.sh`, which runs this same module.
 //!
 //! Also the container's `/sys/fs/cgroup`: its own cgroup, read-only (v2: the `cgroup2` mount
 //! of its cgroup namespace; v1: one bind per hierarchy on a tmpfs); an empty read-only tmpfs
 //! when it has no cgroup of its own.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    clippy::print_stderr
-)]
 
-mod common;
-
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
-use boxwright_runtime::{
-    Container, ContainerBuilder, Containers, Error, ExecOptions, ExitStatus, Network, Output, Stdio,
+use boxwright_runtime::{Container, Error, ExecOptions, ExitStatus, Network, Output, Stdio};
+
+use crate::common::{
+    busybox_rootfs, chown_tree, fixture, reexec_as_nobody, run, sh, test_name, text,
+    userns_refused, wait_until, NOBODY, PATIENCE,
 };
-use common::{busybox_rootfs, text};
-
-/// Generous, only so that a broken test fails instead of hanging.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Whether `/sys/fs/cgroup` is the unified (v2) hierarchy.
 fn v2() -> bool {
     #[allow(clippy::unnecessary_cast)]
     let magic = rustix::fs::statfs("/sys/fs/cgroup").unwrap().f_type as i64;
     magic == 0x6367_7270
-}
-
-fn sh(root: &Path, script: &str) -> ContainerBuilder {
-    Container::builder(root).cmd(["sh", "-c", script])
 }
 
 /// The first of `dirs` that holds `file`, and its content (trimmed).
@@ -155,9 +139,7 @@ async fn cpu_quota_is_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_joins_a_detached_containers_cgroup() {
-    let rootfs = busybox_rootfs();
-    let state = tempfile::tempdir().unwrap();
-    let store = Containers::open(state.path()).unwrap();
+    let (rootfs, _state, store) = fixture();
     let c = Container::builder(rootfs.path())
         .cmd(["sleep", "100"])
         .memory(48 << 20)
@@ -203,18 +185,10 @@ async fn exec_joins_a_detached_containers_cgroup() {
     }
     store.remove(&id, true).await.unwrap();
     // The monitor removes the directories once it has reaped the init.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while dirs.iter().any(|d| d.exists()) {
-        assert!(tokio::time::Instant::now() < deadline, "{dirs:?} remain");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn run(b: ContainerBuilder) -> Output {
-    tokio::time::timeout(PATIENCE, b.build().unwrap().output())
-        .await
-        .unwrap()
-        .unwrap()
+    wait_until(&format!("the removal of {dirs:?}"), async || {
+        !dirs.iter().any(|d| d.exists())
+    })
+    .await;
 }
 
 /// The `/proc/self/mountinfo` line of the mount at `path` in the script's output (the last
@@ -423,30 +397,20 @@ fn rootless_helper() {
 #[test]
 fn rootless_the_view_is_empty_and_limits_are_refused() {
     // A rootless container has no cgroup of its own: a user cannot write the cgroup tree.
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("needs root to become nobody; skipped");
+    let Some(mut helper) = reexec_as_nobody(&test_name(module_path!(), "rootless_helper")) else {
         return;
-    }
+    };
     let root = busybox_rootfs();
-    chown_tree(root.path(), 65534);
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "rootless_helper",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROOTLESS_ENV, root.path())
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
+    chown_tree(root.path(), NOBODY);
+    let out = helper.env(ROOTLESS_ENV, root.path()).output().unwrap();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     if let Some(err) = stdout.lines().find_map(|l| l.strip_prefix("ERROR:")) {
-        // As in tests/rootless.rs: only CI must have unprivileged user namespaces.
-        let refused = err.contains("user namespace") || err.contains("clone3 failed");
-        assert!(refused && std::env::var_os("CI").is_none(), "{stdout}");
+        // As in the rootless module: only CI must have unprivileged user namespaces.
+        assert!(
+            userns_refused(err) && std::env::var_os("CI").is_none(),
+            "{stdout}"
+        );
         eprintln!("the kernel refuses unprivileged user namespaces here ({err}); skipped");
         return;
     }
@@ -455,13 +419,4 @@ fn rootless_the_view_is_empty_and_limits_are_refused() {
     assert!(mounted_ro(mount) && mount.contains(" - tmpfs "), "{mount}");
     assert!(stdout.contains("LIMIT:memory\n"), "{stdout}");
     assert!(stdout.contains("HOST:0\ntouch=1\n1\n"), "{stdout}");
-}
-
-fn chown_tree(path: &Path, id: u32) {
-    std::os::unix::fs::lchown(path, Some(id), Some(id)).unwrap();
-    if std::fs::symlink_metadata(path).unwrap().is_dir() {
-        for e in std::fs::read_dir(path).unwrap() {
-            chown_tree(&e.unwrap().path(), id);
-        }
-    }
 }
