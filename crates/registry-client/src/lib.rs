@@ -1,5 +1,12 @@
 //! boxwright-registry-client: a verified, streaming client of the OCI distribution protocol.
 //!
+//! Modules, top-down (a line uses only itself and the lines below it):
+//! - `transfer`: [`pull`], [`push`], [`copy`] of whole images, blobs in parallel
+//! - `client/`: [`Client`], one file per protocol part (`login`, `manifests`, `tags`, `blobs`,
+//!   `uploads` over `transport`, `challenges`, `tokens`, `response`)
+//! - [`layout`] ([`OciDir`]), [`auth`] (credentials, challenges), [`manifest`], [`platform`]
+//! - [`blob`] (sinks, sources, the verifier), `error`, [`reference`](mod@reference) (Docker's names)
+//!
 //! It pulls images from any OCI registry (Distribution, Harbor, GHCR, ECR, Docker Hub) into a
 //! [`BlobSink`] and pushes them from a [`BlobSource`]; [`OciDir`], an OCI image layout
 //! directory, is both. References are read as Docker reads them ([`reference::parse`]):
