@@ -255,6 +255,53 @@ async fn sync_dir(dir: &Path) -> io::Result<()> {
         .map_err(io::Error::other)?
 }
 
+/// Creates the temporary file `tmp`. tokio's create runs on a blocking thread to its end even
+/// when the caller stops waiting (a copy cancelled because another blob failed): then the file
+/// is removed once made, or never made, instead of being left behind.
+async fn create_tmp(tmp: PathBuf) -> io::Result<tokio::fs::File> {
+    /// (the caller stopped waiting, the file exists)
+    type State = std::sync::Arc<std::sync::Mutex<(bool, bool)>>;
+    struct Abandoned {
+        state: State,
+        path: PathBuf,
+        armed: bool,
+    }
+    impl Drop for Abandoned {
+        fn drop(&mut self) {
+            if !self.armed {
+                return;
+            }
+            if let Ok(mut s) = self.state.lock() {
+                s.0 = true;
+                if s.1 {
+                    let _ = std::fs::remove_file(&self.path);
+                }
+            }
+        }
+    }
+    let state = State::default();
+    let mut guard = Abandoned {
+        state: state.clone(),
+        path: tmp.clone(),
+        armed: true,
+    };
+    let file = tokio::task::spawn_blocking(move || {
+        let mut s = state
+            .lock()
+            .map_err(|_| io::Error::other("temporary file state poisoned"))?;
+        if s.0 {
+            return Err(io::Error::other("abandoned"));
+        }
+        let file = std::fs::File::create(&tmp)?;
+        s.1 = true;
+        Ok(file)
+    })
+    .await
+    .map_err(io::Error::other)??;
+    guard.armed = false;
+    Ok(tokio::fs::File::from_std(file))
+}
+
 #[async_trait::async_trait]
 impl BlobSink for OciDir {
     async fn has(&self, digest: &Digest) -> io::Result<bool> {
@@ -265,7 +312,7 @@ impl BlobSink for OciDir {
         let target = self.checked_blob_path(digest)?;
         let dir = self.root.join("blobs").join("sha256");
         let tmp = dir.join(tmp_name(sha256_hex(digest).unwrap_or("blob")));
-        let file = tokio::fs::File::create(&tmp).await?;
+        let file = create_tmp(tmp.clone()).await?;
         Ok(Box::new(OciWriter {
             file: BufWriter::with_capacity(1 << 20, file),
             tmp: Some(tmp),
