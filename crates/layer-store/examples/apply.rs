@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use boxwright_layer_store::apply::{apply_layer_path, ApplyOptions, WhiteoutMode};
+use boxwright_layer_store::{apply_layer_path, ApplyOptions, WhiteoutMode};
 
 fn main() -> ExitCode {
     let mut overlay = false;
@@ -41,8 +41,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            // The message includes its cause (the project's error style).
+            // The message says what failed; its causes follow, one a line.
             eprintln!("apply: {err}");
+            let mut cause = std::error::Error::source(&err);
+            while let Some(c) = cause {
+                eprintln!("  caused by: {c}");
+                cause = c.source();
+            }
             ExitCode::FAILURE
         }
     }

@@ -11,8 +11,8 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use boxwright_layer_store::compress::Compression;
-use boxwright_layer_store::create::{create_layer, CreateOptions, LayerSource};
+use boxwright_layer_store::Compression;
+use boxwright_layer_store::{create_layer, CreateOptions, LayerSource};
 
 const USAGE: &str = "usage: create [--gzip|--none] [--overlay|--diff LOWER] DIR OUT";
 
@@ -60,7 +60,15 @@ fn run() -> Result<(), String> {
             // Leave no half-written blob behind.
             let _ = std::fs::remove_file(&out);
         }
-        e.to_string()
+        // The message says what failed; its causes follow.
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
     })?;
     sink.flush().map_err(|e| e.to_string())?;
     drop(sink);

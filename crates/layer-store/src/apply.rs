@@ -1,68 +1,5 @@
-//! Applying layer archives onto a directory, safely.
-//!
-//! [`apply_layer`] unpacks an OCI/Docker layer (a tar stream, plain, gzip or zstd) into a
-//! target directory the way Docker and containerd do, with one guarantee above all: **no archive
-//! can write, delete or change anything outside the target.**
-//!
-//! # How escapes are prevented
-//!
-//! * Entry names are normalized lexically: leading `/` and `./` are stripped, `a/../b` becomes
-//!   `b`, and a `..` that would climb above the root is **refused** (not clamped).
-//! * The parent directory of every entry is opened with `openat2(RESOLVE_IN_ROOT)` relative to
-//!   the target: symlinks met on the way are followed *as if the target were `/`* (an absolute
-//!   symlink target or `..` stays inside it), exactly like containerd's `RootPath` or Docker's
-//!   chrooted unpacking. So `link/x` with `link -> /etc` writes `TARGET/etc/x`, never `/etc/x`.
-//!   This needs Linux 5.6 or later.
-//! * Everything then happens on the final name relative to that directory handle
-//!   (`*at` system calls, `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`, cap-std for removal): the final
-//!   component is never followed. A file entry over an existing symlink replaces the symlink.
-//! * A missing parent is created (mode 0755) one component at a time beneath the already
-//!   resolved part. A parent path through a symlink that leads nowhere inside the target (such
-//!   as `link -> ../outside`, clamped to `TARGET/outside`) is an error
-//!   ([`ApplyError::Io`], kind `NotADirectory`), rather than creating the symlink's target.
-//! * Hard link targets are resolved the same way (inside the root, final component not
-//!   followed; a hard link to a symlink links the symlink itself). Links to directories are
-//!   refused.
-//! * Whiteouts only ever act on names inside directories resolved beneath the root.
-//! * To spare a path resolution per entry, the last directory handle is kept for the next
-//!   entry, but only while it provably is what resolving its path again would give: after an
-//!   entry that added a non-directory where nothing was (adding a name cannot change what an
-//!   existing path leads to), or as a directory entry's own handle (opened without following).
-//!   Anything that removes or replaces a name, and every whiteout, drops it.
-//!
-//! The guarantee is about the archive: like `tar`, the applier assumes nothing else changes
-//! the target while it runs (a directory moved out of the target by another process between
-//! resolving it and writing into it is out of scope).
-//!
-//! # Semantics
-//!
-//! Entries apply in order; a later entry replaces an earlier one (a file over a directory
-//! removes the directory tree; a directory over a directory only updates its metadata). Modes
-//! (including setuid, setgid, sticky) are set exactly, owners when
-//! [`ApplyOptions::same_owner`], modification times (directories' at the end, since adding
-//! children changes them; symlinks' without following them), and `SCHILY.xattr.*` extended
-//! attributes when [`ApplyOptions::xattrs`]. As in Docker, an xattr the filesystem or our
-//! privileges do not allow (`ENOTSUP`, `EPERM`) is skipped with a warning. Hard link entries do
-//! not change the metadata of the inode they link to.
-//!
-//! `trusted.overlay.*` and `user.overlay.*` xattrs in an archive are **refused** in both
-//! whiteout modes: they could forge overlayfs whiteouts, opaque directories or redirects when
-//! the tree is (or later becomes) an overlay layer, and no legitimate layer carries them.
-//!
-//! Device nodes are refused unless [`ApplyOptions::devices`]; fifos are always fine. GNU
-//! sparse files and unknown entry types are refused. PAX extended headers and GNU long names
-//! larger than [`MAX_EXTENSION_HEADER`] are refused before they are read, and file contents
-//! are streamed in fixed-size chunks, so memory use does not grow with the layer (only a path
-//! per entry is remembered, for opaque whiteouts and directory times).
-//!
-//! # Speed
-//!
-//! Decompression and the diffID's sha256 run on two more threads (scoped to the call), a
-//! pipeline of a few recycled 512 KiB buffers ahead of the calling thread; that thread parses
-//! the archive and writes files straight from those buffers. If applying stops early (an error
-//! or a refusal), the buffers' channels close and the other threads stop at their next buffer.
-//!
-//! On error the target is left partly applied; callers should discard it.
+//! Applying layer archives onto a directory, safely: the guarantees, the semantics and how
+//! escapes are prevented are in [`apply_layer`]'s documentation.
 
 mod error;
 mod pipe;
@@ -173,8 +110,71 @@ pub struct ApplyStats {
 
 /// Applies the layer archive `layer` (tar; plain, gzip or zstd, detected) onto `target`.
 ///
-/// See the [module documentation](self) for the semantics and the escape guarantees. The
-/// stream is read to its end, so [`ApplyStats::diff_id`] is the layer's diffID.
+/// [`apply_layer`] unpacks an OCI/Docker layer (a tar stream, plain, gzip or zstd) into a
+/// target directory the way Docker and containerd do, with one guarantee above all: **no archive
+/// can write, delete or change anything outside the target.**
+///
+/// # How escapes are prevented
+///
+/// * Entry names are normalized lexically: leading `/` and `./` are stripped, `a/../b` becomes
+///   `b`, and a `..` that would climb above the root is **refused** (not clamped).
+/// * The parent directory of every entry is opened with `openat2(RESOLVE_IN_ROOT)` relative to
+///   the target: symlinks met on the way are followed *as if the target were `/`* (an absolute
+///   symlink target or `..` stays inside it), exactly like containerd's `RootPath` or Docker's
+///   chrooted unpacking. So `link/x` with `link -> /etc` writes `TARGET/etc/x`, never `/etc/x`.
+///   This needs Linux 5.6 or later.
+/// * Everything then happens on the final name relative to that directory handle
+///   (`*at` system calls, `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`, cap-std for removal): the final
+///   component is never followed. A file entry over an existing symlink replaces the symlink.
+/// * A missing parent is created (mode 0755) one component at a time beneath the already
+///   resolved part. A parent path through a symlink that leads nowhere inside the target (such
+///   as `link -> ../outside`, clamped to `TARGET/outside`) is an error
+///   ([`ApplyError::Io`], kind `NotADirectory`), rather than creating the symlink's target.
+/// * Hard link targets are resolved the same way (inside the root, final component not
+///   followed; a hard link to a symlink links the symlink itself). Links to directories are
+///   refused.
+/// * Whiteouts only ever act on names inside directories resolved beneath the root.
+/// * To spare a path resolution per entry, the last directory handle is kept for the next
+///   entry, but only while it provably is what resolving its path again would give: after an
+///   entry that added a non-directory where nothing was (adding a name cannot change what an
+///   existing path leads to), or as a directory entry's own handle (opened without following).
+///   Anything that removes or replaces a name, and every whiteout, drops it.
+///
+/// The guarantee is about the archive: like `tar`, the applier assumes nothing else changes
+/// the target while it runs (a directory moved out of the target by another process between
+/// resolving it and writing into it is out of scope).
+///
+/// # Semantics
+///
+/// Entries apply in order; a later entry replaces an earlier one (a file over a directory
+/// removes the directory tree; a directory over a directory only updates its metadata). Modes
+/// (including setuid, setgid, sticky) are set exactly, owners when
+/// [`ApplyOptions::same_owner`], modification times (directories' at the end, since adding
+/// children changes them; symlinks' without following them), and `SCHILY.xattr.*` extended
+/// attributes when [`ApplyOptions::xattrs`]. As in Docker, an xattr the filesystem or our
+/// privileges do not allow (`ENOTSUP`, `EPERM`) is skipped with a warning. Hard link entries do
+/// not change the metadata of the inode they link to.
+///
+/// `trusted.overlay.*` and `user.overlay.*` xattrs in an archive are **refused** in both
+/// whiteout modes: they could forge overlayfs whiteouts, opaque directories or redirects when
+/// the tree is (or later becomes) an overlay layer, and no legitimate layer carries them.
+///
+/// Device nodes are refused unless [`ApplyOptions::devices`]; fifos are always fine. GNU
+/// sparse files and unknown entry types are refused. PAX extended headers and GNU long names
+/// larger than [`MAX_EXTENSION_HEADER`] are refused before they are read, and file contents
+/// are streamed in fixed-size chunks, so memory use does not grow with the layer (only a path
+/// per entry is remembered, for opaque whiteouts and directory times).
+///
+/// # Speed
+///
+/// Decompression and the diffID's sha256 run on two more threads (scoped to the call), a
+/// pipeline of a few recycled 512 KiB buffers ahead of the calling thread; that thread parses
+/// the archive and writes files straight from those buffers. If applying stops early (an error
+/// or a refusal), the buffers' channels close and the other threads stop at their next buffer.
+///
+/// On error the target is left partly applied; callers should discard it.
+///
+/// The stream is read to its end, so [`ApplyStats::diff_id`] is the layer's diffID.
 ///
 /// Decompression and hashing run on two more (scoped) threads, a few buffers ahead of the
 /// calling thread, which parses the archive and writes the files; hence `R: Send`. Those

@@ -20,7 +20,8 @@ use crate::blob::{BlobError, BlobStore};
 use crate::compress::{self, Compression};
 use crate::digest::Sha256Reader;
 use crate::name;
-use crate::store::{PlatformSpec, Store, StoreError, CONTAINERD_NAME, MAX_JSON_BLOB, REF_NAME};
+use crate::platform;
+use crate::store::{Store, StoreError, CONTAINERD_NAME, MAX_JSON_BLOB, REF_NAME};
 
 /// Which archive form [`save`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,7 +42,7 @@ pub enum ArchiveError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Reading or writing the archive failed.
-    #[error("archive entry {entry:?}: {source}")]
+    #[error("reading or writing archive entry {entry:?} failed")]
     Io {
         /// The entry being read or written.
         entry: String,
@@ -50,7 +51,7 @@ pub enum ArchiveError {
         source: io::Error,
     },
     /// A blob in the archive does not match the digest it is stored under or referenced by.
-    #[error("archive entry {entry:?}: {source}")]
+    #[error("archive entry {entry:?} is not the blob it should be")]
     Blob {
         /// The entry.
         entry: String,
@@ -83,7 +84,7 @@ pub fn save<W: Write>(
     format: ArchiveFormat,
     out: W,
 ) -> Result<W, ArchiveError> {
-    let platform = PlatformSpec::host();
+    let platform = platform::host();
     let mut index_entries: Vec<Value> = Vec::new();
     let mut docker_manifest: Vec<Value> = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();

@@ -63,7 +63,7 @@ pub enum BlobError {
         limit: u64,
     },
     /// An I/O error on a path of the store.
-    #[error("{path}: {source}")]
+    #[error("i/o failed on {path}")]
     Io {
         /// The file or directory.
         path: PathBuf,

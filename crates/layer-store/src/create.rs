@@ -1,41 +1,6 @@
 //! Deterministic layer creation: a directory, an overlayfs upper directory or the difference of
-//! two directories, streamed into an OCI layer blob in one pass.
-//!
-//! The same tree always gives the same bytes, wherever it lies on disk:
-//!
-//! * entries are sorted by name, directory by directory (a directory's entry comes right before
-//!   its children, as `tar --sort=name` and Docker do); names are relative, with no leading `./`,
-//!   and directories end in `/`; the root itself has no entry;
-//! * headers are ustar, with a PAX extended header (records in a fixed order) where a path or link
-//!   target is longer than 100 bytes, a size, owner or time does not fit, or the entry has
-//!   extended attributes (`SCHILY.xattr.NAME`, sorted by name);
-//! * uid, gid, permission bits (with setuid, setgid and sticky) and the mtime in whole seconds
-//!   are kept; user and group names are left empty so the host's `/etc/passwd` does not matter;
-//!   access and change times are not recorded; with `SOURCE_DATE_EPOCH` set, mtimes later than it
-//!   are clamped to it;
-//! * hard links are kept: the second and later paths of an inode become link entries naming the
-//!   first path in entry order; symlinks are stored verbatim and never followed; fifos and device
-//!   nodes are kept, sockets skipped; `security.selinux` labels are host state and overlayfs'
-//!   own `trusted.overlay.*` / `user.overlay.*` attributes are filesystem state: neither is
-//!   written;
-//! * the stream ends with the standard two zero blocks, and the compressors are reproducible (gzip
-//!   with a zero mtime and no name; zstd in its multi-threaded mode, whose frames do not depend on
-//!   the number of workers).
-//!
-//! Whiteouts are written as empty regular files (`.wh.NAME`, mode 0600), and an opaque directory
-//! gets a `.wh..wh..opq` entry right after the directory's own entry, as Docker writes them.
-//!
-//! The tar stream, its sha256 (the diffID), the compressor and the blob's sha256 are chained
-//! writers, so creation is one streaming pass whose memory does not depend on file sizes: file
-//! contents are copied through one reused 1 MiB buffer, and entries are written as the walk
-//! meets them. What is held is one directory's listing per level of depth, the first path of
-//! each inode with several links, and, for [`LayerSource::Diff`], the changes below a directory
-//! until the walk knows whether the directory's own entry is written.
-//!
-//! Paths below the source roots are examined with `lstat` and never followed; regular files are
-//! opened with `O_NOFOLLOW` and checked to still be the inode that was walked. The source trees
-//! are expected not to be modified while the layer is written: a file that changes size or is
-//! replaced meanwhile is reported as [`CreateError::Changed`].
+//! two directories, streamed into an OCI layer blob in one pass. The archive's exact form is
+//! in [`create_layer`]'s documentation.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -130,7 +95,7 @@ pub struct CreatedLayer {
 #[non_exhaustive]
 pub enum CreateError {
     /// Reading the source tree failed.
-    #[error("reading {}: {source}", path.display())]
+    #[error("reading {} failed", path.display())]
     Io {
         /// The path being read.
         path: PathBuf,
@@ -163,14 +128,52 @@ pub enum CreateError {
         xattr: String,
     },
     /// Writing the blob failed.
-    #[error("writing the layer: {0}")]
+    #[error("writing the layer failed")]
     Write(#[source] io::Error),
 }
 
 /// Writes the layer for `source` to `out` and returns `out` and the layer's digests and sizes.
 ///
-/// See the [module documentation](self) for the exact form of the archive. Entries are written
-/// as the source is walked, so on error `out` may hold part of a blob: discard it.
+/// # The archive
+///
+/// The same tree always gives the same bytes, wherever it lies on disk:
+///
+/// * entries are sorted by name, directory by directory (a directory's entry comes right before
+///   its children, as `tar --sort=name` and Docker do); names are relative, with no leading `./`,
+///   and directories end in `/`; the root itself has no entry;
+/// * headers are ustar, with a PAX extended header (records in a fixed order) where a path or link
+///   target is longer than 100 bytes, a size, owner or time does not fit, or the entry has
+///   extended attributes (`SCHILY.xattr.NAME`, sorted by name);
+/// * uid, gid, permission bits (with setuid, setgid and sticky) and the mtime in whole seconds
+///   are kept; user and group names are left empty so the host's `/etc/passwd` does not matter;
+///   access and change times are not recorded; with `SOURCE_DATE_EPOCH` set, mtimes later than it
+///   are clamped to it;
+/// * hard links are kept: the second and later paths of an inode become link entries naming the
+///   first path in entry order; symlinks are stored verbatim and never followed; fifos and device
+///   nodes are kept, sockets skipped; `security.selinux` labels are host state and overlayfs'
+///   own `trusted.overlay.*` / `user.overlay.*` attributes are filesystem state: neither is
+///   written;
+/// * the stream ends with the standard two zero blocks, and the compressors are reproducible (gzip
+///   with a zero mtime and no name; zstd in its multi-threaded mode, whose frames do not depend on
+///   the number of workers).
+///
+/// Whiteouts are written as empty regular files (`.wh.NAME`, mode 0600), and an opaque directory
+/// gets a `.wh..wh..opq` entry right after the directory's own entry, as Docker writes them.
+///
+/// The tar stream, its sha256 (the diffID), the compressor and the blob's sha256 are chained
+/// writers, so creation is one streaming pass whose memory does not depend on file sizes: file
+/// contents are copied through one reused 1 MiB buffer, and entries are written as the walk
+/// meets them. What is held is one directory's listing per level of depth, the first path of
+/// each inode with several links, and, for [`LayerSource::Diff`], the changes below a directory
+/// until the walk knows whether the directory's own entry is written.
+///
+/// Paths below the source roots are examined with `lstat` and never followed; regular files are
+/// opened with `O_NOFOLLOW` and checked to still be the inode that was walked. The source trees
+/// are expected not to be modified while the layer is written: a file that changes size or is
+/// replaced meanwhile is reported as [`CreateError::Changed`].
+///
+/// Entries are written as the source is walked, so on error `out` may hold part of a blob:
+/// discard it.
 pub fn create_layer<W: Write>(
     source: LayerSource<'_>,
     out: W,

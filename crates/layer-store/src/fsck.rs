@@ -37,14 +37,14 @@ impl Store {
             if let Err(e) = io::copy(&mut reader, &mut io::sink()) {
                 push(
                     digest.to_string(),
-                    format!("content does not match its digest: {e}"),
+                    format!("content does not match its digest: {}", with_causes(&e)),
                 );
             }
         }
         let entries = match self.entries() {
             Ok(e) => e,
             Err(e) => {
-                push("index.json".into(), e.to_string());
+                push("index.json".into(), with_causes(&e));
                 return Ok(problems);
             }
         };
@@ -74,7 +74,7 @@ impl Store {
                     continue;
                 }
                 Err(e) => {
-                    push(d.digest().to_string(), e.to_string());
+                    push(d.digest().to_string(), with_causes(&e));
                     continue;
                 }
             }
@@ -84,7 +84,7 @@ impl Store {
             let bytes = match self.blobs().read_all(d.digest(), MAX_JSON_BLOB) {
                 Ok(b) => b,
                 Err(e) => {
-                    push(d.digest().to_string(), e.to_string());
+                    push(d.digest().to_string(), with_causes(&e));
                     continue;
                 }
             };
@@ -120,4 +120,16 @@ impl Store {
         })?;
         Ok(problems)
     }
+}
+
+/// An error's message followed by those of its causes, for a problem's text.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }

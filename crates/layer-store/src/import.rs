@@ -4,14 +4,15 @@
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
-use oci_spec::image::{Descriptor, Digest, ImageManifestBuilder, MediaType};
+use oci_spec::image::{Descriptor, Digest, ImageManifestBuilder, MediaType, Platform};
 use serde_json::{json, Value};
 
 use crate::blob::{BlobError, BlobStore, BlobWrite};
 use crate::compress::{self, Compressor};
 use crate::create::{write_layer, CreateError, CreateOptions, LayerSource};
 use crate::digest::Sha256Writer;
-use crate::store::{Image, PlatformSpec, Store, StoreError};
+use crate::platform;
+use crate::store::{Image, Store, StoreError};
 
 /// Where an imported root filesystem comes from.
 pub enum ImportSource<'a> {
@@ -41,7 +42,7 @@ pub struct ImportOptions {
     /// A comment recorded in the image's history (`docker import --message`).
     pub message: Option<String>,
     /// The platform recorded in the config (the host's by default).
-    pub platform: PlatformSpec,
+    pub platform: Platform,
     /// How the layer is written (compression, `SOURCE_DATE_EPOCH`).
     pub create: CreateOptions,
 }
@@ -52,7 +53,7 @@ impl Default for ImportOptions {
             name: None,
             config: json!({}),
             message: None,
-            platform: PlatformSpec::host(),
+            platform: platform::host(),
             create: CreateOptions::from_env(),
         }
     }
@@ -69,7 +70,7 @@ pub enum ImportError {
     #[error(transparent)]
     Create(#[from] CreateError),
     /// The tarball could not be read, or is not a tar archive.
-    #[error("importing the tarball: {0}")]
+    #[error("importing the tarball failed")]
     Tarball(#[source] io::Error),
 }
 
@@ -112,14 +113,14 @@ pub fn import(
         history["comment"] = json!(message);
     }
     let mut config = json!({
-        "architecture": options.platform.architecture,
-        "os": options.platform.os,
+        "architecture": options.platform.architecture().to_string(),
+        "os": options.platform.os().to_string(),
         "created": created,
         "config": options.config,
         "history": [history],
         "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
     });
-    if let Some(variant) = &options.platform.variant {
+    if let Some(variant) = options.platform.variant() {
         config["variant"] = json!(variant);
     }
     let config = store.put_config_json(&config)?;

@@ -5,6 +5,20 @@
 //! `fsck`, snapshots keyed by chain ID, deterministic layer creation, and a layer applier that
 //! no hostile archive can escape.
 //!
+//! The modules, in layers: each uses only those on its own line or below.
+//!
+//! ```text
+//! import  archive  gc  fsck   verbs over whole images: import, save/load, collect, check
+//! snapshot                    layers unpacked once per chain ID; flattened unpack
+//! store                       the layout: index.json, tags, resolve, images, remove
+//! blob  create  apply/        blobs (BlobStore); layer tar out (create) and in (apply/)
+//! digest  compress  canonical  name  platform     hashing, codecs, JSON, names, platforms
+//! ```
+//!
+//! Everything is re-exported here at the crate root, except where the module is the
+//! namespace: [`name`] (Docker names), [`platform`] (`os/arch[/variant]`) and [`canonical`]
+//! (canonical JSON).
+//!
 //! ```
 //! use boxwright_layer_store::{BlobStore, Store};
 //! use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
@@ -37,27 +51,36 @@
 //! # }
 //! ```
 
-pub mod apply;
-pub mod archive;
-pub mod blob;
+mod apply;
+mod archive;
+mod blob;
 pub mod canonical;
-pub mod compress;
-pub mod create;
-pub mod digest;
-pub mod fsck;
-pub mod gc;
-pub mod import;
+mod compress;
+mod create;
+mod digest;
+mod fsck;
+mod gc;
+mod import;
 pub mod name;
-pub mod snapshot;
-pub mod store;
+pub mod platform;
+mod snapshot;
+mod store;
 
 pub use apply::{
     apply_layer, apply_layer_path, ApplyError, ApplyOptions, ApplyStats, Refusal, WhiteoutMode,
+    MAX_EXTENSION_HEADER,
 };
-pub use blob::{BlobError, BlobInfo, BlobStore, BlobWrite, DiskBlobs, MemoryBlobs};
-pub use compress::{CompressOptions, Compression, Compressor};
+pub use archive::{load, save, ArchiveError, ArchiveFormat, LoadReport};
+pub use blob::{BlobError, BlobInfo, BlobReader, BlobStore, BlobWrite, DiskBlobs, MemoryBlobs};
+pub use compress::{decompress, CompressOptions, Compression, Compressor};
 pub use create::{create_layer, CreateError, CreateOptions, CreatedLayer, LayerSource};
-pub use gc::GcOptions;
-pub use oci_spec::image::Digest;
-pub use snapshot::{Snapshot, SnapshotError};
-pub use store::{Image, ImageConfig, PlatformSpec, Store, StoreError};
+pub use digest::{sha256, sha256_hex, Sha256Reader, Sha256Writer};
+pub use fsck::FsckProblem;
+pub use gc::{GcOptions, GcReport};
+pub use import::{import, ImportError, ImportOptions, ImportSource};
+pub use oci_spec::image::{Digest, Platform};
+pub use snapshot::{chain_ids, DiffIdMismatch, Snapshot, SnapshotError, SnapshotMeta};
+pub use store::{
+    Image, ImageConfig, ImageSummary, IndexEntry, Lease, Store, StoreError, CONTAINERD_NAME,
+    MAX_JSON_BLOB, REF_NAME,
+};

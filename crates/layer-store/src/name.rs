@@ -59,10 +59,17 @@ pub fn parse(input: &str) -> Result<Reference, NameError> {
     }
     // The first component is a registry host when it has '.' or ':' or is localhost; hosts
     // may have capitals, repository paths may not.
-    let path = match name.split_once('/') {
-        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
-        _ => name,
+    let (host, path) = match name.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => {
+            (Some(host), rest)
+        }
+        _ => (None, name),
     };
+    if host.is_some_and(|host| !valid_host(host)) {
+        return Err(fail(
+            "the registry is not a hostname or a bracketed IPv6 address, with an optional :port",
+        ));
+    }
     if path.chars().any(|c| c.is_ascii_uppercase()) {
         return Err(fail("repository name must be lowercase"));
     }
@@ -102,11 +109,70 @@ pub fn parse(input: &str) -> Result<Reference, NameError> {
             ));
         }
     }
-    input.parse::<Reference>().map_err(|e| {
+    let invalid = |e: oci_spec::distribution::ParseError| {
         fail(&format!(
             "{e} (path components are [a-z0-9] separated by '.', '_', '__' or '-')"
         ))
-    })
+    };
+    match host.filter(|host| host.starts_with('[')) {
+        // oci-spec's grammar has no IPv6 registries: parse the rest with a stand-in host.
+        Some(ipv6) => {
+            let parsed = format!("ipv6.invalid{}", &input[ipv6.len()..])
+                .parse::<Reference>()
+                .map_err(invalid)?;
+            let (registry, repository) = (ipv6.to_string(), parsed.repository().to_string());
+            Ok(match (parsed.tag(), parsed.digest()) {
+                (Some(tag), Some(digest)) => {
+                    Reference::with_tag_and_digest(registry, repository, tag.into(), digest.into())
+                }
+                (None, Some(digest)) => Reference::with_digest(registry, repository, digest.into()),
+                (tag, None) => {
+                    Reference::with_tag(registry, repository, tag.unwrap_or("latest").into())
+                }
+            })
+        }
+        None => input.parse::<Reference>().map_err(invalid),
+    }
+}
+
+/// Docker's registry host: a hostname (components of `[A-Za-z0-9-]`, not starting or ending
+/// with `-`, joined by `.`) or a bracketed IPv6 address (`[` hex digits and `:` `]`), either
+/// with an optional `:port`.
+fn valid_host(host: &str) -> bool {
+    let (address, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, after)) => {
+                if ip.is_empty() || !ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
+                    return false;
+                }
+                match after {
+                    "" => return true,
+                    _ => (None, after.strip_prefix(':')),
+                }
+            }
+            None => return false,
+        },
+        None => match host.split_once(':') {
+            Some((name, port)) => (Some(name), Some(port)),
+            None => (Some(host), None),
+        },
+    };
+    let port_ok = |port: Option<&str>| {
+        port.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let hostname_ok = |name: &str| {
+        name.split('.').all(|c| {
+            !c.is_empty()
+                && !c.starts_with('-')
+                && !c.ends_with('-')
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+    };
+    match address {
+        // `[ipv6]` followed by something: it must be `:port`.
+        None => port_ok(port),
+        Some(name) => hostname_ok(name) && (port.is_none() || port_ok(port)),
+    }
 }
 
 /// The full normalized form of a name: `busybox` -> `docker.io/library/busybox:latest`.

@@ -63,7 +63,7 @@ pub enum SnapshotError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A layer could not be applied (a refused entry, a corrupt blob, I/O).
-    #[error("layer {layer}: {source}")]
+    #[error("applying layer {layer} failed")]
     Apply {
         /// The layer blob.
         layer: Digest,

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::blob::{sync_dir, BlobError, BlobStore, DiskBlobs};
 use crate::name::{self, NameError};
+use crate::platform;
 
 /// The annotation that carries a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -37,7 +38,7 @@ pub enum StoreError {
     #[error(transparent)]
     Blob(#[from] BlobError),
     /// An I/O error on a path of the store.
-    #[error("{path}: {source}")]
+    #[error("i/o failed on {path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -46,7 +47,7 @@ pub enum StoreError {
         source: io::Error,
     },
     /// A JSON document (a blob or `index.json`) could not be read or written.
-    #[error("{what}: {source}")]
+    #[error("JSON of {what} could not be read or written")]
     Json {
         /// The blob digest or file.
         what: String,
@@ -58,8 +59,11 @@ pub enum StoreError {
     #[error(transparent)]
     Name(#[from] NameError),
     /// No image matches.
-    #[error("no such image: {0}")]
-    NotFound(String),
+    #[error("no such image: {reference}")]
+    NotFound {
+        /// The name, digest or image ID prefix asked for, as given.
+        reference: String,
+    },
     /// An ID prefix matches several images.
     #[error("{prefix:?} is ambiguous: it matches {}", candidates.join(", "))]
     Ambiguous {
@@ -77,16 +81,29 @@ pub enum StoreError {
         media_type: String,
     },
     /// An index has no manifest for the platform asked for.
-    #[error("image index {digest} has no manifest for {platform}")]
+    #[error(
+        "image index {digest} has no manifest for {}",
+        platform::to_string(platform)
+    )]
     NoPlatform {
         /// The index.
         digest: Digest,
-        /// The platform asked for, as `os/arch[/variant]`.
-        platform: String,
+        /// The platform asked for.
+        platform: Box<Platform>,
     },
-    /// The operation would lose something the caller did not say to lose.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// Removing an image by ID or digest would remove several tags, and the caller did not
+    /// force it (as `docker rmi` refuses).
+    #[error(
+        "conflict: unable to delete {} (must be forced): image is referenced by {}",
+        short(id),
+        names.iter().map(|n| name::familiar_str(n)).collect::<Vec<_>>().join(", ")
+    )]
+    Conflict {
+        /// The image ID.
+        id: Digest,
+        /// The tags that hold it (full normalized names).
+        names: Vec<String>,
+    },
 }
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> StoreError {
@@ -100,69 +117,6 @@ pub(crate) fn json_err(
 ) -> impl FnOnce(serde_json::Error) -> StoreError {
     let what = what.to_string();
     move |source| StoreError::Json { what, source }
-}
-
-/// An `os/arch[/variant]` platform, as images are selected by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PlatformSpec {
-    /// `linux`, `windows`, ...
-    pub os: String,
-    /// GOARCH names: `amd64`, `arm64`, `arm`, ...
-    pub architecture: String,
-    /// `v7`, `v8`, ... when it matters.
-    pub variant: Option<String>,
-}
-
-impl PlatformSpec {
-    /// The platform this program runs on (`linux/amd64` on x86_64 Linux).
-    pub fn host() -> PlatformSpec {
-        let architecture = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" => "ppc64le",
-            "loongarch64" => "loong64",
-            other => other,
-        };
-        PlatformSpec {
-            os: std::env::consts::OS.to_string(),
-            architecture: architecture.to_string(),
-            variant: None,
-        }
-    }
-
-    /// Parses `os/arch[/variant]`.
-    pub fn parse(text: &str) -> Option<PlatformSpec> {
-        let mut parts = text.split('/');
-        let os = parts.next().filter(|s| !s.is_empty())?.to_string();
-        let architecture = parts.next().filter(|s| !s.is_empty())?.to_string();
-        let variant = parts.next().map(str::to_string);
-        parts.next().is_none().then_some(PlatformSpec {
-            os,
-            architecture,
-            variant,
-        })
-    }
-
-    fn matches(&self, platform: &Platform) -> bool {
-        platform.os().to_string() == self.os
-            && platform.architecture().to_string() == self.architecture
-            && match (&self.variant, platform.variant()) {
-                (Some(want), Some(have)) => want == have,
-                (Some(_), None) => false,
-                (None, _) => true,
-            }
-    }
-}
-
-impl std::fmt::Display for PlatformSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
 }
 
 /// One entry of `index.json`: an image (manifest or index) and the tag it carries, if any.
@@ -499,7 +453,7 @@ impl Store {
     pub fn manifest_for(
         &self,
         target: &Descriptor,
-        platform: &PlatformSpec,
+        platform: &Platform,
     ) -> Result<(Digest, ImageManifest), StoreError> {
         let bytes = self.blobs.read_all(target.digest(), MAX_JSON_BLOB)?;
         let kind = blob_kind(target.media_type(), &bytes);
@@ -514,7 +468,11 @@ impl Store {
                 let chosen = index
                     .manifests()
                     .iter()
-                    .find(|d| d.platform().as_ref().is_some_and(|p| platform.matches(p)))
+                    .find(|d| {
+                        d.platform()
+                            .as_ref()
+                            .is_some_and(|p| platform::matches(platform, p))
+                    })
                     .or_else(|| {
                         // An index whose one entry names no platform: take it.
                         (index.manifests().len() == 1 && index.manifests()[0].platform().is_none())
@@ -522,7 +480,7 @@ impl Store {
                     })
                     .ok_or_else(|| StoreError::NoPlatform {
                         digest: target.digest().clone(),
-                        platform: platform.to_string(),
+                        platform: Box::new(platform.clone()),
                     })?;
                 self.manifest_for(chosen, platform)
             }
@@ -640,7 +598,9 @@ impl Store {
                         .position(|m| entry_name(m).as_deref() == Some(name))
                 })
                 .ok_or_else(|| match &full {
-                    Ok(_) => StoreError::NotFound(name.to_string()),
+                    Ok(_) => StoreError::NotFound {
+                        reference: name.to_string(),
+                    },
                     Err(e) => StoreError::Name(e.clone()),
                 })?;
             let old = manifests.remove(pos);
@@ -683,11 +643,11 @@ impl Store {
     /// `host:5000/app@sha256:…`), a full digest (manifest or config), or a unique prefix of an
     /// image ID (the config digest's hex). The manifest is chosen for the host platform.
     pub fn resolve(&self, what: &str) -> Result<Image, StoreError> {
-        self.resolve_for(what, &PlatformSpec::host())
+        self.resolve_for(what, &platform::host())
     }
 
     /// [`Store::resolve`] for a given platform.
-    pub fn resolve_for(&self, what: &str, platform: &PlatformSpec) -> Result<Image, StoreError> {
+    pub fn resolve_for(&self, what: &str, platform: &Platform) -> Result<Image, StoreError> {
         let entries = self.entries()?;
         let image = |target: &Descriptor| -> Result<Image, StoreError> {
             let (manifest_digest, manifest) = self.manifest_for(target, platform)?;
@@ -789,7 +749,9 @@ impl Store {
                 }
             }
         }
-        Err(StoreError::NotFound(what.to_string()))
+        Err(StoreError::NotFound {
+            reference: what.to_string(),
+        })
     }
 
     /// Removes an image from `index.json`, as `docker rmi` does. Given a name, that tag goes
@@ -811,16 +773,10 @@ impl Store {
             return Ok(vec![full]);
         }
         if image.names.len() > 1 && !force {
-            return Err(StoreError::Conflict(format!(
-                "unable to delete {} (must be forced): image is referenced by {}",
-                image.short_id(),
-                image
-                    .names
-                    .iter()
-                    .map(|n| name::familiar_str(n))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            return Err(StoreError::Conflict {
+                id: image.id.clone(),
+                names: image.names.clone(),
+            });
         }
         self.update_index(|manifests| {
             manifests.retain(|m| entry_digest(m).as_deref() != Some(target.as_ref()));

@@ -103,7 +103,7 @@ pub enum ApplyError {
         reason: Refusal,
     },
     /// A filesystem operation for an entry failed.
-    #[error("layer entry {entry:?}: {op}: {source}")]
+    #[error("layer entry {entry:?}: {op} failed")]
     Io {
         /// The entry's path as written in the archive.
         entry: String,
@@ -130,7 +130,7 @@ pub enum ApplyError {
         entry: Option<String>,
     },
     /// Reading or decompressing the layer stream failed.
-    #[error("reading the layer stream at byte {offset}: {source}")]
+    #[error("reading the layer stream failed at byte {offset}")]
     Read {
         /// Offset in the uncompressed stream.
         offset: u64,
@@ -139,7 +139,7 @@ pub enum ApplyError {
         source: io::Error,
     },
     /// Opening the layer file or the target directory failed ([`apply_layer_path`](super::apply_layer_path)).
-    #[error("opening {path}: {source}")]
+    #[error("opening {path} failed")]
     Open {
         /// The path.
         path: PathBuf,

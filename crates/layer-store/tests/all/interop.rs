@@ -3,20 +3,18 @@
 //! read it and write into it, podman pulls from it, and runc and crun run a busybox image made
 //! by us. A test whose tool is missing is skipped with a printed reason, except under CI.
 
-mod common;
-
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use boxwright_layer_store::compress::decompress;
-use boxwright_layer_store::digest::sha256;
-use boxwright_layer_store::{BlobStore, GcOptions, Store};
-use common::{
+use crate::support::{
     busybox_config, busybox_rootfs, diff_id, gzip, is_root, layer_from_dir, put_image, run,
     run_any, tool, BUSYBOX,
 };
+use boxwright_layer_store::decompress;
+use boxwright_layer_store::sha256;
+use boxwright_layer_store::{BlobStore, GcOptions, Store};
 use oci_spec::image::Descriptor;
 use tempfile::TempDir;
 

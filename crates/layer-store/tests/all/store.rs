@@ -5,22 +5,17 @@ use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use boxwright_layer_store::blob::{BlobError, BlobStore, MemoryBlobs};
-use boxwright_layer_store::digest::sha256;
-use boxwright_layer_store::store::{PlatformSpec, Store, StoreError};
+use boxwright_layer_store::sha256;
 use boxwright_layer_store::GcOptions;
+use boxwright_layer_store::{platform, Store, StoreError};
+use boxwright_layer_store::{BlobError, BlobStore, MemoryBlobs};
 use oci_spec::image::{
     Arch, Descriptor, DescriptorBuilder, ImageIndexBuilder, ImageManifest, ImageManifestBuilder,
     MediaType, Os, PlatformBuilder,
 };
 use serde_json::json;
 
-fn no_grace() -> GcOptions {
-    GcOptions {
-        grace: Duration::ZERO,
-        prune_dangling: false,
-    }
-}
+use crate::support::no_grace;
 
 /// Writes a config and a one-layer manifest; returns the manifest's descriptor.
 fn image(store: &Store, seed: &str) -> Descriptor {
@@ -265,11 +260,11 @@ fn names_normalize_move_and_leave_untagged_images() {
     store.untag("busybox").unwrap();
     assert!(matches!(
         store.untag("busybox"),
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
         store.resolve("busybox"),
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
         store.tag(&a, "Bad Name"),
@@ -345,7 +340,7 @@ fn resolve_by_digest_and_id_prefix() {
     }
     assert!(matches!(
         store.resolve("ffffffffffff0000"),
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound { .. })
     ));
 }
 
@@ -422,7 +417,7 @@ fn multi_platform_index_picks_the_platform() {
     store.tag(&top, "multi").unwrap();
     let on = |p: &str| {
         store
-            .resolve_for("multi", &PlatformSpec::parse(p).unwrap())
+            .resolve_for("multi", &platform::parse(p).unwrap())
             .map(|i| i.manifest_digest)
     };
     assert_eq!(on("linux/amd64").unwrap(), *amd.digest());
@@ -454,7 +449,7 @@ fn remove_and_gc() {
     let id_a = store.resolve("one").unwrap().id;
     assert!(matches!(
         store.remove_image(id_a.digest(), false),
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict { .. })
     ));
     // By name: only that tag.
     assert_eq!(
@@ -468,7 +463,7 @@ fn remove_and_gc() {
     );
     assert!(matches!(
         store.resolve(id_a.digest()),
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound { .. })
     ));
 
     // A young stray blob survives the default grace period; with none, a's blobs and it go.

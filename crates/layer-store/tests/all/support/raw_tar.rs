@@ -164,7 +164,3 @@ pub fn compress(data: &[u8], compression: Compression) -> Vec<u8> {
     c.write_all(data).unwrap();
     c.finish().unwrap()
 }
-
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}

@@ -10,13 +10,12 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use boxwright_layer_store::apply::{apply_layer, ApplyOptions, WhiteoutMode};
-use boxwright_layer_store::compress::{CompressOptions, Compression};
-use boxwright_layer_store::create::{create_layer, CreateOptions, CreatedLayer, LayerSource};
+use boxwright_layer_store::{apply_layer, ApplyOptions, WhiteoutMode};
+use boxwright_layer_store::{create_layer, CreateOptions, CreatedLayer, LayerSource};
+use boxwright_layer_store::{CompressOptions, Compression};
 use rustix::fs::{AtFlags, FileType, Mode, CWD};
 
-mod common;
-use common::{is_root, mkdir, set_mtime, setxattr, write};
+use crate::support::{is_root, mkdir, set_mtime, setxattr, write};
 
 fn make(source: LayerSource<'_>, compression: Compression) -> (Vec<u8>, CreatedLayer) {
     let options = CreateOptions {
@@ -332,7 +331,7 @@ fn overlay_upper_layer_over_its_lower_gives_the_merged_view() {
         let tar_bytes = {
             let mut out = Vec::new();
             std::io::Read::read_to_end(
-                &mut boxwright_layer_store::compress::decompress(Cursor::new(blob)).unwrap(),
+                &mut boxwright_layer_store::decompress(Cursor::new(blob)).unwrap(),
                 &mut out,
             )
             .unwrap();

@@ -2,7 +2,7 @@
 //! Many writers on one store — threads and separate processes — with gc running beside them,
 //! and writers killed mid-write: no partial blob is ever visible and the store opens clean.
 //!
-//! Child processes are this test binary re-run on one test (`child_*`), told what to do through
+//! Child processes are this test binary re-run on one test (`concurrency::child_*`), told what to do through
 //! environment variables; without them those tests return at once.
 
 use std::io::Write;
@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use boxwright_layer_store::blob::BlobStore;
-use boxwright_layer_store::digest::sha256;
-use boxwright_layer_store::store::Store;
-use boxwright_layer_store::GcOptions;
+use boxwright_layer_store::sha256;
+use boxwright_layer_store::BlobStore;
+use boxwright_layer_store::Store;
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use serde_json::json;
+
+use crate::support::no_grace;
 
 const ROOT_VAR: &str = "BOXWRIGHT_TEST_CHILD_ROOT";
 const ID_VAR: &str = "BOXWRIGHT_TEST_CHILD_ID";
@@ -49,13 +50,6 @@ fn write_image(store: &Store, name: &str) {
         .unwrap();
     let m = store.put_manifest(&manifest).unwrap();
     store.tag(&m, name).unwrap();
-}
-
-fn no_grace() -> GcOptions {
-    GcOptions {
-        grace: Duration::ZERO,
-        prune_dangling: false,
-    }
 }
 
 fn assert_clean(root: &Path) {
@@ -143,7 +137,13 @@ fn processes_write_beside_gc() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let mut children: Vec<Child> = (0..4)
-        .map(|id| child("child_image_writer", dir.path(), &id.to_string()))
+        .map(|id| {
+            child(
+                "concurrency::child_image_writer",
+                dir.path(),
+                &id.to_string(),
+            )
+        })
         .collect();
     let mut gc_runs = 0;
     loop {
@@ -223,7 +223,7 @@ fn a_writer_killed_mid_blob_leaves_nothing_visible() {
     let dir = tempfile::tempdir().unwrap();
     Store::open(dir.path()).unwrap();
     let tmp = dir.path().join("tmp");
-    let mut c = child("child_endless_blob", dir.path(), "blob");
+    let mut c = child("concurrency::child_endless_blob", dir.path(), "blob");
     // Wait until the child has staged a few MiB.
     wait_for("a staged blob", || {
         std::fs::read_dir(&tmp)
@@ -248,7 +248,7 @@ fn a_process_killed_while_tagging_leaves_a_readable_index() {
     let dir = tempfile::tempdir().unwrap();
     Store::open(dir.path()).unwrap();
     let index = dir.path().join("oci/index.json");
-    let mut c = child("child_endless_tagger", dir.path(), "tag");
+    let mut c = child("concurrency::child_endless_tagger", dir.path(), "tag");
     wait_for("tags", || {
         std::fs::read_to_string(&index)
             .unwrap()

@@ -1,17 +1,16 @@
 //! The applier's ordinary behaviour: what a well-formed layer turns into.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod apply_support;
-
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use apply_support::{compress, is_root, Hdr, RawTar};
-use boxwright_layer_store::apply::{
+use crate::support::is_root;
+use crate::support::raw_tar::{compress, Hdr, RawTar};
+use boxwright_layer_store::Compression;
+use boxwright_layer_store::{
     apply_layer, apply_layer_path, ApplyOptions, ApplyStats, WhiteoutMode,
 };
-use boxwright_layer_store::{digest, Compression};
 use cap_std::fs::Dir;
 
 fn apply(target: &Path, archive: &[u8], options: &ApplyOptions) -> ApplyStats {
@@ -402,7 +401,7 @@ fn diff_id_is_the_uncompressed_digest_for_each_compression() {
         .finish();
     // GNU tar pads to a 10 KiB record after the end blocks; that is part of the diffID.
     tar.resize(tar.len().div_ceil(10240) * 10240, 0);
-    let expected = digest::sha256(&tar);
+    let expected = boxwright_layer_store::sha256(&tar);
     for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
         let tmp = tempfile::tempdir().unwrap();
         let blob = compress(&tar, compression);

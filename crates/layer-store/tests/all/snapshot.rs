@@ -8,17 +8,15 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use boxwright_layer_store::blob::BlobStore;
-use boxwright_layer_store::create::{create_layer, CreateOptions, LayerSource};
-use boxwright_layer_store::snapshot::{chain_ids, SnapshotError};
-use boxwright_layer_store::store::Store;
+use boxwright_layer_store::BlobStore;
 use boxwright_layer_store::GcOptions;
+use boxwright_layer_store::Store;
+use boxwright_layer_store::{chain_ids, SnapshotError};
+use boxwright_layer_store::{create_layer, CreateOptions, LayerSource};
 use oci_spec::image::{Descriptor, Digest, ImageManifestBuilder, MediaType};
 use serde_json::json;
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
+use crate::support::is_root;
 
 fn commit_layer(store: &Store, source: LayerSource<'_>) -> (Descriptor, Digest) {
     let w = store.blobs().writer().unwrap();
@@ -200,7 +198,7 @@ fn a_corrupt_layer_leaves_no_snapshot() {
     let store = Store::open(dir.path().join("root")).unwrap();
     let (base, _) = two_layers(&store, dir.path());
     // Claim another diffID for the base layer: unpacking must refuse it.
-    let wrong = boxwright_layer_store::digest::sha256(b"not this layer");
+    let wrong = boxwright_layer_store::sha256(b"not this layer");
     image_of(&store, "lying", &[(base.0.clone(), wrong.clone())]);
     let err = store
         .snapshots(&store.resolve("lying").unwrap())

@@ -2,16 +2,17 @@
 //! save and load: round trips in both forms, legacy docker-archive layouts, refusals, and
 //! podman reading what we save and us reading what podman saves.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use boxwright_layer_store::archive::{load, save, ArchiveError, ArchiveFormat};
-use boxwright_layer_store::blob::BlobStore;
-use boxwright_layer_store::digest::sha256;
-use boxwright_layer_store::store::Store;
-use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
+use boxwright_layer_store::sha256;
+use boxwright_layer_store::BlobStore;
+use boxwright_layer_store::Store;
+use boxwright_layer_store::{load, save, ArchiveError, ArchiveFormat};
+use oci_spec::image::{Descriptor, MediaType};
 use serde_json::json;
+
+use crate::support::{self, gzip, is_root, with_causes};
 
 /// A small tar layer holding `files`.
 fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -26,40 +27,14 @@ fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
 /// An image of gzip layers, tagged `name`.
 fn put_image(store: &Store, name: &str, layers: &[Vec<u8>]) -> Descriptor {
-    let mut descs = Vec::new();
-    let mut diff_ids = Vec::new();
-    for tar in layers {
-        diff_ids.push(sha256(tar).to_string());
-        let info = store.blobs().write_all(&gzip(tar)).unwrap();
-        descs.push(Descriptor::new(
-            MediaType::ImageLayerGzip,
-            info.size,
-            info.digest,
-        ));
-    }
-    let config = store
-        .put_config_json(&json!({
-            "architecture": "amd64", "os": "linux",
-            "config": {"Cmd": ["/bin/busybox", "echo", "hi"], "Healthcheck": {"Test": ["NONE"]}},
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        }))
-        .unwrap();
-    let m = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .config(config)
-        .layers(descs)
-        .build()
-        .unwrap();
-    let d = store.put_manifest(&m).unwrap();
+    let gzipped: Vec<Vec<u8>> = layers.iter().map(|tar| gzip(tar)).collect();
+    let config = json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/busybox", "echo", "hi"], "Healthcheck": {"Test": ["NONE"]}},
+    });
+    let d = support::put_image(store, &gzipped, &config);
     store.tag(&d, name).unwrap();
     d
 }
@@ -242,7 +217,7 @@ fn refuses_a_layer_that_is_not_its_diff_id_and_keeps_nothing() {
     let store = Store::open(dir.path()).unwrap();
     let err = load(&store, &legacy_archive(&layer, &wrong, false)[..]).unwrap_err();
     assert!(matches!(err, ArchiveError::Blob { .. }), "{err}");
-    assert!(err.to_string().contains(&wrong), "{err}");
+    assert!(with_causes(&err).contains(&wrong), "{}", with_causes(&err));
     assert!(store.images(None).unwrap().is_empty());
     assert!(
         store.blobs().list().unwrap().is_empty(),
@@ -278,8 +253,9 @@ fn refuses_a_tampered_oci_archive_and_keeps_nothing() {
     let other = Store::open(b.path()).unwrap();
     let err = load(&other, &bytes[..]).unwrap_err();
     assert!(
-        err.to_string().contains(&wanted) && err.to_string().contains("digest mismatch"),
-        "{err}"
+        err.to_string().contains(&wanted) && with_causes(&err).contains("digest mismatch"),
+        "{}",
+        with_causes(&err)
     );
     assert!(other.images(None).unwrap().is_empty());
     assert!(other.fsck().unwrap().is_empty());
@@ -295,10 +271,6 @@ fn podman() -> Option<&'static str> {
         eprintln!("skipped: podman not installed");
     }
     found.then_some("podman")
-}
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
 }
 
 fn podman_cmd(state: &Path) -> Command {
@@ -318,14 +290,9 @@ fn podman_cmd(state: &Path) -> Command {
     c
 }
 
+/// Runs `c` (failing the test unless it exits 0) and returns its stdout.
 fn run(mut c: Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{c:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&support::run(&mut c).stdout).into_owned()
 }
 
 #[test]

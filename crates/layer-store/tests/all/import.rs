@@ -3,12 +3,12 @@
 
 use std::io::{Read, Write};
 
-use boxwright_layer_store::blob::BlobStore;
-use boxwright_layer_store::compress::{decompress, CompressOptions, Compression};
-use boxwright_layer_store::create::CreateOptions;
-use boxwright_layer_store::digest::sha256;
-use boxwright_layer_store::import::{import, ImportError, ImportOptions, ImportSource};
-use boxwright_layer_store::store::Store;
+use boxwright_layer_store::sha256;
+use boxwright_layer_store::BlobStore;
+use boxwright_layer_store::CreateOptions;
+use boxwright_layer_store::Store;
+use boxwright_layer_store::{decompress, CompressOptions, Compression};
+use boxwright_layer_store::{import, ImportError, ImportOptions, ImportSource};
 use serde_json::json;
 
 fn layer_bytes(store: &Store, name: &str) -> Vec<u8> {
@@ -59,8 +59,8 @@ fn imports_a_directory() {
         Compression::Zstd.layer_media_type()
     );
     // The same layer, digest and size as create_layer makes of the directory on its own.
-    let (_, made) = boxwright_layer_store::create::create_layer(
-        boxwright_layer_store::create::LayerSource::Directory(rootfs.path()),
+    let (_, made) = boxwright_layer_store::create_layer(
+        boxwright_layer_store::LayerSource::Directory(rootfs.path()),
         std::io::sink(),
         &options("x:1").create,
     )

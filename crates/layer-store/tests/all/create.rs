@@ -9,15 +9,12 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use boxwright_layer_store::compress::{decompress, CompressOptions, Compression};
-use boxwright_layer_store::create::{
-    create_layer, CreateError, CreateOptions, CreatedLayer, LayerSource,
-};
-use boxwright_layer_store::digest::sha256;
+use boxwright_layer_store::sha256;
+use boxwright_layer_store::{create_layer, CreateError, CreateOptions, CreatedLayer, LayerSource};
+use boxwright_layer_store::{decompress, CompressOptions, Compression};
 use rustix::fs::{AtFlags, FileType, Mode, CWD};
 
-mod common;
-use common::{is_root, mkdir, set_mtime, setxattr, write};
+use crate::support::{is_root, mkdir, set_mtime, setxattr, write};
 
 fn options(compression: Compression) -> CreateOptions {
     CreateOptions {

@@ -1,21 +1,20 @@
-//! Helpers shared by the integration tests: a busybox rootfs, a deterministic layer tar (a
-//! stopgap until `create_layer` lands), writing an image into a store, and finding peer tools.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stderr
-)]
+//! Helpers shared by the test modules: a busybox rootfs, a deterministic layer tar (a
+//! stopgap until `create_layer` lands), writing an image into a store, finding peer tools, gc
+//! options without a grace period, and (in `raw_tar`) hand-made tar archives.
+#![allow(dead_code, clippy::print_stderr)]
+
+pub(crate) mod raw_tar;
 
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
-use boxwright_layer_store::compress::{decompress, Compression};
-use boxwright_layer_store::digest::sha256;
-use boxwright_layer_store::{BlobStore, Store};
+use boxwright_layer_store::sha256;
+use boxwright_layer_store::{decompress, Compression};
+use boxwright_layer_store::{BlobStore, GcOptions, Store};
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use serde_json::Value;
 
@@ -150,7 +149,9 @@ pub(crate) fn put_image(store: &Store, layers: &[Vec<u8>], config: &Value) -> De
 
 /// A busybox image config for the host platform running `cmd`.
 pub(crate) fn busybox_config(cmd: &[&str]) -> Value {
-    let arch = boxwright_layer_store::PlatformSpec::host().architecture;
+    let arch = boxwright_layer_store::platform::host()
+        .architecture()
+        .to_string();
     serde_json::json!({
         "architecture": arch,
         "os": "linux",
@@ -181,6 +182,27 @@ pub(crate) fn tool(name: &str) -> Option<PathBuf> {
         eprintln!("SKIPPED: peer tool {name} is not installed");
     }
     found
+}
+
+/// gc options that collect at once (no grace period for young blobs).
+pub(crate) fn no_grace() -> GcOptions {
+    GcOptions {
+        grace: Duration::ZERO,
+        prune_dangling: false,
+    }
+}
+
+/// An error's message followed by its causes' (`a: b: c`): what the tests look for in an error
+/// whose message says what failed and whose `source()` says why.
+pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Whether we run as root (the runtime tests need it; CI runs as root).
