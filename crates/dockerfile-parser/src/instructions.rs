@@ -612,7 +612,8 @@ fn env_or_label(
     })
 }
 
-/// `ARG name[=default]...` (flags are not checked, as in BuildKit).
+/// `ARG name[=default]...`. Its flags are not checked: older BuildKit took none; the newer
+/// `ARG --required` is not known here yet.
 fn arg(ctx: &Ctx<'_>, node: &RawNode) -> Result<InstructionKind, Error> {
     if node.args.is_empty() {
         return Err(ctx.args("ARG", "requires at least one argument"));
