@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -55,6 +55,16 @@ pub(crate) fn fixture() -> (tempfile::TempDir, tempfile::TempDir, Containers) {
     let state = tempfile::tempdir().unwrap();
     let store = Containers::open(state.path()).unwrap();
     (rootfs, state, store)
+}
+
+/// Makes the directories `names` in `parent` (an overlay's lower, upper and work dirs, say):
+/// their paths, in order.
+pub(crate) fn subdirs<const N: usize>(parent: &Path, names: [&str; N]) -> [PathBuf; N] {
+    names.map(|name| {
+        let dir = parent.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        dir
+    })
 }
 
 /// Gives `path` and everything below it to `id` (uid and gid), links themselves included.

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use boxwright_runtime::{Child, Container, ContainerRoot, Error, RootFs};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{fill_busybox, sh, text, wait_until, PATIENCE, TEMP_MOUNTS};
+use crate::common::{fill_busybox, sh, subdirs, text, wait_until, PATIENCE, TEMP_MOUNTS};
 
 /// A host tree to copy in: `tree/file` (0754, 1234:5678, a fixed mtime), `tree/link -> file`,
 /// `tree/sub/deep`, and a FIFO.
@@ -107,11 +107,7 @@ async fn cp_both_ways_with_a_stopped_overlay_container() {
     // Another test's temporary mount, in use, is no leak of this one.
     let _mounts = TEMP_MOUNTS.lock().await;
     let t = tempfile::tempdir().unwrap();
-    let [lower, upper, work] = ["lower", "upper", "work"].map(|d| {
-        let p = t.path().join(d);
-        std::fs::create_dir(&p).unwrap();
-        p
-    });
+    let [lower, upper, work] = subdirs(t.path(), ["lower", "upper", "work"]);
     fill_busybox(&lower);
     std::fs::write(lower.join("etc/from-lower"), "lower\n").unwrap();
     let tree = host_tree(t.path());
@@ -162,11 +158,7 @@ async fn start(root: impl Into<RootFs>, script: &str) -> Child {
 #[tokio::test]
 async fn cp_both_ways_with_a_running_container() {
     let t = tempfile::tempdir().unwrap();
-    let [lower, upper, work] = ["lower", "upper", "work"].map(|d| {
-        let p = t.path().join(d);
-        std::fs::create_dir(&p).unwrap();
-        p
-    });
+    let [lower, upper, work] = subdirs(t.path(), ["lower", "upper", "work"]);
     fill_busybox(&lower);
     let tree = host_tree(t.path());
     // /dev/shm is a tmpfs only the container's mount namespace has.

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use boxwright_runtime::{Container, CreateOptions, Network, Output, RootFs};
 
-use crate::common::{busybox_rootfs, fixture, read_log, slirp4netns_installed, text, wait};
+use crate::common::{
+    busybox_rootfs, fixture, read_log, slirp4netns_installed, subdirs, text, wait,
+};
 
 const SCRIPT: &str = "cat /etc/hosts; echo ==; cat /etc/hostname; echo ==; cat /etc/resolv.conf; \
                       echo ==; hostname -i";
@@ -110,9 +112,7 @@ async fn the_images_own_files_are_untouched_in_a_dir_and_an_overlay() {
     assert!(parts[0].contains("127.0.1.1\tbox\n"));
     // An overlay: the upper dir gets nothing either (a mount is no copy-up).
     let state = tempfile::tempdir().unwrap();
-    let (upper, work) = (state.path().join("upper"), state.path().join("work"));
-    std::fs::create_dir(&upper).unwrap();
-    std::fs::create_dir(&work).unwrap();
+    let [upper, work] = subdirs(state.path(), ["upper", "work"]);
     let (out, parts) = etc_of(
         RootFs::overlay([lower.path()], &upper, &work),
         Network::None,

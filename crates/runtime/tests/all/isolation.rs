@@ -4,7 +4,7 @@
 
 use boxwright_runtime::{Container, Error, ExitStatus, Network, RootFs, Stdio};
 
-use crate::common::{busybox_rootfs, run, sh, text};
+use crate::common::{busybox_rootfs, run, sh, subdirs, text};
 
 #[tokio::test]
 async fn command_is_pid_1_and_sees_no_host_process() {
@@ -405,9 +405,7 @@ async fn network_none_has_only_loopback_and_host_shares() {
 async fn overlay_writes_go_to_the_upper_dir() {
     let lower = busybox_rootfs();
     let state = tempfile::tempdir().unwrap();
-    let (upper, work) = (state.path().join("upper"), state.path().join("work"));
-    std::fs::create_dir(&upper).unwrap();
-    std::fs::create_dir(&work).unwrap();
+    let [upper, work] = subdirs(state.path(), ["upper", "work"]);
     let rootfs = RootFs::overlay([lower.path()], &upper, &work);
     let out = run(Container::builder(rootfs).cmd([
         "sh",

@@ -8,7 +8,7 @@ use std::path::Path;
 use boxwright_runtime::{Container, Error, RootFs, Volumes};
 
 use crate::common::{
-    busybox_rootfs, fill_busybox, output, sh, text, wait, wait_until, TEMP_MOUNTS,
+    busybox_rootfs, fill_busybox, output, sh, subdirs, text, wait, wait_until, TEMP_MOUNTS,
 };
 
 /// A volume store in a directory of its own (keep it alive).
@@ -177,11 +177,7 @@ async fn an_image_volume_is_seeded_through_the_overlay_of_its_layers() {
     // Another test's temporary mount, in use, is no leak of this one.
     let _mounts = TEMP_MOUNTS.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let [base, app, upper, work] = ["base", "app", "upper", "work"].map(|d| {
-        let p = dir.path().join(d);
-        std::fs::create_dir(&p).unwrap();
-        p
-    });
+    let [base, app, upper, work] = subdirs(dir.path(), ["base", "app", "upper", "work"]);
     fill_busybox(&base);
     add_app_dir(&app);
     // The container's own layer already changed the file: its version is seeded.
