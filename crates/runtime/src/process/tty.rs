@@ -12,9 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use rustix::net::{
-    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SocketFlags, SocketType,
-};
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -109,24 +107,6 @@ impl AsyncWrite for Pty {
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
-}
-
-/// A close-on-exec Unix stream socket pair, both ends at 3 or above: (caller's, child's).
-pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd), Error> {
-    let (a, b) = rustix::net::socketpair(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .map_err(|e| Error::sys("socketpair", e))?;
-    let high = |fd: OwnedFd| -> Result<OwnedFd, Error> {
-        if std::os::fd::AsRawFd::as_raw_fd(&fd) > 2 {
-            return Ok(fd);
-        }
-        rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(|e| Error::sys("fcntl", e))
-    };
-    Ok((high(a)?, high(b)?))
 }
 
 /// Receives the pty master the child sent (it was sent before `execve`, so it is queued).

@@ -79,7 +79,7 @@ impl RootFs {
         if dest.is_dir() {
             return Ok(());
         }
-        crate::merge::materialize(lower, upper, &dest)
+        crate::sandbox::overlay_copy::materialize(lower, upper, &dest)
     }
 
     /// [`materialize`](Self::materialize) on tokio's blocking pool.
@@ -276,7 +276,7 @@ pub(crate) struct MountContext<'a> {
     /// No network namespace: `/sys` is the host's, bound read-only.
     pub(crate) host_network: bool,
     /// The container's own cgroup, if it has one (for its `/sys/fs/cgroup` view).
-    pub(crate) cgroup: Option<&'a crate::cgroup::Cgroup>,
+    pub(crate) cgroup: Option<&'a crate::sandbox::cgroup::Cgroup>,
     /// The container has a cgroup namespace of its own.
     pub(crate) cgroupns: bool,
 }
@@ -330,7 +330,7 @@ pub(crate) fn mount_steps(mounts: &[Mount], ctx: &MountContext) -> Result<Vec<Mo
             data.retain(|d| !d.starts_with("gid="));
         }
         if typ == "cgroup" || typ == "cgroup2" {
-            steps.extend(crate::cgroup::view_steps(
+            steps.extend(crate::sandbox::cgroup::view_steps(
                 ctx.cgroup,
                 m.destination(),
                 ctx.cgroupns,

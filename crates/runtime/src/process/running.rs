@@ -8,19 +8,12 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
-use crate::cgroup::Cgroup;
 use crate::error::Error;
-
-/// Where one of the command's standard streams goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stdio {
-    /// The caller's own descriptor.
-    Inherit,
-    /// `/dev/null`.
-    Null,
-    /// A pipe to the caller, as an async stream on [`Child`].
-    Piped,
-}
+use crate::process::net::NetHandle;
+use crate::process::tty::Pty;
+use crate::sandbox::cgroup::Cgroup;
+use crate::sandbox::etc_files::TempEtc;
+use crate::sandbox::network::PublishedPort;
 
 /// The command's stdin, when piped.
 pub type ChildStdin = pipe::Sender;
@@ -95,19 +88,19 @@ pub struct Child {
     cgroup: Option<Cgroup>,
     status: Option<ExitStatus>,
     /// Port proxies and slirp4netns, stopped when the container exits.
-    net: Option<crate::net::NetHandle>,
-    published: Vec<crate::net::PublishedPort>,
+    net: Option<NetHandle>,
+    published: Vec<PublishedPort>,
     /// The private directory of its `/etc` files, removed once it is reaped.
-    etc: Option<crate::etc::TempEtc>,
-    /// The command's stdin, when [`Stdio::Piped`].
+    etc: Option<TempEtc>,
+    /// The command's stdin, when [`Stdio::Piped`](crate::Stdio::Piped).
     pub stdin: Option<ChildStdin>,
-    /// The command's stdout, when [`Stdio::Piped`].
+    /// The command's stdout, when [`Stdio::Piped`](crate::Stdio::Piped).
     pub stdout: Option<ChildStdout>,
-    /// The command's stderr, when [`Stdio::Piped`].
+    /// The command's stderr, when [`Stdio::Piped`](crate::Stdio::Piped).
     pub stderr: Option<ChildStderr>,
     /// The master of the command's terminal, when started with one
     /// ([`ContainerBuilder::tty`](crate::ContainerBuilder::tty)).
-    pub pty: Option<crate::tty::Pty>,
+    pub pty: Option<Pty>,
 }
 
 impl Child {
@@ -278,15 +271,15 @@ impl Child {
     /// asked for). A rootful caller's proxy connects to the container's `127.0.0.1`; a rootless
     /// caller's ports are forwarded by slirp4netns to the container's `tap0` address
     /// (10.0.2.100), so the server must listen on `0.0.0.0`.
-    pub fn published_ports(&self) -> &[crate::net::PublishedPort] {
+    pub fn published_ports(&self) -> &[PublishedPort] {
         &self.published
     }
 
-    pub(crate) fn set_etc(&mut self, etc: Option<crate::etc::TempEtc>) {
+    pub(crate) fn set_etc(&mut self, etc: Option<TempEtc>) {
         self.etc = etc;
     }
 
-    pub(crate) fn set_net(&mut self, net: Option<crate::net::NetHandle>) {
+    pub(crate) fn set_net(&mut self, net: Option<NetHandle>) {
         if let Some(n) = &net {
             self.published = n.ports.clone();
         }

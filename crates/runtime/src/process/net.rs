@@ -1,4 +1,4 @@
-//! Private networks: published ports through a userspace proxy, outbound access through
+//! Running a private network: published ports through a userspace proxy, outbound access through
 //! `slirp4netns`.
 //!
 //! # Published ports
@@ -59,12 +59,10 @@
 //! [`Network::Private`]: crate::Network::Private
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +72,10 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::Error;
+use crate::protocol::Protocol;
+use crate::sandbox::etc_files::TempEtc;
+use crate::sandbox::network::{PortMapping, PublishedPort};
+use crate::sandbox::prepare::pipe;
 
 /// How long a UDP session lives without a reply (Docker's `UDPConnTrackTimeout`).
 const UDP_IDLE: Duration = Duration::from_secs(90);
@@ -81,166 +83,6 @@ const UDP_IDLE: Duration = Duration::from_secs(90);
 const SLIRP_READY: Duration = Duration::from_secs(10);
 /// The name of slirp4netns' API socket, in its working directory.
 const API_SOCKET: &str = "slirp4netns.sock";
-
-/// A transport protocol of a published port.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// TCP (the default).
-    #[default]
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        })
-    }
-}
-
-/// A published port (`-p [IP:][HOST:]CONTAINER[/tcp|/udp]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PortMapping {
-    /// The host address to listen on (Docker's default: `0.0.0.0`).
-    pub host_ip: IpAddr,
-    /// The host port; 0 picks a free one (see [`Child::published_ports`](crate::Child::published_ports)).
-    pub host_port: u16,
-    /// The port inside the container (connected to on its `127.0.0.1` by the rootful proxy, on
-    /// its `tap0` address 10.0.2.100 by slirp4netns: see [`Child::published_ports`](crate::Child::published_ports)).
-    pub container_port: u16,
-    /// TCP or UDP.
-    pub protocol: Protocol,
-}
-
-impl PortMapping {
-    /// `host_port` on all host addresses to `container_port`, TCP.
-    pub fn tcp(host_port: u16, container_port: u16) -> Self {
-        PortMapping {
-            host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            host_port,
-            container_port,
-            protocol: Protocol::Tcp,
-        }
-    }
-
-    /// `host_port` on all host addresses to `container_port`, UDP.
-    pub fn udp(host_port: u16, container_port: u16) -> Self {
-        PortMapping {
-            protocol: Protocol::Udp,
-            ..Self::tcp(host_port, container_port)
-        }
-    }
-
-    /// The same mapping on one host address only.
-    pub fn on(self, host_ip: IpAddr) -> Self {
-        PortMapping { host_ip, ..self }
-    }
-
-    fn host_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.host_ip, self.host_port)
-    }
-}
-
-impl fmt::Display for PortMapping {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}/{}",
-            self.host_addr(),
-            self.container_port,
-            self.protocol
-        )
-    }
-}
-
-impl FromStr for PortMapping {
-    type Err = Error;
-
-    /// Parses Docker's `-p` syntax: `CONTAINER`, `HOST:CONTAINER`, `IP:HOST:CONTAINER`,
-    /// `IP::CONTAINER` (IPv6 addresses in brackets), each with an optional `/tcp` or `/udp`.
-    fn from_str(spec: &str) -> Result<Self, Error> {
-        let bad = |reason: &'static str| Error::InvalidPortSpec {
-            spec: spec.to_owned(),
-            reason,
-        };
-        let (rest, protocol) = match spec.rsplit_once('/') {
-            Some((r, "tcp")) => (r, Protocol::Tcp),
-            Some((r, "udp")) => (r, Protocol::Udp),
-            Some(_) => return Err(bad("the protocol must be tcp or udp")),
-            None => (spec, Protocol::Tcp),
-        };
-        let port = |s: &str, zero_ok: bool| -> Result<u16, Error> {
-            match s.parse::<u16>() {
-                Ok(0) if !zero_ok => Err(bad("the container port cannot be 0")),
-                Ok(p) => Ok(p),
-                Err(_) => Err(bad("a port must be a number from 0 to 65535")),
-            }
-        };
-        let (front, container) = match rest.rsplit_once(':') {
-            Some((f, c)) => (Some(f), c),
-            None => (None, rest),
-        };
-        let container_port = port(container, false)?;
-        let (ip, host) = match front {
-            None => (None, ""),
-            Some(f) => match f.rsplit_once(':') {
-                Some((ip, host)) => (Some(ip), host),
-                None => (None, f),
-            },
-        };
-        let host_port = if host.is_empty() {
-            0
-        } else {
-            port(host, true)?
-        };
-        let host_ip = match ip {
-            None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            Some(ip) => ip
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .map_err(|_| bad("not an IP address"))?,
-        };
-        Ok(PortMapping {
-            host_ip,
-            host_port,
-            container_port,
-            protocol,
-        })
-    }
-}
-
-/// A port published by a started container: where it listens on the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct PublishedPort {
-    /// The host address and port actually bound (the chosen port when 0 was asked for).
-    pub host: SocketAddr,
-    /// The port inside the container.
-    pub container_port: u16,
-    /// TCP or UDP.
-    pub protocol: Protocol,
-}
-
-/// The network setup a container asks for, decided when it is built.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct NetConfig {
-    pub(crate) ports: Vec<PortMapping>,
-    /// slirp4netns, when the network is private and it is installed.
-    pub(crate) slirp: Option<PathBuf>,
-}
-
-impl NetConfig {
-    /// Whether the container's init must wait for the parent to set the network up.
-    pub(crate) fn needs_sync(&self) -> bool {
-        self.slirp.is_some()
-    }
-}
 
 /// `slirp4netns` in `$PATH`, if installed.
 pub(crate) fn find_slirp4netns() -> Option<PathBuf> {
@@ -309,7 +151,7 @@ struct Slirp {
     process: std::process::Child,
     _exit_w: OwnedFd,
     /// The directory of its API socket, removed once it has been reaped.
-    _api_dir: Option<crate::etc::TempEtc>,
+    _api_dir: Option<TempEtc>,
 }
 
 impl Drop for Slirp {
@@ -322,7 +164,8 @@ impl Drop for Slirp {
 /// Sets up the container's network once its init exists (and, in a user namespace, after its
 /// id maps): starts slirp4netns and waits until it is ready, then starts the port proxies.
 pub(crate) async fn start(
-    cfg: &NetConfig,
+    ports: &[PortMapping],
+    slirp: Option<&PathBuf>,
     bound: Vec<(PortMapping, Bound)>,
     pid: i32,
     user_ns: bool,
@@ -330,24 +173,24 @@ pub(crate) async fn start(
     // In a user namespace, the proxy cannot join the container's network namespace:
     // slirp4netns forwards the ports instead (see the module documentation), and `bound` is
     // empty (the init must not hold a copy of sockets slirp4netns is to bind).
-    let forward = user_ns && !cfg.ports.is_empty();
-    if bound.is_empty() && cfg.slirp.is_none() && !forward {
+    let forward = user_ns && !ports.is_empty();
+    if bound.is_empty() && slirp.is_none() && !forward {
         return Ok(None);
     }
     let mut handle = NetHandle::default();
     if forward {
-        if cfg.slirp.is_none() {
+        if slirp.is_none() {
             return Err(Error::Unsupported {
                 what: "published ports in a rootless container without slirp4netns, which \
                        forwards them there (install slirp4netns)"
                     .into(),
             });
         }
-        handle.ports = reserved(bind(&cfg.ports)?)?;
+        handle.ports = reserved(bind(ports)?)?;
     }
-    if let Some(path) = &cfg.slirp {
+    if let Some(path) = slirp {
         let api_dir = forward
-            .then(|| crate::etc::TempEtc::empty("slirp", &pid.to_string()))
+            .then(|| TempEtc::empty("slirp", &pid.to_string()))
             .transpose()?;
         let slirp = start_slirp(path, pid, user_ns, api_dir).await?;
         if let Some(dir) = &slirp._api_dir {
@@ -400,7 +243,7 @@ async fn start_slirp(
     path: &PathBuf,
     pid: i32,
     user_ns: bool,
-    api_dir: Option<crate::etc::TempEtc>,
+    api_dir: Option<TempEtc>,
 ) -> Result<Slirp, Error> {
     use tokio::io::AsyncReadExt;
     let fail = |reason: String| Error::Slirp4netns { reason };
@@ -472,7 +315,7 @@ async fn start_slirp(
 /// The pipe that ties a detached container's slirp4netns to its monitor: `(read end for
 /// slirp4netns' `--exit-fd`, write end for the monitor)`.
 pub(crate) fn exit_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    crate::container::pipe()
+    pipe()
 }
 
 /// Starts slirp4netns for a detached container (see the module documentation, *Detached
@@ -833,30 +676,4 @@ async fn udp_replies(
         }
     }
     let _ = done.send(peer);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn port_specs_parse_like_docker() {
-        let p: PortMapping = "8080:80".parse().unwrap();
-        assert_eq!(p, PortMapping::tcp(8080, 80));
-        let p: PortMapping = "127.0.0.1:0:53/udp".parse().unwrap();
-        assert_eq!(
-            p,
-            PortMapping::udp(0, 53).on(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        );
-        let p: PortMapping = "80".parse().unwrap();
-        assert_eq!(p, PortMapping::tcp(0, 80));
-        let p: PortMapping = "127.0.0.1::80/tcp".parse().unwrap();
-        assert_eq!((p.host_port, p.container_port), (0, 80));
-        let p: PortMapping = "[::1]:9000:90".parse().unwrap();
-        assert_eq!(p.host_ip, "::1".parse::<IpAddr>().unwrap());
-        assert_eq!(p.to_string(), "[::1]:9000:90/tcp");
-        for bad in ["", "x:80", "80/sctp", "8080:0", "1.2.3:80:80", "70000:80"] {
-            assert!(bad.parse::<PortMapping>().is_err(), "{bad}");
-        }
-    }
 }

@@ -1,4 +1,5 @@
-//! Volumes: named and anonymous directories that outlive (or die with) containers.
+//! Volumes: named and anonymous directories that outlive (or die with) containers — the store,
+//! and the bind mounts a container's volumes become.
 //!
 //! # Layout
 //!
@@ -9,8 +10,9 @@
 //! ROOT/volumes/NAME/users/ID      one empty file per container using the volume
 //! ```
 //!
-//! A container *uses* a volume from when it is built ([`ContainerBuilder::volume`],
-//! [`ContainerBuilder::anonymous_volume`]) until [`Container::release_volumes`] — Docker counts a
+//! A container *uses* a volume from when it first starts or is created in a store (building it
+//! with [`ContainerBuilder::volume`] or [`ContainerBuilder::anonymous_volume`] only names the
+//! volume) until [`Container::release_volumes`] — Docker counts a
 //! stopped container as a user too. [`Volumes::remove`] refuses a volume in use unless forced;
 //! [`Volumes::prune`] removes unused ones. A user entry left by a process that died without
 //! releasing stays until the volume is removed with `force` (or the entry is released by
@@ -36,7 +38,7 @@ use oci_spec::runtime::Mount;
 use rustix::fs::{FlockOperation, Mode, OFlags};
 
 use crate::error::Error;
-use crate::rootfs::RootFs;
+use crate::sandbox::ids::new_id;
 
 /// A store of volumes under a root directory (`ROOT/volumes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +108,7 @@ pub(crate) struct VolumeRequest {
 }
 
 /// Docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-fn valid_name(name: &str) -> bool {
+fn valid_volume_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
@@ -148,8 +150,9 @@ impl Volumes {
         Ok(fd)
     }
 
-    fn vol_dir(&self, name: &str) -> Result<PathBuf, Error> {
-        if !valid_name(name) {
+    /// `ROOT/volumes/NAME`, for a valid name.
+    pub(crate) fn vol_dir(&self, name: &str) -> Result<PathBuf, Error> {
+        if !valid_volume_name(name) {
             return Err(Error::InvalidVolumeName {
                 name: name.to_owned(),
             });
@@ -157,7 +160,8 @@ impl Volumes {
         Ok(self.dir.join(name))
     }
 
-    fn make(&self, name: &str, anonymous: bool) -> Result<VolumeInfo, Error> {
+    /// Creates the volume `name` (idempotent), marked anonymous when `anonymous`.
+    pub(crate) fn make(&self, name: &str, anonymous: bool) -> Result<VolumeInfo, Error> {
         let dir = self.vol_dir(name)?;
         let _lock = self.lock()?;
         for d in [dir.join("_data"), dir.join("users")] {
@@ -177,7 +181,7 @@ impl Volumes {
 
     /// Creates an anonymous volume with a random name.
     pub fn create_anonymous(&self) -> Result<VolumeInfo, Error> {
-        self.make(&crate::container::new_id(), true)
+        self.make(&new_id(), true)
     }
 
     fn info(&self, name: &str, dir: &Path) -> Result<VolumeInfo, Error> {
@@ -223,7 +227,7 @@ impl Volumes {
             let Some(name) = e.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if !valid_name(&name) {
+            if !valid_volume_name(&name) {
                 continue;
             }
             match self.info(&name, &e.path()) {
@@ -250,9 +254,7 @@ impl Volumes {
                 });
             }
             // Renamed under the lock (the name is free at once), deleted outside it.
-            let trash = self
-                .dir
-                .join(format!(".trash-{}", &crate::container::new_id()[..16]));
+            let trash = self.dir.join(format!(".trash-{}", &new_id()[..16]));
             std::fs::rename(&dir, &trash).map_err(|e| Error::io("removing volume", &dir, e))?;
             trash
         };
@@ -279,7 +281,7 @@ impl Volumes {
     /// Records `container` as a user of the volume.
     pub fn acquire(&self, name: &str, container: &str) -> Result<(), Error> {
         let dir = self.vol_dir(name)?;
-        if !valid_name(container) {
+        if !valid_volume_name(container) {
             return Err(Error::InvalidPath {
                 path: container.into(),
                 reason: "not a container ID",
@@ -294,7 +296,7 @@ impl Volumes {
     /// Forgets `container` as a user of the volume (nothing if it was not one).
     pub fn release(&self, name: &str, container: &str) -> Result<(), Error> {
         let dir = self.vol_dir(name)?;
-        if !valid_name(container) {
+        if !valid_volume_name(container) {
             return Ok(());
         }
         let _lock = self.lock()?;
@@ -307,65 +309,42 @@ impl Volumes {
     }
 }
 
-/// Creates, acquires and seeds the volumes a container is built with; returns the bind mounts
-/// to add and what the container records.
-pub(crate) fn attach(
-    reqs: &[VolumeRequest],
-    id: &str,
-    rootfs: &RootFs,
-) -> Result<(Vec<Mount>, Vec<VolumeMount>), Error> {
+/// The bind mounts of the volumes asked for, and what the container records: pure (an
+/// anonymous volume gets its random name here; nothing is created until the container starts,
+/// see `process::volumes::claim`).
+pub(crate) fn plan(reqs: &[VolumeRequest]) -> Result<(Vec<Mount>, Vec<VolumeMount>), Error> {
     let mut mounts = Vec::new();
-    let mut attached: Vec<VolumeMount> = Vec::new();
-    let mut view = None;
-    let result = (|| {
-        for r in reqs {
-            if !r.dest.is_absolute() {
-                return Err(Error::InvalidPath {
-                    path: r.dest.clone(),
-                    reason: "a volume destination must be absolute",
-                });
-            }
-            let info = match &r.name {
-                Some(n) => r.store.create(n)?,
-                None => r.store.create_anonymous()?,
-            };
-            r.store.acquire(&info.name, id)?;
-            attached.push(VolumeMount {
-                name: info.name.clone(),
-                destination: r.dest.clone(),
-                anonymous: info.anonymous,
-                read_only: r.read_only,
-                store: r.store.clone(),
+    let mut planned = Vec::new();
+    for r in reqs {
+        if !r.dest.is_absolute() {
+            return Err(Error::InvalidPath {
+                path: r.dest.clone(),
+                reason: "a volume destination must be absolute",
             });
-            let empty = std::fs::read_dir(&info.mountpoint)
-                .map_err(|e| Error::io("reading", &info.mountpoint, e))?
-                .next()
-                .is_none();
-            if empty {
-                if view.is_none() {
-                    view = Some(crate::cp::image_view(rootfs)?);
-                }
-                if let Some(v) = &view {
-                    crate::cp::seed(v, &r.dest, &info.mountpoint)?;
-                }
-            }
-            let mut m = Mount::default();
-            m.set_destination(r.dest.clone());
-            m.set_typ(Some("bind".into()));
-            m.set_source(Some(info.mountpoint.clone()));
-            m.set_options(Some(vec![
-                "rbind".into(),
-                if r.read_only { "ro" } else { "rw" }.into(),
-            ]));
-            mounts.push(m);
         }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = release(&attached, id, true);
-        return Err(e);
+        let (name, anonymous) = match &r.name {
+            Some(n) => (n.clone(), false),
+            None => (new_id(), true),
+        };
+        let data = r.store.vol_dir(&name)?.join("_data");
+        let mut m = Mount::default();
+        m.set_destination(r.dest.clone());
+        m.set_typ(Some("bind".into()));
+        m.set_source(Some(data));
+        m.set_options(Some(vec![
+            "rbind".into(),
+            if r.read_only { "ro" } else { "rw" }.into(),
+        ]));
+        mounts.push(m);
+        planned.push(VolumeMount {
+            name,
+            destination: r.dest.clone(),
+            anonymous,
+            read_only: r.read_only,
+            store: r.store.clone(),
+        });
     }
-    Ok((mounts, attached))
+    Ok((mounts, planned))
 }
 
 /// Releases a container's volumes; removes its anonymous ones when `remove_anonymous` (and
@@ -394,10 +373,10 @@ mod tests {
     #[test]
     fn names_follow_dockers_rule() {
         for ok in ["data", "a", "my_vol-1.2", "0abc"] {
-            assert!(valid_name(ok), "{ok}");
+            assert!(valid_volume_name(ok), "{ok}");
         }
         for bad in ["", ".hidden", "-x", "a/b", "..", "a b", "_x"] {
-            assert!(!valid_name(bad), "{bad}");
+            assert!(!valid_volume_name(bad), "{bad}");
         }
     }
 

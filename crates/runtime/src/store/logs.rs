@@ -13,6 +13,8 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+use crate::process::proc::verified_pidfd;
+use crate::store::record::Status;
 use crate::store::Containers;
 
 /// One of the command's output streams.
@@ -87,7 +89,7 @@ impl Default for LogOptions {
 /// background reader.
 #[derive(Debug)]
 pub struct Logs {
-    feed: Feed,
+    pub(crate) feed: Feed,
 }
 
 impl Logs {
@@ -233,7 +235,7 @@ impl Feed {
 
 /// One record of the log.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Record<'a> {
+pub(crate) struct LogRecord<'a> {
     pub(crate) time: Option<u64>,
     pub(crate) stream: Stream,
     /// `P`: the line goes on in a later record.
@@ -241,7 +243,7 @@ pub(crate) struct Record<'a> {
     pub(crate) content: &'a [u8],
 }
 
-impl Record<'_> {
+impl LogRecord<'_> {
     /// The bytes the command wrote.
     fn bytes(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.content.len() + 1);
@@ -255,8 +257,8 @@ impl Record<'_> {
 
 /// Parses one line of the log (without its newline). A line that is not a CRI record is
 /// stdout as it is.
-pub(crate) fn parse_record(line: &[u8]) -> Record<'_> {
-    let raw = Record {
+pub(crate) fn parse_record(line: &[u8]) -> LogRecord<'_> {
+    let raw = LogRecord {
         time: None,
         stream: Stream::Stdout,
         partial: false,
@@ -280,7 +282,7 @@ pub(crate) fn parse_record(line: &[u8]) -> Record<'_> {
         Some(b"F") => false,
         _ => return raw,
     };
-    Record {
+    LogRecord {
         time: Some(time),
         stream,
         partial,
@@ -546,7 +548,7 @@ impl Scanner {
         self.send_record(parse_record(line), tx).await
     }
 
-    async fn send_record(&self, r: Record<'_>, tx: &mpsc::Sender<Event>) -> Flow {
+    async fn send_record(&self, r: LogRecord<'_>, tx: &mpsc::Sender<Event>) -> Flow {
         if !self.filter.stream(r.stream) {
             return Flow::More;
         }
@@ -693,6 +695,37 @@ async fn follow_log(mut scanner: Scanner, mut follow: Option<Follow>, tx: mpsc::
 }
 
 impl Containers {
+    /// [`Containers::log_view`] off the runtime (it takes the container's lock).
+    pub(crate) async fn log_view_async(&self, query: &str) -> Result<LogView, Error> {
+        let query = query.to_owned();
+        self.blocking(move |store| store.log_view(&query)).await
+    }
+
+    /// What the log readers need: the container's directory, where its current (or last)
+    /// run's output starts in the log, and whether it runs (with its monitor's pidfd).
+    pub(crate) fn log_view(&self, query: &str) -> Result<LogView, Error> {
+        let e = self.entry(query)?;
+        let st = self.state(&e)?;
+        let run_start = if st.status == Status::Created {
+            fs::metadata(e.dir.join("container.log")).map_or(0, |m| m.len())
+        } else {
+            st.log_offset
+        };
+        let running = st.status == Status::Running;
+        Ok(LogView {
+            id: e.record.id,
+            dir: e.dir,
+            run_start,
+            monitor: if running {
+                verified_pidfd(st.monitor_pid, st.monitor_start)
+            } else {
+                None
+            },
+            running,
+            exit_code: st.exit_code.filter(|_| st.status == Status::Exited),
+        })
+    }
+
     /// The container's log from its beginning (`docker logs`), stdout and stderr interleaved
     /// as they were written, without timestamps; with `follow`, kept open for what the command
     /// writes next until it exits (`docker logs -f`). Must be called within a tokio runtime: a
@@ -742,43 +775,6 @@ impl Containers {
         }
         let (tx, feed) = feed(&view.id, opts.timestamps);
         tokio::spawn(follow_log(scanner, follow, tx));
-        Ok(Logs { feed })
-    }
-
-    /// The output of the container's current run — or of its last one, once exited — from
-    /// that run's start, followed until the command exits: what an attachment with
-    /// [`AttachOptions::logs`](crate::AttachOptions::logs) and without stdin gives
-    /// ([`Containers::attach`]), as a byte stream (and [`Logs::next_chunk`]). Must be called
-    /// within a tokio runtime.
-    pub fn attach_output(&self, query: &str) -> Result<Logs, Error> {
-        let id = self.resolve(query)?;
-        let (tx, feed) = feed(&id, false);
-        let store = self.clone();
-        tokio::spawn(async move {
-            let opts = crate::attach::AttachOptions {
-                stdin: false,
-                logs: true,
-                ..crate::attach::AttachOptions::default()
-            };
-            let mut attached = match store.attach(&id, &opts).await {
-                Ok(a) => a,
-                Err(e) => {
-                    let _ = tx.send(Event::Failed(e)).await;
-                    return;
-                }
-            };
-            loop {
-                let event = match attached.next_chunk().await {
-                    Ok(Some(c)) => Event::Chunk(c),
-                    Ok(None) => break,
-                    Err(e) => Event::Failed(e),
-                };
-                let failed = matches!(event, Event::Failed(_));
-                if tx.send(event).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
         Ok(Logs { feed })
     }
 }

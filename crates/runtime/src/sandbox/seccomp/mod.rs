@@ -19,7 +19,7 @@
 //!
 //! Architectures: the native one always; on x86_64 also 32-bit x86 programs when the profile
 //! lists `SCMP_ARCH_X86` (Docker's does), with the i386 syscall numbers
-//! (`seccomp_i386.rs`); any other architecture is killed. x32 calls (numbers with bit 30 set
+//! (`i386.rs`); any other architecture is killed. x32 calls (numbers with bit 30 set
 //! on x86_64) are not matched: they get the default action.
 //!
 //! # How the program is built
@@ -67,6 +67,8 @@ use oci_spec::runtime::{
 };
 
 mod bpf;
+#[cfg(target_arch = "x86_64")]
+mod i386;
 
 use bpf::{Builder, Label};
 pub(crate) use bpf::{Insn, Program};
@@ -535,7 +537,7 @@ fn native_arch() -> Result<u32, Error> {
 fn i386_number(name: &str) -> Option<i64> {
     static TABLE: OnceLock<HashMap<&'static str, i64>> = OnceLock::new();
     TABLE
-        .get_or_init(|| crate::seccomp_i386::I386.iter().copied().collect())
+        .get_or_init(|| i386::I386.iter().copied().collect())
         .get(name)
         .copied()
 }
@@ -656,7 +658,7 @@ impl Cond {
 type Rule = Option<Vec<Cond>>;
 
 /// A profile entry, its action and rule resolved.
-struct Entry<'a> {
+struct ProfileEntry<'a> {
     action: Action,
     rule: Rule,
     names: &'a [String],
@@ -665,7 +667,7 @@ struct Entry<'a> {
 /// A profile, checked and resolved.
 struct Parsed<'a> {
     default: Action,
-    entries: Vec<Entry<'a>>,
+    entries: Vec<ProfileEntry<'a>>,
     /// `AUDIT_ARCH_*` of the native syscalls.
     arch: u32,
     /// Whether 32-bit x86 programs are filtered too (rather than killed).
@@ -696,7 +698,7 @@ fn parse(profile: &LinuxSeccomp) -> Result<Parsed<'_>, Error> {
                 None => conds.push(c),
             }
         }
-        entries.push(Entry {
+        entries.push(ProfileEntry {
             action,
             rule: (!never).then_some(conds),
             names: s.names(),
@@ -720,12 +722,13 @@ fn parse(profile: &LinuxSeccomp) -> Result<Parsed<'_>, Error> {
 /// when one holds (`unless_listed`: when none does); after the steps, `last`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Outcome {
-    steps: Vec<Step>,
+    steps: Vec<RuleCheck>,
     last: u32,
 }
 
+/// One check of an [`Outcome`]: rules tested in turn, answering `ret`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Step {
+struct RuleCheck {
     ret: u32,
     rules: Vec<Vec<Cond>>,
     unless_listed: bool,
@@ -805,7 +808,7 @@ fn outcome(default: Action, actions: &[Action], named: &[(u32, Action, &Rule)]) 
                 }
             }
             Test::Fixed(_) => {}
-            Test::Rules(rules) => steps.push(Step {
+            Test::Rules(rules) => steps.push(RuleCheck {
                 ret: action.ret(),
                 rules,
                 unless_listed,

@@ -16,10 +16,12 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
-use crate::container::Container;
 use crate::error::Error;
-use crate::logs::{Chunk, Event, Feed, Filter, Scanner, Stream};
-use crate::store::{Containers, CreateOptions, UNKNOWN_EXIT_CODE};
+use crate::sandbox::container::Container;
+use crate::sandbox::prepare::socketpair;
+use crate::store::logs::{feed, Chunk, Event, Feed, Filter, LogView, Logs, Scanner, Stream};
+use crate::store::record::{CreateOptions, UNKNOWN_EXIT_CODE};
+use crate::store::Containers;
 
 /// The attach protocol's constants (shared with the monitor in `sys`).
 pub(crate) mod proto {
@@ -620,7 +622,7 @@ pub(crate) fn listen(dir: &Path) -> Result<OwnedFd, Error> {
 /// A connected pair for a client attached before the start: (the caller's, the monitor's —
 /// non-blocking, as the monitor needs it).
 pub(crate) fn first_client_pair() -> Result<(UnixStream, OwnedFd), Error> {
-    let (mine, theirs) = crate::tty::socketpair()?;
+    let (mine, theirs) = socketpair()?;
     rustix::io::ioctl_fionbio(&theirs, true).map_err(|e| Error::sys("ioctl(FIONBIO)", e))?;
     let std = std::os::unix::net::UnixStream::from(mine);
     std.set_nonblocking(true)
@@ -641,7 +643,7 @@ impl Containers {
     /// has run: the attachment then gives its last run's output and exit code. Must be called
     /// within a tokio runtime.
     pub async fn attach(&self, query: &str, opts: &AttachOptions) -> Result<Attached, Error> {
-        let view = self.log_view(query)?;
+        let view = self.log_view_async(query).await?;
         if !view.running {
             return self.replay_exited(view, opts).await;
         }
@@ -682,7 +684,7 @@ impl Containers {
     /// its monitor records the exit before it removes the socket and closes the connections it
     /// did not take — or its monitor does not serve attachments (an earlier version's).
     async fn attach_late(&self, id: String, opts: &AttachOptions) -> Result<Attached, Error> {
-        let view = self.log_view(&id)?;
+        let view = self.log_view_async(&id).await?;
         if !view.running {
             return self.replay_exited(view, opts).await;
         }
@@ -712,7 +714,7 @@ impl Containers {
             // Gone already: what it wrote is in the log.
             Err(Handshake::Closed) => {
                 self.wait(&id).await?;
-                let view = self.log_view(&id)?;
+                let view = self.log_view_async(&id).await?;
                 let opts = AttachOptions {
                     logs: true,
                     ..*opts
@@ -748,7 +750,7 @@ impl Containers {
         replay: Option<Scanner>,
     ) -> Attached {
         let (rd, wr) = stream.into_split();
-        let (tx, feed) = crate::logs::feed(&id, false);
+        let (tx, feed) = feed(&id, false);
         let (control_tx, control_rx) = mpsc::channel(8);
         let (stdin, stdin_task) = if opts.stdin && hello.stdin_open {
             let (user, task) = tokio::io::duplex(64 << 10);
@@ -791,22 +793,21 @@ impl Containers {
 
     /// An "attachment" to a container that is not running: with `logs`, its last run's output
     /// and exit code; else Docker's refusal.
-    async fn replay_exited(
-        &self,
-        view: crate::logs::LogView,
-        opts: &AttachOptions,
-    ) -> Result<Attached, Error> {
+    async fn replay_exited(&self, view: LogView, opts: &AttachOptions) -> Result<Attached, Error> {
         let Some(code) = view.exit_code.filter(|_| opts.logs) else {
             return Err(Error::NotRunning { id: view.id });
         };
         let scanner = Scanner::open(&view.log_path(), view.run_start, None, opts.filter())?;
-        let (tx, feed) = crate::logs::feed(&view.id, false);
+        let (tx, feed) = feed(&view.id, false);
         tokio::spawn(async move {
             if scanner.replay(&tx).await {
                 let _ = tx.send(Event::Exit(code)).await;
             }
         });
-        let record = self.inspect(&view.id)?;
+        let record = {
+            let id = view.id.clone();
+            self.blocking(move |store| store.inspect(&id)).await?
+        };
         Ok(Attached {
             id: view.id,
             store: self.clone(),
@@ -817,6 +818,43 @@ impl Containers {
             control: None,
             escaped: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The output of the container's current run — or of its last one, once exited — from
+    /// that run's start, followed until the command exits: what an attachment with
+    /// [`AttachOptions::logs`](crate::AttachOptions::logs) and without stdin gives
+    /// ([`Containers::attach`]), as a byte stream (and [`Logs::next_chunk`]). Must be called
+    /// within a tokio runtime.
+    pub fn attach_output(&self, query: &str) -> Result<Logs, Error> {
+        let id = self.resolve(query)?;
+        let (tx, feed) = feed(&id, false);
+        let store = self.clone();
+        tokio::spawn(async move {
+            let opts = AttachOptions {
+                stdin: false,
+                logs: true,
+                ..AttachOptions::default()
+            };
+            let mut attached = match store.attach(&id, &opts).await {
+                Ok(a) => a,
+                Err(e) => {
+                    let _ = tx.send(Event::Failed(e)).await;
+                    return;
+                }
+            };
+            loop {
+                let event = match attached.next_chunk().await {
+                    Ok(Some(c)) => Event::Chunk(c),
+                    Ok(None) => break,
+                    Err(e) => Event::Failed(e),
+                };
+                let failed = matches!(event, Event::Failed(_));
+                if tx.send(event).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Logs { feed })
     }
 }
 

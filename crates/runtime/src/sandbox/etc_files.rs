@@ -8,9 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::container::Network;
 use crate::error::Error;
 use crate::plan::{cpath, InRoot, Kind, MountStep};
+use crate::sandbox::ids::new_id;
+use crate::sandbox::network::Network;
 
 /// The files, by their name in the container's directory and their path in the container.
 pub(crate) const FILES: [(&str, &str); 3] = [
@@ -22,6 +23,21 @@ pub(crate) const FILES: [(&str, &str); 3] = [
 /// slirp4netns' address for the container (`tap0`) and its DNS forwarder.
 const SLIRP_ADDR: &str = "10.0.2.100";
 const SLIRP_DNS: &str = "10.0.2.3";
+
+/// What a builder container's files say: its hostname and network. The contents are made when
+/// it starts ([`EtcSpec::files`]), from the host's files then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EtcSpec {
+    pub(crate) hostname: String,
+    pub(crate) network: Network,
+}
+
+impl EtcSpec {
+    /// The files, `slirp` telling whether slirp4netns gives the container outbound access.
+    pub(crate) fn files(&self, slirp: bool) -> EtcFiles {
+        EtcFiles::new(&self.hostname, self.network, slirp)
+    }
+}
 
 /// The contents of the three files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +203,7 @@ impl TempEtc {
         let short = &id[..id.len().min(12)];
         let mut last = None;
         for _ in 0..8 {
-            let suffix = &crate::container::new_id()[..16];
+            let suffix = &new_id()[..16];
             let dir = std::env::temp_dir().join(format!("boxwright-{kind}-{short}-{suffix}"));
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => return Ok(TempEtc(dir)),
