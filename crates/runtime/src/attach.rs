@@ -19,38 +19,8 @@ use tokio::sync::mpsc;
 use crate::container::Container;
 use crate::error::Error;
 use crate::logs::{Chunk, Event, Feed, Filter, Scanner, Stream};
+use crate::monitor::proto;
 use crate::store::{Containers, CreateOptions, UNKNOWN_EXIT_CODE};
-
-/// The attach protocol's constants (shared with the monitor in `sys`).
-pub(crate) mod proto {
-    /// The socket's name in the container's directory.
-    pub(crate) const SOCKET_NAME: &std::ffi::CStr = c"attach.sock";
-    pub(crate) const HEADER: usize = 8;
-    pub(crate) const VERSION: u8 = 1;
-    pub(crate) const MAX_CLIENTS: usize = 16;
-
-    pub(crate) const STDIN: u8 = 0x00;
-    pub(crate) const STDOUT: u8 = 0x01;
-    pub(crate) const STDERR: u8 = 0x02;
-    pub(crate) const HELLO: u8 = 0x10;
-    pub(crate) const EXIT: u8 = 0x11;
-    pub(crate) const DETACHED: u8 = 0x12;
-    pub(crate) const REFUSED: u8 = 0x13;
-    pub(crate) const DROPPED: u8 = 0x14;
-    pub(crate) const ATTACH: u8 = 0x20;
-    pub(crate) const CLOSE_STDIN: u8 = 0x21;
-    pub(crate) const RESIZE: u8 = 0x22;
-
-    pub(crate) const WANT_STDIN: u8 = 1;
-    pub(crate) const WANT_STDOUT: u8 = 2;
-    pub(crate) const WANT_STDERR: u8 = 4;
-
-    pub(crate) const HELLO_TTY: u8 = 1;
-    pub(crate) const HELLO_STDIN: u8 = 2;
-    pub(crate) const HELLO_STDIN_ONCE: u8 = 4;
-
-    pub(crate) const REFUSED_TOO_MANY: u8 = 1;
-}
 
 /// How many clients may be attached to one container at once.
 pub const MAX_CLIENTS: usize = proto::MAX_CLIENTS;

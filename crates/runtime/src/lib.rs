@@ -369,6 +369,7 @@ mod etc;
 mod exec;
 mod logs;
 mod merge;
+mod monitor;
 mod net;
 mod plan;
 mod rootfs;

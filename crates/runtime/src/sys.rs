@@ -1875,7 +1875,7 @@ pub(crate) struct RelayPlan {
     pub(crate) first_wants: u8,
 }
 
-use crate::attach::proto;
+use crate::monitor::proto::{self, rfc3339_nanos};
 
 /// Output is read in pieces of this size (one frame's payload at most).
 const OUT_BUF: usize = 16 << 10;
@@ -1973,9 +1973,7 @@ fn monotonic_ns() -> i64 {
 
 /// Sends one frame without blocking; true when all of it was queued.
 fn send_frame(fd: RawFd, kind: u8, payload: &[u8]) -> bool {
-    let mut hdr = [0u8; proto::HEADER];
-    hdr[0] = kind;
-    hdr[4..8].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+    let hdr = proto::header(kind, payload.len() as u32);
     let iov = [
         libc::iovec {
             iov_base: hdr.as_ptr() as *mut c_void,
@@ -2032,47 +2030,6 @@ fn writev_all(fd: RawFd, iov: &mut [libc::iovec]) {
             iov[first].iov_len -= n;
         }
     }
-}
-
-/// Formats nanoseconds since the Unix epoch as RFC 3339 in UTC with nine fractional digits
-/// (`2016-10-06T00:17:09.669794202Z`, 30 bytes): integer arithmetic only, so the monitor can
-/// use it.
-pub(crate) fn rfc3339_nanos(ns: u64, out: &mut [u8; 30]) {
-    let secs = ns / 1_000_000_000;
-    let frac = ns % 1_000_000_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar, in 400-year
-    // eras of 146097 days, with years starting in March).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = (yoe + era * 400 + i64::from(month <= 2)).clamp(0, 9999) as u64;
-    let mut put = |at: usize, width: usize, mut v: u64| {
-        for i in (0..width).rev() {
-            out[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, 4, year);
-    put(5, 2, month as u64);
-    put(8, 2, day as u64);
-    put(11, 2, rem / 3600);
-    put(14, 2, rem / 60 % 60);
-    put(17, 2, rem % 60);
-    put(20, 9, frac);
-    out[4] = b'-';
-    out[7] = b'-';
-    out[10] = b'T';
-    out[13] = b':';
-    out[16] = b':';
-    out[19] = b'.';
-    out[29] = b'Z';
 }
 
 impl<'a> Relay<'a> {
@@ -2492,7 +2449,7 @@ impl<'a> Relay<'a> {
                 at += take;
                 if c.hdr_len == proto::HEADER {
                     c.kind = c.hdr[0];
-                    c.remaining = u32::from_be_bytes([c.hdr[4], c.hdr[5], c.hdr[6], c.hdr[7]]);
+                    c.remaining = proto::payload_len(&c.hdr);
                     c.ctl_len = 0;
                     if c.remaining == 0 {
                         self.frame(i);
