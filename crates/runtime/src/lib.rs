@@ -367,6 +367,7 @@ mod cp;
 mod error;
 mod etc;
 mod exec;
+mod init;
 mod logs;
 mod merge;
 mod monitor;
