@@ -378,17 +378,14 @@
 //!   profile does); x32 programs' calls are not matched and get the default action (`EPERM`).
 
 mod error;
+mod init;
+mod monitor;
 mod plan;
 mod process;
 mod protocol;
 mod sandbox;
 mod store;
 mod sys;
-
-// Old path, kept until the merge of the bottom layers.
-pub(crate) use sandbox::seccomp;
-// Old path, kept until the merge of the bottom layers.
-pub(crate) use store::attach;
 
 pub use error::Error;
 /// The `oci-spec` crate this runtime speaks, re-exported so callers use the same version.

@@ -21,13 +21,13 @@ use rustix::fs::{Mode, OFlags};
 use rustix::process::{Pid, PidfdFlags};
 
 use crate::error::Error;
+use crate::init::{self, Fail, JoinPlan};
 use crate::process::handshake::{executed, read_all, reap_first, reported_error};
 use crate::process::proc::{children, parent_of, verified_pidfd};
 use crate::process::running::Child;
 use crate::sandbox::container::{Container, Stdio};
 use crate::sandbox::prepare::{pipe, Prepared};
 use crate::sandbox::rootfs::RootFs;
-use crate::sys::{self, JoinPlan};
 
 /// Options of [`Containers::exec`](crate::Containers::exec) (`docker exec` flags).
 #[derive(Debug, Clone)]
@@ -193,12 +193,12 @@ pub(crate) async fn exec(
         ns_flags,
         report_fd: report_w.as_raw_fd(),
     };
-    let first = sys::spawn_exec(&plan, &join).map_err(|e| Error::sys("clone3", e))?;
+    let first = init::spawn_exec(&plan, &join).map_err(|e| Error::sys("clone3", e))?;
     drop((child_fds, cgroup_procs, report_w));
     reap_first(&first.pidfd)?;
     let mut report = [0u8; 4];
     let got = read_all(report_r, &mut report).await?;
-    let mut buf = [0u8; sys::Fail::LEN];
+    let mut buf = [0u8; Fail::LEN];
     if got != report.len() {
         // The first child failed (setns) and said why on the error pipe.
         let n = read_all(error_r, &mut buf).await?;

@@ -12,7 +12,6 @@ use crate::error::Error;
 use crate::plan::{ChildPlan, Step};
 use crate::process::running::Child;
 use crate::process::tty::receive_master;
-use crate::sys;
 
 /// Reads the error pipe to EOF (or until `buf` is full).
 pub(crate) async fn read_all(fd: OwnedFd, buf: &mut [u8]) -> Result<usize, Error> {
@@ -59,7 +58,7 @@ pub(crate) fn write_id_maps(pid: i32, rootless: bool, spec: &Spec) -> Result<(),
 }
 
 /// The typed error for a failure the child reported.
-pub(crate) fn setup_error(plan: &ChildPlan, fail: sys::Fail) -> Error {
+pub(crate) fn setup_error(plan: &ChildPlan, fail: crate::init::Fail) -> Error {
     let source = std::io::Error::from_raw_os_error(fail.errno);
     let index = fail.index as usize;
     match fail.step {
@@ -95,8 +94,15 @@ pub(crate) fn setup_error(plan: &ChildPlan, fail: sys::Fail) -> Error {
 
 /// The error for what the error pipe held (`n` bytes of `buf`): the step the child reported,
 /// or [`Error::InitDied`] for a short report.
-pub(crate) fn reported_error(plan: &ChildPlan, buf: &[u8; sys::Fail::LEN], n: usize) -> Error {
-    match (n == buf.len()).then(|| sys::Fail::decode(buf)).flatten() {
+pub(crate) fn reported_error(
+    plan: &ChildPlan,
+    buf: &[u8; crate::init::Fail::LEN],
+    n: usize,
+) -> Error {
+    match (n == buf.len())
+        .then(|| crate::init::Fail::decode(buf))
+        .flatten()
+    {
         Some(fail) => setup_error(plan, fail),
         None => Error::InitDied,
     }
@@ -111,7 +117,7 @@ pub(crate) async fn executed(
     terminal: Option<OwnedFd>,
     plan: &ChildPlan,
 ) -> Result<Child, Error> {
-    let mut buf = [0u8; sys::Fail::LEN];
+    let mut buf = [0u8; crate::init::Fail::LEN];
     let n = read_all(error_r, &mut buf).await?;
     if n == 0 {
         if let Some(sock) = terminal {

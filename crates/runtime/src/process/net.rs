@@ -373,7 +373,7 @@ pub(crate) async fn start_detached(
     }
     args.push(pid.to_string());
     args.push("tap0".into());
-    let plan = crate::sys::OrphanPlan {
+    let plan = crate::init::OrphanPlan {
         path: crate::plan::cpath(path)?,
         argv: args
             .iter()
@@ -390,7 +390,7 @@ pub(crate) async fn start_detached(
         cwd: crate::plan::cpath(dir)?,
         fds: sources.iter().map(|(s, t)| (s.as_raw_fd(), *t)).collect(),
     };
-    let first = crate::sys::spawn_orphan(&plan).map_err(|e| Error::sys("clone3", e))?;
+    let first = crate::init::spawn_orphan(&plan).map_err(|e| Error::sys("clone3", e))?;
     drop((sources, ready_w, exit_r, null, log));
     loop {
         match rustix::process::waitid(

@@ -10,7 +10,6 @@ use crate::sandbox::container::{Container, Stdio};
 use crate::sandbox::etc_files::TempEtc;
 use crate::sandbox::prepare::Prepared;
 use crate::sandbox::rootfs::{OverlayMode, RootFs};
-use crate::sys;
 
 impl Container {
     /// Starts the container attached: its command runs as PID 1 of a new PID namespace; piped
@@ -66,7 +65,7 @@ impl Container {
             .map(|e| TempEtc::create(&self.id, &e.files(slirp.is_some())))
             .transpose()?;
         let p = self.prepare(etc.as_ref().map(TempEtc::path), slirp.is_some())?;
-        let spawned = sys::spawn(&p.plan, p.flags).map_err(|e| Error::sys("clone3", e))?;
+        let spawned = crate::init::spawn(&p.plan, p.flags).map_err(|e| Error::sys("clone3", e))?;
         let Prepared {
             plan,
             rootless,

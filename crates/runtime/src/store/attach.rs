@@ -1,5 +1,5 @@
 //! `docker attach`, `docker start -a -i` and `docker run -i[t]` without `-d`: the client side
-//! of the monitor's attach socket (the monitor's side is `sys::Relay`). The semantics and the
+//! of the monitor's attach socket (the monitor's side is `monitor::relay`). The semantics and the
 //! protocol are documented in the crate docs, *Attaching to a detached container*.
 
 use std::io;
@@ -17,42 +17,12 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+use crate::monitor::proto;
 use crate::sandbox::container::Container;
 use crate::sandbox::prepare::socketpair;
 use crate::store::logs::{feed, Chunk, Event, Feed, Filter, LogView, Logs, Scanner, Stream};
 use crate::store::record::{CreateOptions, UNKNOWN_EXIT_CODE};
 use crate::store::Containers;
-
-/// The attach protocol's constants (shared with the monitor in `sys`).
-pub(crate) mod proto {
-    /// The socket's name in the container's directory.
-    pub(crate) const SOCKET_NAME: &std::ffi::CStr = c"attach.sock";
-    pub(crate) const HEADER: usize = 8;
-    pub(crate) const VERSION: u8 = 1;
-    pub(crate) const MAX_CLIENTS: usize = 16;
-
-    pub(crate) const STDIN: u8 = 0x00;
-    pub(crate) const STDOUT: u8 = 0x01;
-    pub(crate) const STDERR: u8 = 0x02;
-    pub(crate) const HELLO: u8 = 0x10;
-    pub(crate) const EXIT: u8 = 0x11;
-    pub(crate) const DETACHED: u8 = 0x12;
-    pub(crate) const REFUSED: u8 = 0x13;
-    pub(crate) const DROPPED: u8 = 0x14;
-    pub(crate) const ATTACH: u8 = 0x20;
-    pub(crate) const CLOSE_STDIN: u8 = 0x21;
-    pub(crate) const RESIZE: u8 = 0x22;
-
-    pub(crate) const WANT_STDIN: u8 = 1;
-    pub(crate) const WANT_STDOUT: u8 = 2;
-    pub(crate) const WANT_STDERR: u8 = 4;
-
-    pub(crate) const HELLO_TTY: u8 = 1;
-    pub(crate) const HELLO_STDIN: u8 = 2;
-    pub(crate) const HELLO_STDIN_ONCE: u8 = 4;
-
-    pub(crate) const REFUSED_TOO_MANY: u8 = 1;
-}
 
 /// How many clients may be attached to one container at once.
 pub const MAX_CLIENTS: usize = proto::MAX_CLIENTS;
@@ -368,9 +338,8 @@ enum Handshake {
 
 fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(proto::HEADER + payload.len());
-    f.push(kind);
-    f.extend_from_slice(&[0, 0, 0]);
-    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    // Payloads are a client's stdin chunks and small control messages, far below 4 GiB.
+    f.extend_from_slice(&proto::header(kind, payload.len() as u32));
     f.extend_from_slice(payload);
     f
 }
@@ -390,7 +359,7 @@ async fn read_header(r: &mut (impl AsyncRead + Unpin)) -> io::Result<Option<(u8,
         }
         n += k;
     }
-    let len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+    let len = proto::payload_len(&hdr) as usize;
     if len > MAX_PAYLOAD {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

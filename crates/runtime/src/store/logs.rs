@@ -1,5 +1,5 @@
 //! `docker logs`: a detached container's log, its stdout and stderr kept apart. The log is
-//! in the CRI format the monitor writes (`sys::Relay::log`); see the crate docs, *Logs*.
+//! in the CRI format the monitor writes (`monitor::relay`); see the crate docs, *Logs*.
 
 use std::fs;
 use std::io;
@@ -219,7 +219,7 @@ impl Feed {
             return c.data;
         };
         let mut stamp = [0u8; 30];
-        crate::sys::rfc3339_nanos(time, &mut stamp);
+        crate::monitor::proto::rfc3339_nanos(time, &mut stamp);
         let mut out = Vec::with_capacity(c.data.len() + 31);
         for &b in &c.data {
             if *at_start {
@@ -786,13 +786,13 @@ mod tests {
     #[test]
     fn timestamps_round_trip() {
         let mut b = [0u8; 30];
-        crate::sys::rfc3339_nanos(1_475_713_029_669_794_202, &mut b);
+        crate::monitor::proto::rfc3339_nanos(1_475_713_029_669_794_202, &mut b);
         assert_eq!(&b, b"2016-10-06T00:17:09.669794202Z");
         assert_eq!(parse_rfc3339(&b), Some(1_475_713_029_669_794_202));
-        crate::sys::rfc3339_nanos(0, &mut b);
+        crate::monitor::proto::rfc3339_nanos(0, &mut b);
         assert_eq!(&b, b"1970-01-01T00:00:00.000000000Z");
         // Leap day, end of a century year.
-        crate::sys::rfc3339_nanos(951_782_400_000_000_001, &mut b);
+        crate::monitor::proto::rfc3339_nanos(951_782_400_000_000_001, &mut b);
         assert_eq!(&b, b"2000-02-29T00:00:00.000000001Z");
         assert_eq!(
             parse_rfc3339(b"2000-02-29T00:00:00.000000001Z"),
@@ -815,7 +815,7 @@ mod tests {
             4_102_444_800_123_456_789,
             1_709_164_800_000_000_000,
         ] {
-            crate::sys::rfc3339_nanos(ns, &mut b);
+            crate::monitor::proto::rfc3339_nanos(ns, &mut b);
             assert_eq!(
                 parse_rfc3339(&b),
                 Some(ns),

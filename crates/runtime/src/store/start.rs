@@ -12,6 +12,8 @@ use rustix::fs::{Mode, OFlags};
 use rustix::process::Signal;
 
 use crate::error::Error;
+use crate::init::Fail;
+use crate::monitor::{self, AutoRemove, MonitorPlan, RelayPlan};
 use crate::plan::cpath;
 use crate::process::handshake::{read_all, reap_first, reported_error, write_id_maps};
 use crate::process::net::{self, find_slirp4netns};
@@ -26,7 +28,6 @@ use crate::store::attach::listen;
 use crate::store::lock::lock;
 use crate::store::record::{read_json, write_json, CreateOptions, Status};
 use crate::store::{Containers, Stored};
-use crate::sys::{self, AutoRemove, MonitorPlan};
 
 /// A directory opened `O_PATH`, at 3 or above (for the monitor).
 fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
@@ -114,7 +115,7 @@ impl Containers {
             first_client.as_ref(),
             slirp_exit.as_ref().map(|(_, w)| w),
         )?;
-        let first = sys::spawn_detached(&p.plan, p.flags, &mon.plan)
+        let first = monitor::spawn_detached(&p.plan, p.flags, &mon.plan)
             .map_err(|err| Error::sys("clone3", err))?;
         let Prepared {
             plan,
@@ -204,7 +205,7 @@ impl Containers {
         maps?;
         net?;
 
-        let mut buf = [0u8; sys::Fail::LEN];
+        let mut buf = [0u8; Fail::LEN];
         let n = read_all(error_r, &mut buf).await?;
         if n == 0 {
             tracing::debug!(id = %e.record.id, pid, monitor_pid, "container started");
@@ -347,7 +348,7 @@ impl Containers {
             rustix::io::ioctl_fionbio(fd, true).map_err(|err| Error::sys("ioctl(FIONBIO)", err))?;
         }
         let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
-        let relay = sys::RelayPlan {
+        let relay = RelayPlan {
             log_fd: log.as_raw_fd(),
             stdin: raw(&p.stdin_w),
             stdout: raw(&p.stdout_r),
@@ -431,9 +432,10 @@ impl Containers {
                 let crate::plan::RootMount::Overlay { data } = how else {
                     return Ok(());
                 };
-                let probe = tokio::task::spawn_blocking(move || sys::probe_overlay(target, data))
-                    .await
-                    .map_err(|e| Error::sys("probing overlayfs", std::io::Error::other(e)))?;
+                let probe =
+                    tokio::task::spawn_blocking(move || crate::sys::probe_overlay(target, data))
+                        .await
+                        .map_err(|e| Error::sys("probing overlayfs", std::io::Error::other(e)))?;
                 match probe {
                     Err(e)
                         if matches!(

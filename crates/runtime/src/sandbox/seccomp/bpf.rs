@@ -9,22 +9,7 @@
 
 use std::collections::HashMap;
 
-/// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Insn {
-    /// The opcode.
-    pub(crate) code: u16,
-    /// Conditional jumps: how many instructions to skip when the test holds.
-    pub(crate) jt: u8,
-    /// Conditional jumps: how many instructions to skip when it does not.
-    pub(crate) jf: u8,
-    /// The constant operand.
-    pub(crate) k: u32,
-}
-
-/// A seccomp program.
-pub(crate) type Program = Vec<Insn>;
+pub(crate) use crate::sys::caps::{Insn, Program};
 
 /// `BPF_LD | BPF_W | BPF_ABS`: A = the 32-bit word at offset k of `struct seccomp_data`.
 pub(crate) const LD_W_ABS: u16 = 0x20;

@@ -70,8 +70,8 @@ mod bpf;
 #[cfg(target_arch = "x86_64")]
 mod i386;
 
+pub(crate) use bpf::Program;
 use bpf::{Builder, Label};
-pub(crate) use bpf::{Insn, Program};
 
 /// The syscalls Docker's default profile allows unconditionally (all architectures).
 const DOCKER_ALLOWED: &[&str] = &[

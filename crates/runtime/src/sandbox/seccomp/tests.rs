@@ -5,7 +5,7 @@
 use oci_spec::runtime::Arch;
 use proptest::prelude::*;
 
-use super::bpf::{AND_K, JA, JEQ_K, JGE_K, JGT_K, JSET_K, LD_W_ABS, MAX_INSNS, RET_K};
+use super::bpf::{Insn, AND_K, JA, JEQ_K, JGE_K, JGT_K, JSET_K, LD_W_ABS, MAX_INSNS, RET_K};
 use super::*;
 
 #[cfg(target_arch = "x86_64")]
@@ -150,7 +150,8 @@ mod reference {
         SeccompRule, TargetArch,
     };
 
-    use super::super::{syscall_number, Insn, Program};
+    use super::super::{syscall_number, Program};
+    use super::Insn;
 
     type Error = String;
 
