@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::plan::Step;
+use crate::protocol::Protocol;
 
 /// Everything that can go wrong preparing, starting or waiting for a container.
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +154,7 @@ pub enum Error {
         /// The host address and port.
         addr: std::net::SocketAddr,
         /// TCP or UDP.
-        protocol: crate::net::Protocol,
+        protocol: Protocol,
         /// The `bind` error.
         #[source]
         source: io::Error,

@@ -1,17 +1,6 @@
 //! boxwright-runtime: a daemonless namespace sandbox that runs Docker-style isolated containers
 //! from plain directories, safe to start from a multi-threaded tokio program.
 //!
-//! A container is an `oci-spec` runtime [`Spec`](oci_spec::runtime::Spec) over a [`RootFs`]
-//! (one directory, or overlay lower dirs plus the container's upper dir). [`Container::builder`]
-//! writes the spec `docker run` would: user (rootless only), mount, PID, UTS, IPC, network and
-//! cgroup namespaces; overlayfs and `pivot_root`; `/proc`, a tmpfs `/dev` with `null`, `zero`,
-//! `full`, `random`, `urandom`, `tty`, `pts`, `shm` and `mqueue`; read-only `/sys`, with the
-//! container's own cgroup read-only at `/sys/fs/cgroup` (see [cgroups](#cgroups)); Docker's
-//! masked and read-only paths; Docker's default capabilities with the bounding set dropped,
-//! `no_new_privs` and Docker's default seccomp profile; rlimits; memory, pids and cpu limits on
-//! cgroup v2 and v1. The command runs **as PID 1** of its PID namespace, attached: its stdout
-//! and stderr are async streams, its exit status is reported as Docker does (137 for `SIGKILL`).
-//!
 //! ```
 //! use boxwright_runtime::{Container, Network};
 //!
@@ -43,6 +32,33 @@
 //! assert!(out.status.success());
 //! # Ok(()) }
 //! ```
+//!
+//! # Layers
+//!
+//! Each layer imports only from itself (without circles) or from the layers below it:
+//!
+//! - `store/` — [`Containers`], the daemonless store: one file per verb (create, start, stop,
+//!   wait, remove, exec, files, attach, logs) over its records and locks.
+//! - `process/` — processes: [`Container::spawn`], the running [`Child`], its terminal, its
+//!   network (port proxy, slirp4netns), volumes claimed at start, `cp`, `exec`.
+//! - `sandbox/` — spec to plan, no process: the [`ContainerBuilder`] and Docker's defaults, the
+//!   root file system and its overlay fallback copy, `/etc` files, capabilities, cgroups,
+//!   ports, volumes, seccomp, and `prepare` (a container into the init's plan).
+//! - `plan`, `sys`, `error` — the init's plan, the system calls (all `unsafe` is there), the
+//!   [`Error`] type.
+//!
+//! # What a container gets
+//!
+//! A container is an `oci-spec` runtime [`Spec`](oci_spec::runtime::Spec) over a [`RootFs`]
+//! (one directory, or overlay lower dirs plus the container's upper dir). [`Container::builder`]
+//! writes the spec `docker run` would: user (rootless only), mount, PID, UTS, IPC, network and
+//! cgroup namespaces; overlayfs and `pivot_root`; `/proc`, a tmpfs `/dev` with `null`, `zero`,
+//! `full`, `random`, `urandom`, `tty`, `pts`, `shm` and `mqueue`; read-only `/sys`, with the
+//! container's own cgroup read-only at `/sys/fs/cgroup` (see [cgroups](#cgroups)); Docker's
+//! masked and read-only paths; Docker's default capabilities with the bounding set dropped,
+//! `no_new_privs` and Docker's default seccomp profile; rlimits; memory, pids and cpu limits on
+//! cgroup v2 and v1. The command runs **as PID 1** of its PID namespace, attached: its stdout
+//! and stderr are async streams, its exit status is reported as Docker does (137 for `SIGKILL`).
 //!
 //! # How a container starts, and why it is safe in a threaded program
 //!
@@ -298,6 +314,9 @@
 //! inspect, remove (refused while in use unless forced) and prune. An empty volume is seeded with
 //! the image's content at its mount point, as Docker does — so an image's `VOLUME` paths are
 //! [`ContainerBuilder::anonymous_volume`]s. Bind mounts are [`ContainerBuilder::mount_bind`].
+//! Building a container only names its volumes: they are created, claimed (counted as used)
+//! and seeded when it starts ([`Container::spawn`]) or is created in a store
+//! ([`Containers::create`]), never by a container built and dropped.
 //! A [`Containers`] store records a container's volumes in `container.json` and releases them
 //! when it removes the container ([`Containers::remove_with`] with [`RemoveOptions::volumes`]
 //! is `docker rm -v`; a `--rm` container's anonymous volumes go with it, as in Docker, when the
@@ -358,50 +377,38 @@
 //! - Seccomp filters the native architecture and, on x86_64, 32-bit x86 programs (as Docker's
 //!   profile does); x32 programs' calls are not matched and get the default action (`EPERM`).
 
-mod attach;
-mod caps;
-mod cgroup;
-mod child;
-mod container;
-mod cp;
 mod error;
-mod etc;
-mod exec;
-mod logs;
-mod merge;
-mod net;
+mod init;
+mod monitor;
 mod plan;
-mod rootfs;
-mod seccomp;
-#[cfg(target_arch = "x86_64")]
-mod seccomp_i386;
+mod process;
+mod protocol;
+mod sandbox;
 mod store;
 mod sys;
-mod tty;
-mod volume;
 
-pub use attach::{AttachOptions, AttachStdin, Attached, DetachKeys, MAX_CLIENTS};
-pub use caps::docker_default as docker_default_capabilities;
-pub use child::Child;
-pub use child::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output, Stdio};
-pub use container::{
-    default_mounts, Container, ContainerBuilder, Network, DEFAULT_PATH, MASKED_PATHS,
-    READONLY_PATHS,
-};
-pub use cp::ContainerRoot;
 pub use error::Error;
-pub use exec::ExecOptions;
-pub use logs::{Chunk, LogOptions, Logs, Stream};
-pub use net::{PortMapping, Protocol, PublishedPort};
-pub use plan::Step;
-pub use rootfs::{OverlayMode, RootFs};
-pub use seccomp::docker_default as seccomp_docker_default;
-pub use store::{
-    valid_name, ContainerInfo, Containers, CreateOptions, RemoveOptions, RootFsRecord, Status,
-    DEFAULT_STOP_TIMEOUT, UNKNOWN_EXIT_CODE,
-};
-pub use tty::Pty;
-pub use volume::{VolumeInfo, VolumeMount, Volumes};
-
 /// The `oci-spec` crate this runtime speaks, re-exported so callers use the same version.
 pub use oci_spec;
+pub use plan::Step;
+pub use process::copy::ContainerRoot;
+pub use process::exec::ExecOptions;
+pub use process::running::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
+pub use process::tty::Pty;
+pub use protocol::Protocol;
+pub use sandbox::builder::ContainerBuilder;
+pub use sandbox::caps::docker_default as docker_default_capabilities;
+pub use sandbox::container::{Container, Stdio};
+pub use sandbox::defaults::{default_mounts, DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS};
+pub use sandbox::network::{Network, PortMapping, PublishedPort};
+pub use sandbox::rootfs::{OverlayMode, RootFs};
+pub use sandbox::seccomp::docker_default as seccomp_docker_default;
+pub use sandbox::volumes::{VolumeInfo, VolumeMount, Volumes};
+pub use store::attach::{AttachOptions, AttachStdin, Attached, DetachKeys, MAX_CLIENTS};
+pub use store::logs::{Chunk, LogOptions, Logs, Stream};
+pub use store::names::valid_name;
+pub use store::record::{
+    ContainerInfo, CreateOptions, RemoveOptions, RootFsRecord, Status, DEFAULT_STOP_TIMEOUT,
+    UNKNOWN_EXIT_CODE,
+};
+pub use store::Containers;
