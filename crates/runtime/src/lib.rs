@@ -44,8 +44,16 @@
 //! - `sandbox/` — spec to plan, no process: the [`ContainerBuilder`] and Docker's defaults, the
 //!   root file system and its overlay fallback copy, `/etc` files, capabilities, cgroups,
 //!   ports, volumes, seccomp, and `prepare` (a container into the init's plan).
-//! - `plan`, `sys`, `error` — the init's plan, the system calls (all `unsafe` is there), the
-//!   [`Error`] type.
+//! - `monitor/` — the detached container's monitor, its relay (output to the log and to
+//!   attached clients, their input to the command) and `proto`, the attach and log wire format
+//!   that `store/attach` and `store/logs` read.
+//! - `init/` — the child of `clone3` up to `execve`: setup, mounts, identity, seccomp, the tiny
+//!   init of `--init`, joining a container for `exec`.
+//! - `plan/`, `error` — plain data prepared before `clone3`; the [`Error`] type.
+//! - `sys/` — the only `unsafe`: one safe wrapper per system call, each with its SAFETY line.
+//!
+//! `sandbox/` and `monitor/`/`init/` do not know each other; `.ci/layers.py` checks in CI that no
+//! file imports upward.
 //!
 //! # What a container gets
 //!
