@@ -46,15 +46,21 @@ pub fn to_string(platform: &Platform) -> String {
 }
 
 /// Whether an index entry's `have` is the platform `want`: the same OS and architecture, and
-/// the same variant when `want` names one.
+/// the same variant when `want` names one, an `arm64` without a variant being `v8` (as
+/// containerd normalizes it, and as registry-client's `platform::matches` does).
 pub(crate) fn matches(want: &Platform, have: &Platform) -> bool {
-    have.os() == want.os()
-        && have.architecture() == want.architecture()
-        && match (want.variant(), have.variant()) {
-            (Some(want), Some(have)) => want == have,
-            (Some(_), None) => false,
-            (None, _) => true,
-        }
+    if have.os() != want.os() || have.architecture() != want.architecture() {
+        return false;
+    }
+    let arm64 = want.architecture().to_string() == "arm64";
+    let normal = |variant: Option<String>| match variant {
+        None if arm64 => Some("v8".to_string()),
+        other => other,
+    };
+    match want.variant() {
+        None => true,
+        Some(_) => normal(have.variant().clone()) == normal(want.variant().clone()),
+    }
 }
 
 fn of(os: &str, architecture: &str, variant: Option<&str>) -> Platform {
@@ -68,6 +74,26 @@ fn of(os: &str, architecture: &str, variant: Option<&str>) -> Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_arm64_without_variant_is_v8() {
+        let want = parse("linux/arm64/v8").unwrap();
+        assert!(matches(&want, &parse("linux/arm64").unwrap()));
+        assert!(matches(&want, &parse("linux/arm64/v8").unwrap()));
+        assert!(!matches(&want, &parse("linux/arm64/v9").unwrap()));
+        assert!(!matches(
+            &parse("linux/arm/v7").unwrap(),
+            &parse("linux/arm").unwrap()
+        ));
+        assert!(matches(
+            &parse("linux/arm").unwrap(),
+            &parse("linux/arm/v7").unwrap()
+        ));
+        assert!(!matches(
+            &parse("linux/amd64").unwrap(),
+            &parse("linux/arm64").unwrap()
+        ));
+    }
 
     #[test]
     fn parses_and_prints() {

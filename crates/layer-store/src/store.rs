@@ -468,11 +468,14 @@ impl Store {
                 let chosen = index
                     .manifests()
                     .iter()
-                    .find(|d| {
+                    .filter(|d| {
                         d.platform()
                             .as_ref()
                             .is_some_and(|p| platform::matches(platform, p))
                     })
+                    // An entry that names its variant beats one that leaves it out; among
+                    // equals, the first.
+                    .min_by_key(|d| d.platform().as_ref().is_none_or(|p| p.variant().is_none()))
                     .or_else(|| {
                         // An index whose one entry names no platform: take it.
                         (index.manifests().len() == 1 && index.manifests()[0].platform().is_none())
