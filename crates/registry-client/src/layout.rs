@@ -1,4 +1,9 @@
 //! [`OciDir`]: an OCI image layout directory as a [`BlobSink`] and a [`BlobSource`].
+//!
+//! The index lock rule, which the layer store follows too: every read-modify-write of a
+//! layout's `index.json` holds an exclusive `flock` on [`INDEX_LOCK`] (`LAYOUT/index.json.lock`,
+//! created if missing, never removed) from the read to the rename of the new file, written to a
+//! temporary file in the layout, fsynced and renamed into place. Readers take no lock.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,19 +21,22 @@ use crate::{Error, Result};
 /// The annotation that names a tag in an OCI layout's `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+/// The index lock file of a layout, `LAYOUT/index.json.lock`: a program that changes
+/// `index.json` holds an exclusive `flock` on it from reading the index to renaming the new one
+/// into place (see the [module documentation](self)). boxwright's layer store takes the same.
+pub const INDEX_LOCK: &str = "index.json.lock";
+
 /// An OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/…`), as skopeo,
 /// umoci and buildah write it.
 ///
 /// Blobs are written to a temporary file in `blobs/sha256/`, synced, and renamed into place
 /// only once verified, so a reader never sees a partial blob. `index.json` is replaced the
-/// same way. Tags are `org.opencontainers.image.ref.name` annotations.
-///
-/// Limitation: updates of `index.json` are serialized within one `OciDir` value, not between
-/// processes.
+/// same way, under the index lock ([`INDEX_LOCK`]), so writers in any number of processes —
+/// `OciDir`s, boxwright's layer store, any program that follows the rule — never lose each
+/// other's entries. Tags are `org.opencontainers.image.ref.name` annotations.
 #[derive(Debug)]
 pub struct OciDir {
     root: PathBuf,
-    index_lock: tokio::sync::Mutex<()>,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -62,28 +70,12 @@ struct IndexFile {
 
 impl OciDir {
     /// Opens the layout at `path`, creating it (and the directory) if it does not exist.
+    ///
+    /// The missing files are written under the index lock, so processes creating one layout at
+    /// once, and tagging in it, keep each other's tags.
     pub async fn create(path: &Path) -> Result<OciDir> {
-        let blobs = path.join("blobs").join("sha256");
-        tokio::fs::create_dir_all(&blobs)
-            .await
-            .map_err(io_at(&blobs))?;
-        let layout = path.join("oci-layout");
-        if !tokio::fs::try_exists(&layout)
-            .await
-            .map_err(io_at(&layout))?
-        {
-            write_atomic(path, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#).await?;
-        }
-        let index = path.join("index.json");
-        if !tokio::fs::try_exists(&index).await.map_err(io_at(&index))? {
-            let empty = IndexFile {
-                schema_version: 2,
-                media_type: Some(crate::manifest::OCI_INDEX.into()),
-                manifests: Vec::new(),
-                annotations: None,
-            };
-            write_atomic(path, "index.json", &to_json(&empty, &index)?).await?;
-        }
+        let root = path.to_path_buf();
+        blocking(path, move || init_layout(&root)).await?;
         Self::open(path).await
     }
 
@@ -108,7 +100,6 @@ impl OciDir {
         }
         let dir = OciDir {
             root: path.to_path_buf(),
-            index_lock: tokio::sync::Mutex::new(()),
         };
         dir.read_index().await?;
         Ok(dir)
@@ -176,17 +167,32 @@ impl OciDir {
 
     /// Tags `descriptor` as `tag` in `index.json` (replacing what had that tag). The blob
     /// must already be in the layout.
+    ///
+    /// A read-modify-write under the index lock ([`INDEX_LOCK`]) on a blocking thread; every
+    /// other field of the index and of its entries is kept as read. Once started, the update
+    /// finishes even if the caller stops waiting.
     pub async fn set_ref(&self, tag: &str, descriptor: &Descriptor) -> Result<()> {
-        let _guard = self.index_lock.lock().await;
-        let mut index = self.read_index().await?;
-        index.manifests.retain(|d| ref_name(d) != Some(tag));
         let mut d = descriptor.clone();
         let mut annotations = d.annotations().clone().unwrap_or_default();
         annotations.insert(REF_NAME.to_string(), tag.to_string());
         d.set_annotations(Some(annotations));
-        index.manifests.push(d);
-        let path = self.root.join("index.json");
-        write_atomic(&self.root, "index.json", &to_json(&index, &path)?).await
+        let index = self.root.join("index.json");
+        let entry = serde_json::to_value(&d).map_err(|e| Error::Layout {
+            path: index.clone(),
+            reason: format!("cannot serialize: {e}"),
+        })?;
+        let (root, tag) = (self.root.clone(), tag.to_string());
+        blocking(&self.root, move || {
+            update_index(&root, |manifests| {
+                manifests.retain(|m| {
+                    m.pointer("/annotations/org.opencontainers.image.ref.name")
+                        .and_then(serde_json::Value::as_str)
+                        != Some(&tag)
+                });
+                manifests.push(entry);
+            })
+        })
+        .await
     }
 
     /// Reads and verifies the manifest or index `descriptor` points to.
@@ -229,28 +235,105 @@ fn to_json<T: serde::Serialize>(value: &T, path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// Writes `dir/name` through a synced temporary file and a rename.
-async fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+/// Runs the blocking `f` on tokio's blocking pool; `dir` names the layout if the task fails.
+async fn blocking<T: Send + 'static>(
+    dir: &Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            source: io::Error::other(e),
+        })?
+}
+
+/// Takes the index lock of the layout `root`: an exclusive `flock` on `root/index.json.lock`,
+/// held until the returned file is dropped. Blocks until it is free.
+fn lock_index(root: &Path) -> Result<std::fs::File> {
+    let path = root.join(INDEX_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_at(&path))?;
+    file.lock().map_err(io_at(&path))?;
+    Ok(file)
+}
+
+/// Makes the layout `root` (its directories, `oci-layout`, an empty `index.json`) where
+/// missing, under the index lock. Blocking.
+fn init_layout(root: &Path) -> Result<()> {
+    let blobs = root.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs).map_err(io_at(&blobs))?;
+    let _lock = lock_index(root)?;
+    let layout = root.join("oci-layout");
+    if !layout.try_exists().map_err(io_at(&layout))? {
+        write_atomic(root, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    }
+    let index = root.join("index.json");
+    if !index.try_exists().map_err(io_at(&index))? {
+        let empty = IndexFile {
+            schema_version: 2,
+            media_type: Some(crate::manifest::OCI_INDEX.into()),
+            manifests: Vec::new(),
+            annotations: None,
+        };
+        write_atomic(root, "index.json", &to_json(&empty, &index)?)?;
+    }
+    Ok(())
+}
+
+/// Changes the `manifests` of `root/index.json` under the index lock: read, `change`, write
+/// atomically. Every other field, known to us or not, is kept as read. Blocking.
+fn update_index(root: &Path, change: impl FnOnce(&mut Vec<serde_json::Value>)) -> Result<()> {
+    let _lock = lock_index(root)?;
+    let path = root.join("index.json");
+    let bytes = std::fs::read(&path).map_err(io_at(&path))?;
+    let not_index = |reason: String| Error::Layout {
+        path: path.clone(),
+        reason,
+    };
+    let mut index: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes)
+        .map_err(|e| not_index(format!("not an image index: {e}")))?;
+    let mut manifests = match index.remove("manifests") {
+        Some(serde_json::Value::Array(items)) => items,
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(_) => return Err(not_index("\"manifests\" is not an array".into())),
+    };
+    change(&mut manifests);
+    index.insert("manifests".into(), serde_json::Value::Array(manifests));
+    write_atomic(root, "index.json", &to_json(&index, &path)?)
+}
+
+/// Writes `dir/name` through a synced temporary file in `dir` and a rename. Blocking.
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
     let tmp = dir.join(tmp_name(name));
     let target = dir.join(name);
-    let result = async {
-        let mut f = tokio::fs::File::create(&tmp).await?;
-        f.write_all(bytes).await?;
-        f.sync_all().await?;
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
         drop(f);
-        tokio::fs::rename(&tmp, &target).await?;
-        sync_dir(dir).await
-    }
-    .await;
+        std::fs::rename(&tmp, &target)?;
+        sync_dir_blocking(dir)
+    })();
     if result.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
+        let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io_at(&target))
 }
 
+fn sync_dir_blocking(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 async fn sync_dir(dir: &Path) -> io::Result<()> {
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+    tokio::task::spawn_blocking(move || sync_dir_blocking(&dir))
         .await
         .map_err(io::Error::other)?
 }

@@ -50,6 +50,9 @@
 //! - Transient failures (connection errors, 5xx, 429 with `Retry-After`) are retried with
 //!   backoff; a download that breaks resumes with `Range`.
 //! - Manifests are copied byte for byte, so digests are kept.
+//! - [`OciDir`] changes `index.json` under the index lock ([`layout::INDEX_LOCK`], an exclusive
+//!   `flock` on `LAYOUT/index.json.lock`, the one boxwright's layer store takes too), so writers
+//!   in separate processes never lose each other's tags.
 //! - OCI 1.1 referrers: [`Client::referrers`] lists the artifacts (signatures, SBOMs) about a
 //!   manifest, through the referrers API or, on registries without it, the referrers tag
 //!   schema (`sha256-HEX`), which [`Client::put_manifest`] keeps up to date when it pushes a
@@ -72,7 +75,6 @@
 //! - No OAuth2 identity-token (refresh token) exchange: a helper's identity token is sent as a
 //!   basic password.
 //! - sha256 only (the digest every registry speaks).
-//! - [`OciDir`] serializes `index.json` updates within a process, not across processes.
 
 #![forbid(unsafe_code)]
 

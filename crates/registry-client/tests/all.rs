@@ -11,6 +11,8 @@ mod common;
 mod faults;
 #[path = "all/layout_copy.rs"]
 mod layout_copy;
+#[path = "all/layout_index.rs"]
+mod layout_index;
 #[path = "all/login.rs"]
 mod login;
 #[path = "all/referrers.rs"]
