@@ -2,11 +2,16 @@
 //! Garbage collection and `fsck`, which also cover the snapshots, are in `gc.rs` and `fsck.rs`.
 //!
 //! `index.json` is the only mutable file of the layout. Every change to it is a
-//! read-modify-write under an exclusive lock (`ROOT/locks/index.lock`), written to `ROOT/tmp`,
-//! fsynced and renamed into place, so readers never see a half-written index and a crash leaves
-//! the old or the new one. Each tag is one entry of `index.json` whose
-//! `org.opencontainers.image.ref.name` annotation holds the full normalized name
-//! (`docker.io/library/busybox:latest`); an entry without one is an untagged ("dangling") image.
+//! read-modify-write under the layout's index lock, written to `ROOT/tmp`, fsynced and renamed
+//! into place, so readers never see a half-written index and a crash leaves the old or the new
+//! one. The index lock rule, shared with any other writer of the layout (the registry client's
+//! `OciDir` follows it too, so neither loses the other's entries): an exclusive `flock` on
+//! `LAYOUT/index.json.lock` (created if missing, never removed), held from reading the index to
+//! renaming the new one into place; readers take no lock.
+//!
+//! Each tag is one entry of `index.json` whose `org.opencontainers.image.ref.name` annotation
+//! holds the full normalized name (`docker.io/library/busybox:latest`); an entry without one
+//! is an untagged ("dangling") image.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -27,6 +32,27 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
 /// Manifests, indexes and configs larger than this are refused (as registries do).
 pub const MAX_JSON_BLOB: u64 = 4 << 20;
+/// The layout's index lock file, `LAYOUT/index.json.lock` (the rule in the module documentation).
+const INDEX_LOCK: &str = "index.json.lock";
+
+/// Opens (creating it if missing) and `flock`s `path`, shared or exclusive, held until the file
+/// is dropped.
+fn lock_file(path: &Path, exclusive: bool) -> Result<File, StoreError> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_err(path))?;
+    if exclusive {
+        file.lock()
+    } else {
+        file.lock_shared()
+    }
+    .map_err(io_err(path))?;
+    Ok(file)
+}
 
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -216,6 +242,11 @@ pub struct Lease {
 }
 
 /// The store at one root.
+///
+/// Every change to `index.json` holds the layout's index lock: an exclusive `flock` on
+/// `LAYOUT/index.json.lock` from reading the index to renaming the new one into place. Any
+/// other program that follows the same rule (the registry client's `OciDir` does) can write
+/// the layout at the same time without either losing the other's entries.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
@@ -269,7 +300,7 @@ impl Store {
             layout,
             blobs,
         };
-        let _guard = store.lock("index", true)?;
+        let _guard = store.lock_index()?;
         let marker = store.layout.join("oci-layout");
         if !marker.exists() {
             store.write_atomic(&marker, OCI_LAYOUT.as_bytes())?;
@@ -309,21 +340,16 @@ impl Store {
 
     /// Takes the lock `ROOT/locks/NAME.lock`, shared or exclusive, held until the file is dropped.
     pub(crate) fn lock(&self, name: &str, exclusive: bool) -> Result<File, StoreError> {
-        let path = self.root.join("locks").join(format!("{name}.lock"));
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        if exclusive {
-            file.lock()
-        } else {
-            file.lock_shared()
-        }
-        .map_err(io_err(&path))?;
-        Ok(file)
+        lock_file(
+            &self.root.join("locks").join(format!("{name}.lock")),
+            exclusive,
+        )
+    }
+
+    /// Takes the layout's index lock (exclusive `flock` on `LAYOUT/index.json.lock`, the rule in
+    /// the module documentation), held until the file is dropped.
+    pub(crate) fn lock_index(&self) -> Result<File, StoreError> {
+        lock_file(&self.layout.join(INDEX_LOCK), true)
     }
 
     /// Takes a lease: until it is dropped, [`Store::gc`] in any process waits. Hold one from the
@@ -381,7 +407,7 @@ impl Store {
         &self,
         change: impl FnOnce(&mut Vec<Value>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let _guard = self.lock("index", true)?;
+        let _guard = self.lock_index()?;
         let mut index = self.read_index_value()?;
         let mut manifests = match index.remove("manifests") {
             Some(Value::Array(items)) => items,
