@@ -1,10 +1,52 @@
-//! boxwright-builder: Dockerfile to image with a layer cache (not yet written).
+//! boxwright-builder: Dockerfile to image with a layer cache — today, its build context.
 //!
-//! This crate will turn a parsed Dockerfile (from `boxwright-dockerfile-parser`) into an image:
-//! per-stage ARG/ENV expansion, a stage DAG run in parallel, a cache key per instruction (a changed
-//! step re-runs itself and every step after it, nothing before it), COPY/ADD from the build
-//! context honouring `.dockerignore`, RUN through an `Executor` seam (implemented by the runtime
-//! behind a feature), and base images through an `ImageSource` seam (the local store, or a
-//! registry pull behind a feature).
+//! What is here: [`Context`], a build context directory with its `.dockerignore`, and
+//! [`Context::checksum`], the blake3 [`Checksum`] of what a `COPY`/`ADD` of some source
+//! patterns depends on (paths, kinds, modes, contents, link targets — not times or owners),
+//! which the builder's cache keys will be made of; [`Checksum::changed_since`] names the paths
+//! that changed between two builds. A [`StatCache`] saved between builds keeps an unchanged
+//! context from being read again.
 //!
-//! Nothing is implemented yet. No API is offered until it is real.
+//! ```
+//! use boxwright_builder::{Context, StatCache};
+//! # let tmp = tempfile::tempdir()?;
+//! # let dir = tmp.path();
+//! # std::fs::create_dir(dir.join("src"))?;
+//! # std::fs::write(dir.join("src/main.js"), "console.log(1)")?;
+//! # std::fs::write(dir.join("src/debug.log"), "noise")?;
+//! # std::fs::write(dir.join("package.json"), "{}")?;
+//! # std::fs::write(dir.join(".dockerignore"), "**/*.log\n")?;
+//! # let cache_file = dir.join("stat-cache");
+//! let context = Context::open(dir)?;
+//! let mut cache = StatCache::load(&cache_file); // empty when missing or corrupt
+//! let before = context.checksum(&["package.json", "src"], &mut cache)?;
+//! cache.save(&cache_file)?;
+//!
+//! std::fs::write(dir.join("src/main.js"), "console.log(2)")?;
+//! std::fs::write(dir.join("src/debug.log"), "ignored")?; // .dockerignore'd
+//! let after = context.checksum(&["package.json", "src"], &mut cache)?;
+//! assert_ne!(before.digest(), after.digest());
+//! assert_eq!(after.changed_since(&before), ["src/main.js"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Not yet here
+//!
+//! The builder itself: per-stage ARG/ENV expansion, the stage DAG, cache keys and their
+//! store, RUN through an `Executor` seam, FROM through an `ImageSource` seam, layers written
+//! to the store, and the explanation of each cache miss. Following a symbolic link that is
+//! itself a COPY source (BuildKit follows it, scoped to the context) is not done: every link
+//! is recorded as a link.
+
+#![forbid(unsafe_code)]
+
+mod checksum;
+mod context;
+mod error;
+mod glob;
+mod stat_cache;
+
+pub use checksum::Checksum;
+pub use context::Context;
+pub use error::ContextError;
+pub use stat_cache::{StatCache, DEFAULT_RACY_WINDOW};

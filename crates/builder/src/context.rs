@@ -1,0 +1,408 @@
+//! The build context: a directory, its `.dockerignore`, and checksums of COPY/ADD sources.
+//!
+//! Reads never follow a symbolic link: the walk lists names with `readdir`, inspects each with
+//! `lstat` (`DirEntry::metadata`), records a link as a link (its target text), and opens a
+//! regular file with `O_NOFOLLOW`, checking that what it opened is the file it inspected.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use boxwright_dockerfile_parser::dockerignore::{ignore_file_for, DockerIgnore};
+
+use crate::checksum::Checksum;
+use crate::error::ContextError;
+use crate::glob;
+use crate::stat_cache::{StatCache, StatKey};
+
+/// A build context directory with the ignore patterns that apply to it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    root: PathBuf,
+    ignore: DockerIgnore,
+    ignore_file: Option<PathBuf>,
+}
+
+/// The kind of a context entry, as it goes into an entry's hash.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    File = 1,
+    Dir = 2,
+    Symlink = 3,
+    Other = 4,
+}
+
+impl Context {
+    /// Open `dir` as a build context with `<dir>/.dockerignore`, if there is one.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, ContextError> {
+        let root = canonical_dir(dir.as_ref())?;
+        let file = root.join(".dockerignore");
+        let file = file.symlink_metadata().is_ok().then_some(file);
+        Self::with_ignore_file(root, file)
+    }
+
+    /// Open `dir` as the context of a build of `dockerfile`: `<dockerfile>.dockerignore`
+    /// beside the Dockerfile, when it exists, replaces `<dir>/.dockerignore` (Docker's rule).
+    pub fn open_for_dockerfile(
+        dir: impl AsRef<Path>,
+        dockerfile: &Path,
+    ) -> Result<Self, ContextError> {
+        let root = canonical_dir(dir.as_ref())?;
+        let file = ignore_file_for(dockerfile, &root, |p| p.symlink_metadata().is_ok());
+        Self::with_ignore_file(root, file)
+    }
+
+    /// Open `dir` as a build context with the given patterns (no ignore file is read).
+    pub fn with_ignore(dir: impl AsRef<Path>, ignore: DockerIgnore) -> Result<Self, ContextError> {
+        let root = canonical_dir(dir.as_ref())?;
+        Ok(Context {
+            root,
+            ignore,
+            ignore_file: None,
+        })
+    }
+
+    /// Read and parse the ignore file, if any.
+    fn with_ignore_file(root: PathBuf, file: Option<PathBuf>) -> Result<Self, ContextError> {
+        let ignore = match &file {
+            None => DockerIgnore::parse("").map_err(|source| ContextError::Ignore {
+                path: root.join(".dockerignore"),
+                source,
+            })?,
+            Some(path) => {
+                let text = fs::read(path).map_err(|source| ContextError::ReadIgnore {
+                    path: path.clone(),
+                    source,
+                })?;
+                DockerIgnore::parse(&String::from_utf8_lossy(&text)).map_err(|source| {
+                    ContextError::Ignore {
+                        path: path.clone(),
+                        source,
+                    }
+                })?
+            }
+        };
+        Ok(Context {
+            root,
+            ignore,
+            ignore_file: file,
+        })
+    }
+
+    /// The context directory (canonical, absolute).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The ignore patterns in force.
+    pub fn ignore(&self) -> &DockerIgnore {
+        &self.ignore
+    }
+
+    /// The ignore file that was read, if any.
+    pub fn ignore_file(&self) -> Option<&Path> {
+        self.ignore_file.as_deref()
+    }
+
+    /// The checksum of what a `COPY`/`ADD` of `sources` depends on.
+    ///
+    /// Each source is relative to the context root (a leading `/` and `..` cannot leave it:
+    /// they are cleaned as BuildKit does, `/../a` being `a`); a component with `*`, `?`, `[`
+    /// or `\` is a Go `filepath.Match` pattern; a directory stands for its whole tree minus
+    /// ignored entries. Every matched entry contributes its context-relative path, its kind,
+    /// its permission bits (with setuid, setgid and sticky), and its content hash or link
+    /// target — not its times, owner or inode. A symbolic link is recorded as a link and never
+    /// followed, neither inside a copied directory nor as a source itself.
+    ///
+    /// A source without wildcards that names nothing (or an ignored path) is an error; a
+    /// wildcard that matches nothing contributes nothing.
+    pub fn checksum(
+        &self,
+        sources: &[&str],
+        cache: &mut StatCache,
+    ) -> Result<Checksum, ContextError> {
+        let mut entries = BTreeMap::new();
+        for pattern in sources {
+            let matched = self.expand(pattern)?;
+            if matched.is_empty() && !glob::has_meta(pattern) {
+                return Err(ContextError::SourceNotFound {
+                    pattern: (*pattern).to_string(),
+                });
+            }
+            for rel in matched {
+                self.add_tree(rel, &mut entries, cache)?;
+            }
+        }
+        Ok(Checksum::from_sorted(entries.into_iter().collect()))
+    }
+
+    /// The context-relative paths a source pattern names (`""` for the root), not ignored.
+    fn expand(&self, pattern: &str) -> Result<Vec<String>, ContextError> {
+        let mut current = vec![String::new()];
+        for comp in clean_components(pattern) {
+            let mut next = Vec::new();
+            for base in &current {
+                if glob::has_meta(comp) {
+                    self.match_children(base, comp, pattern, &mut next)?;
+                } else {
+                    let rel = join(base, comp);
+                    if self.abs(&rel).symlink_metadata().is_ok() && self.is_dir(base) {
+                        next.push(rel);
+                    }
+                }
+            }
+            current = next;
+        }
+        current.retain(|rel| rel.is_empty() || !self.ignore.is_excluded(rel));
+        Ok(current)
+    }
+
+    /// Push the children of directory `base` whose names match `comp`.
+    fn match_children(
+        &self,
+        base: &str,
+        comp: &str,
+        pattern: &str,
+        out: &mut Vec<String>,
+    ) -> Result<(), ContextError> {
+        if !self.is_dir(base) {
+            return Ok(());
+        }
+        let dir = self.abs(base);
+        let read = fs::read_dir(&dir).map_err(|source| ContextError::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut names = Vec::new();
+        for entry in read {
+            let entry = entry.map_err(|source| ContextError::Read {
+                path: dir.clone(),
+                source,
+            })?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let hit = glob::matches(comp, &name).map_err(|_| ContextError::BadPattern {
+                pattern: pattern.to_string(),
+            })?;
+            if hit {
+                names.push(join(base, &name));
+            }
+        }
+        // An empty directory still validates the pattern, as Go's Match does.
+        if names.is_empty() {
+            glob::matches(comp, "").map_err(|_| ContextError::BadPattern {
+                pattern: pattern.to_string(),
+            })?;
+        }
+        names.sort();
+        out.extend(names);
+        Ok(())
+    }
+
+    /// Whether `rel` is a real directory (not a link to one).
+    fn is_dir(&self, rel: &str) -> bool {
+        self.abs(rel)
+            .symlink_metadata()
+            .map(|m| m.is_dir())
+            .unwrap_or(false)
+    }
+
+    /// The absolute path of a context-relative path made of names listed from the tree.
+    fn abs(&self, rel: &str) -> PathBuf {
+        if rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        }
+    }
+
+    /// Add `rel` and, for a directory, every entry below it that is not ignored.
+    fn add_tree(
+        &self,
+        rel: String,
+        entries: &mut BTreeMap<String, [u8; 32]>,
+        cache: &mut StatCache,
+    ) -> Result<(), ContextError> {
+        let abs = self.abs(&rel);
+        let meta = abs
+            .symlink_metadata()
+            .map_err(|source| ContextError::Read {
+                path: abs.clone(),
+                source,
+            })?;
+        let mut stack = Vec::new();
+        if meta.is_dir() {
+            stack.push(rel.clone());
+        }
+        if !rel.is_empty() && !entries.contains_key(&rel) {
+            let hash = self.entry_hash(&abs, &meta, cache)?;
+            entries.insert(rel, hash);
+        }
+        while let Some(dir_rel) = stack.pop() {
+            let dir = self.abs(&dir_rel);
+            let read = fs::read_dir(&dir).map_err(|source| ContextError::Read {
+                path: dir.clone(),
+                source,
+            })?;
+            for entry in read {
+                let entry = entry.map_err(|source| ContextError::Read {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let child = join(&dir_rel, &entry.file_name().to_string_lossy());
+                let path = entry.path();
+                let meta = entry.metadata().map_err(|source| ContextError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                if self.ignore.is_excluded(&child) {
+                    if meta.is_dir() && self.ignore.must_descend(&child) {
+                        stack.push(child);
+                    }
+                    continue;
+                }
+                if meta.is_dir() {
+                    stack.push(child.clone());
+                }
+                if let Entry::Vacant(slot) = entries.entry(child) {
+                    slot.insert(self.entry_hash(&path, &meta, cache)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The hash of one entry: kind, permission bits, and content or link target.
+    fn entry_hash(
+        &self,
+        abs: &Path,
+        meta: &fs::Metadata,
+        cache: &mut StatCache,
+    ) -> Result<[u8; 32], ContextError> {
+        let ft = meta.file_type();
+        let kind = if ft.is_file() {
+            Kind::File
+        } else if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_symlink() {
+            Kind::Symlink
+        } else {
+            Kind::Other
+        };
+        let mut h = blake3::Hasher::new();
+        h.update(&[kind as u8]);
+        h.update(&(meta.mode() & 0o7777).to_le_bytes());
+        match kind {
+            Kind::File => {
+                h.update(&file_hash(abs, meta, cache)?);
+            }
+            Kind::Symlink => {
+                use std::os::unix::ffi::OsStrExt;
+                let target = fs::read_link(abs).map_err(|source| ContextError::Read {
+                    path: abs.to_path_buf(),
+                    source,
+                })?;
+                h.update(target.as_os_str().as_bytes());
+            }
+            Kind::Dir => {}
+            Kind::Other => {
+                let special = if ft.is_block_device() || ft.is_char_device() {
+                    meta.rdev()
+                } else {
+                    0
+                };
+                h.update(&special.to_le_bytes());
+            }
+        }
+        Ok(*h.finalize().as_bytes())
+    }
+}
+
+/// The blake3 of a regular file's content, from the stat cache when its record still holds.
+fn file_hash(
+    abs: &Path,
+    meta: &fs::Metadata,
+    cache: &mut StatCache,
+) -> Result<[u8; 32], ContextError> {
+    let key = StatKey::of(meta);
+    if let Some(hash) = cache.get(abs, &key) {
+        return Ok(hash);
+    }
+    let err = |source| ContextError::Read {
+        path: abs.to_path_buf(),
+        source,
+    };
+    let started = SystemTime::now();
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(abs)
+        .map_err(err)?;
+    let opened = file.metadata().map_err(err)?;
+    if !opened.is_file() || opened.ino() != meta.ino() || opened.dev() != meta.dev() {
+        return Err(err(std::io::Error::other(
+            "the file was replaced while the context was read",
+        )));
+    }
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(&file).map_err(err)?;
+    let hash = *hasher.finalize().as_bytes();
+    cache.insert(abs.to_path_buf(), StatKey::of(&opened), started, hash);
+    Ok(hash)
+}
+
+/// The canonical path of a context directory.
+fn canonical_dir(dir: &Path) -> Result<PathBuf, ContextError> {
+    let err = |source| ContextError::Open {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let root = fs::canonicalize(dir).map_err(err)?;
+    if !root.is_dir() {
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        )));
+    }
+    Ok(root)
+}
+
+/// A source's components after Go's `filepath.Clean` of `"/" + source`: empty and `.`
+/// components dropped, `..` removing the previous one and never going above the root.
+fn clean_components(source: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for comp in source.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `base/name`, or `name` at the root.
+fn join(base: &str, name: &str) -> String {
+    if base.is_empty() {
+        name.to_string()
+    } else {
+        format!("{base}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_cleaned_inside_the_root() {
+        assert_eq!(clean_components("/../a/./b//c/.."), ["a", "b"]);
+        assert_eq!(clean_components("../../etc/passwd"), ["etc", "passwd"]);
+        assert!(clean_components(".").is_empty());
+        assert!(clean_components("/").is_empty());
+    }
+}
