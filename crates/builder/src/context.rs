@@ -1,9 +1,10 @@
 //! The build context: a directory, its `.dockerignore`, and checksums of COPY/ADD sources.
 //!
-//! Reads never follow a symbolic link: the walk lists names with `readdir`, inspects each with
-//! `lstat` (`DirEntry::metadata`), records a link as a link (its target text), and opens a
-//! regular file with `O_NOFOLLOW`, checking that what it opened is the file it inspected.
-
+//! Reads never leave the context: the walk lists names with `readdir`, inspects each with
+//! `lstat` (`DirEntry::metadata`), records a link inside a copied directory as a link (its
+//! target text), and opens a regular file with `O_NOFOLLOW`, checking that what it opened is
+//! the file it inspected. Only a source path itself has its links followed, resolved inside
+//! the context root as BuildKit does (`resolve`).
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -16,6 +17,7 @@ use boxwright_dockerfile_parser::dockerignore::{ignore_file_for, DockerIgnore};
 use crate::checksum::Checksum;
 use crate::error::ContextError;
 use crate::glob;
+use crate::resolve::{join, resolve_in_root};
 use crate::stat_cache::{StatCache, StatKey};
 
 /// A build context directory with the ignore patterns that apply to it.
@@ -114,8 +116,13 @@ impl Context {
     /// or `\` is a Go `filepath.Match` pattern; a directory stands for its whole tree minus
     /// ignored entries. Every matched entry contributes its context-relative path, its kind,
     /// its permission bits (with setuid, setgid and sticky), and its content hash or link
-    /// target — not its times, owner or inode. A symbolic link is recorded as a link and never
-    /// followed, neither inside a copied directory nor as a source itself.
+    /// target — not its times, owner or inode.
+    ///
+    /// Symbolic links, as BuildKit's COPY treats them: links in a source path (the source
+    /// itself included) are followed *inside the context* — an absolute target starts from
+    /// the context root, `..` stops at it — and the entries are recorded under the path they
+    /// resolve to; links inside a copied directory are copied as links, so only their target
+    /// text counts. Nothing outside the context is ever read.
     ///
     /// A source without wildcards that names nothing (or an ignored path) is an error; a
     /// wildcard that matches nothing contributes nothing.
@@ -145,15 +152,18 @@ impl Context {
         for comp in clean_components(pattern) {
             let mut next = Vec::new();
             for base in &current {
+                let mut names = Vec::new();
                 if glob::has_meta(comp) {
-                    self.match_children(base, comp, pattern, &mut next)?;
+                    self.match_children(base, comp, pattern, &mut names)?;
                 } else {
-                    let rel = join(base, comp);
-                    if self.abs(&rel).symlink_metadata().is_ok() && self.is_dir(base) {
-                        next.push(rel);
-                    }
+                    names.push(join(base, comp));
+                }
+                for name in names {
+                    next.extend(resolve_in_root(&self.root, &self.ignore, &name)?);
                 }
             }
+            next.sort();
+            next.dedup();
             current = next;
         }
         current.retain(|rel| rel.is_empty() || !self.ignore.is_excluded(rel));
@@ -383,15 +393,6 @@ fn clean_components(source: &str) -> Vec<&str> {
         }
     }
     out
-}
-
-/// `base/name`, or `name` at the root.
-fn join(base: &str, name: &str) -> String {
-    if base.is_empty() {
-        name.to_string()
-    } else {
-        format!("{base}/{name}")
-    }
 }
 
 #[cfg(test)]

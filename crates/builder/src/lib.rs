@@ -34,9 +34,10 @@
 //!
 //! The builder itself: per-stage ARG/ENV expansion, the stage DAG, cache keys and their
 //! store, RUN through an `Executor` seam, FROM through an `ImageSource` seam, layers written
-//! to the store, and the explanation of each cache miss. Following a symbolic link that is
-//! itself a COPY source (BuildKit follows it, scoped to the context) is not done: every link
-//! is recorded as a link.
+//! to the store, and the explanation of each cache miss.
+//!
+//! Context checksums do not yet cover `ADD` of URLs or git repositories, `COPY --from`, nor
+//! `--exclude` and `--parents`; files are hashed one after another (no parallel hashing).
 
 #![forbid(unsafe_code)]
 
@@ -44,6 +45,7 @@ mod checksum;
 mod context;
 mod error;
 mod glob;
+mod resolve;
 mod stat_cache;
 
 pub use checksum::Checksum;

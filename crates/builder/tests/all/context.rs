@@ -193,7 +193,7 @@ fn dot_dot_cannot_leave_the_context() {
 }
 
 #[test]
-fn symlinks_are_recorded_as_links_and_never_followed() {
+fn links_inside_a_copied_dir_are_links_and_never_followed() {
     let outer = context_dir(&[("outside/secret", "s1"), ("ctx/dir/a.txt", "a")]);
     let ctx = outer.path().join("ctx");
     symlink(
@@ -202,26 +202,68 @@ fn symlinks_are_recorded_as_links_and_never_followed() {
     )
     .unwrap();
     symlink("../../outside/secret", ctx.join("dir/rel-link")).unwrap();
-    symlink(outer.path().join("outside"), ctx.join("dirlink")).unwrap();
-    let before = sum(&ctx, &["dir", "dir/abs-link"]);
+    let before = sum(&ctx, &["dir"]);
     assert_eq!(before.len(), 4);
     // The content behind a link is not read: changing it changes nothing.
     fs::write(outer.path().join("outside/secret"), "s2").unwrap();
-    assert_eq!(sum(&ctx, &["dir", "dir/abs-link"]), before);
-    // A link to a directory is not walked, and a path through it is not resolved.
-    let dirlink = sum(&ctx, &["dirlink"]);
+    assert_eq!(sum(&ctx, &["dir"]), before);
+    // Its target text counts.
+    fs::remove_file(ctx.join("dir/rel-link")).unwrap();
+    symlink("a.txt", ctx.join("dir/rel-link")).unwrap();
+    assert_eq!(sum(&ctx, &["dir"]).changed_since(&before), ["dir/rel-link"]);
+}
+
+#[test]
+fn a_source_link_is_followed_inside_the_context_only() {
+    let outer = context_dir(&[
+        ("outside/secret", "s"),
+        ("ctx/dir/a.txt", "a"),
+        ("ctx/outside/secret", "decoy"),
+    ]);
+    let ctx = outer.path().join("ctx");
+    symlink("dir/a.txt", ctx.join("current")).unwrap();
+    symlink("dir", ctx.join("dirlink")).unwrap();
+    // A source that is a link stands for what it points to, inside the context.
+    let before = sum(&ctx, &["current"]);
+    assert_eq!(before, sum(&ctx, &["dir/a.txt"]));
+    assert_eq!(sum(&ctx, &["dirlink/*"]), sum(&ctx, &["dir/a.txt"]));
+    assert_eq!(sum(&ctx, &["dirlink"]), sum(&ctx, &["dir"]));
+    fs::write(ctx.join("dir/a.txt"), "b").unwrap();
     assert_eq!(
-        dirlink.entries().map(|(p, _)| p).collect::<Vec<_>>(),
-        ["dirlink"]
+        sum(&ctx, &["current"]).changed_since(&before),
+        ["dir/a.txt"]
     );
+    // Targets that would leave the context resolve against its root instead, as in BuildKit:
+    // the host's file is never read.
+    symlink(outer.path().join("outside/secret"), ctx.join("abs-link")).unwrap();
+    symlink("../../../outside/secret", ctx.join("dir/rel-link")).unwrap();
+    symlink("/outside/secret", ctx.join("rooted-link")).unwrap();
+    let decoy = sum(&ctx, &["outside/secret"]);
+    assert_eq!(sum(&ctx, &["dir/rel-link"]), decoy);
+    assert_eq!(sum(&ctx, &["rooted-link"]), decoy);
     let err = Context::open(&ctx)
         .unwrap()
-        .checksum(&["dirlink/secret"], &mut StatCache::new());
+        .checksum(&["abs-link"], &mut StatCache::new());
     assert!(
         matches!(err, Err(ContextError::SourceNotFound { .. })),
         "{err:?}"
     );
-    assert!(sum(&ctx, &["dirlink/*"]).is_empty());
+    // A loop is refused, not followed forever.
+    symlink("loop-b", ctx.join("loop-a")).unwrap();
+    symlink("loop-a", ctx.join("loop-b")).unwrap();
+    let err = Context::open(&ctx)
+        .unwrap()
+        .checksum(&["loop-a"], &mut StatCache::new());
+    assert!(matches!(err, Err(ContextError::Read { .. })), "{err:?}");
+    // A link to an ignored file gives nothing, as BuildKit never received the file.
+    fs::write(ctx.join(".dockerignore"), "outside\n").unwrap();
+    let err = Context::open(&ctx)
+        .unwrap()
+        .checksum(&["rooted-link"], &mut StatCache::new());
+    assert!(
+        matches!(err, Err(ContextError::SourceNotFound { .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
