@@ -44,11 +44,17 @@
 mod checksum;
 mod context;
 mod error;
+mod executor;
 mod glob;
 mod resolve;
+mod source;
 mod stat_cache;
 
 pub use checksum::Checksum;
 pub use context::Context;
 pub use error::ContextError;
+pub use executor::{
+    Executor, ExecutorError, OutputSink, OutputStream, RunStep, StepExit, StepMount, StepNetwork,
+};
+pub use source::{ImageSource, LocalOnly, SourceError};
 pub use stat_cache::{StatCache, DEFAULT_RACY_WINDOW};
