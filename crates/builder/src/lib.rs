@@ -45,6 +45,7 @@ mod checksum;
 mod context;
 mod error;
 mod glob;
+mod hash;
 mod resolve;
 mod stat_cache;
 
