@@ -7,18 +7,17 @@
 //! the context root as BuildKit does (`resolve`).
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use boxwright_dockerfile_parser::dockerignore::{ignore_file_for, DockerIgnore};
 
 use crate::checksum::Checksum;
 use crate::error::ContextError;
 use crate::glob;
+use crate::hash::hash_entries;
 use crate::resolve::{join, resolve_in_root};
-use crate::stat_cache::{StatCache, StatKey};
+use crate::stat_cache::StatCache;
 
 /// A build context directory with the ignore patterns that apply to it.
 #[derive(Debug, Clone)]
@@ -26,15 +25,6 @@ pub struct Context {
     root: PathBuf,
     ignore: DockerIgnore,
     ignore_file: Option<PathBuf>,
-}
-
-/// The kind of a context entry, as it goes into an entry's hash.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    File = 1,
-    Dir = 2,
-    Symlink = 3,
-    Other = 4,
 }
 
 impl Context {
@@ -131,7 +121,7 @@ impl Context {
         sources: &[&str],
         cache: &mut StatCache,
     ) -> Result<Checksum, ContextError> {
-        let mut entries = BTreeMap::new();
+        let mut found = BTreeMap::new();
         for pattern in sources {
             let matched = self.expand(pattern)?;
             if matched.is_empty() && !glob::has_meta(pattern) {
@@ -140,10 +130,14 @@ impl Context {
                 });
             }
             for rel in matched {
-                self.add_tree(rel, &mut entries, cache)?;
+                self.add_tree(rel, &mut found)?;
             }
         }
-        Ok(Checksum::from_sorted(entries.into_iter().collect()))
+        let found = found
+            .into_iter()
+            .map(|(rel, (abs, meta))| (rel, abs, meta))
+            .collect();
+        Ok(Checksum::from_sorted(hash_entries(found, cache)?))
     }
 
     /// The context-relative paths a source pattern names (`""` for the root), not ignored.
@@ -228,12 +222,11 @@ impl Context {
         }
     }
 
-    /// Add `rel` and, for a directory, every entry below it that is not ignored.
+    /// Find `rel` and, for a directory, every entry below it that is not ignored.
     fn add_tree(
         &self,
         rel: String,
-        entries: &mut BTreeMap<String, [u8; 32]>,
-        cache: &mut StatCache,
+        found: &mut BTreeMap<String, (PathBuf, fs::Metadata)>,
     ) -> Result<(), ContextError> {
         let abs = self.abs(&rel);
         let meta = abs
@@ -246,9 +239,8 @@ impl Context {
         if meta.is_dir() {
             stack.push(rel.clone());
         }
-        if !rel.is_empty() && !entries.contains_key(&rel) {
-            let hash = self.entry_hash(&abs, &meta, cache)?;
-            entries.insert(rel, hash);
+        if !rel.is_empty() {
+            found.entry(rel).or_insert((abs, meta));
         }
         while let Some(dir_rel) = stack.pop() {
             let dir = self.abs(&dir_rel);
@@ -276,91 +268,13 @@ impl Context {
                 if meta.is_dir() {
                     stack.push(child.clone());
                 }
-                if let Entry::Vacant(slot) = entries.entry(child) {
-                    slot.insert(self.entry_hash(&path, &meta, cache)?);
+                if let Entry::Vacant(slot) = found.entry(child) {
+                    slot.insert((path, meta));
                 }
             }
         }
         Ok(())
     }
-
-    /// The hash of one entry: kind, permission bits, and content or link target.
-    fn entry_hash(
-        &self,
-        abs: &Path,
-        meta: &fs::Metadata,
-        cache: &mut StatCache,
-    ) -> Result<[u8; 32], ContextError> {
-        let ft = meta.file_type();
-        let kind = if ft.is_file() {
-            Kind::File
-        } else if ft.is_dir() {
-            Kind::Dir
-        } else if ft.is_symlink() {
-            Kind::Symlink
-        } else {
-            Kind::Other
-        };
-        let mut h = blake3::Hasher::new();
-        h.update(&[kind as u8]);
-        h.update(&(meta.mode() & 0o7777).to_le_bytes());
-        match kind {
-            Kind::File => {
-                h.update(&file_hash(abs, meta, cache)?);
-            }
-            Kind::Symlink => {
-                use std::os::unix::ffi::OsStrExt;
-                let target = fs::read_link(abs).map_err(|source| ContextError::Read {
-                    path: abs.to_path_buf(),
-                    source,
-                })?;
-                h.update(target.as_os_str().as_bytes());
-            }
-            Kind::Dir => {}
-            Kind::Other => {
-                let special = if ft.is_block_device() || ft.is_char_device() {
-                    meta.rdev()
-                } else {
-                    0
-                };
-                h.update(&special.to_le_bytes());
-            }
-        }
-        Ok(*h.finalize().as_bytes())
-    }
-}
-
-/// The blake3 of a regular file's content, from the stat cache when its record still holds.
-fn file_hash(
-    abs: &Path,
-    meta: &fs::Metadata,
-    cache: &mut StatCache,
-) -> Result<[u8; 32], ContextError> {
-    let key = StatKey::of(meta);
-    if let Some(hash) = cache.get(abs, &key) {
-        return Ok(hash);
-    }
-    let err = |source| ContextError::Read {
-        path: abs.to_path_buf(),
-        source,
-    };
-    let started = SystemTime::now();
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(abs)
-        .map_err(err)?;
-    let opened = file.metadata().map_err(err)?;
-    if !opened.is_file() || opened.ino() != meta.ino() || opened.dev() != meta.dev() {
-        return Err(err(std::io::Error::other(
-            "the file was replaced while the context was read",
-        )));
-    }
-    let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(&file).map_err(err)?;
-    let hash = *hasher.finalize().as_bytes();
-    cache.insert(abs.to_path_buf(), StatKey::of(&opened), started, hash);
-    Ok(hash)
 }
 
 /// The canonical path of a context directory.

@@ -30,6 +30,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # What leaves the context
+//!
+//! Nothing. As in BuildKit (whose COPY sets `FollowSymlinks` and cleans a source with
+//! `filepath.Join("/", src)`): `..` stops at the context root; links in a source path are
+//! followed but resolved inside the context (an absolute target starts from the context root);
+//! links inside a copied directory are recorded as links. Files are opened with `O_NOFOLLOW`.
+//!
+//! # The stat cache
+//!
+//! Save it under the store root's `cache/` directory. A record is trusted only when the file's
+//! mtime and ctime are [`DEFAULT_RACY_WINDOW`] older than the moment it was hashed, so a write
+//! landing in the same timestamp granule as the hashing is still seen. Records are never
+//! dropped on their own: call [`StatCache::retain`] to prune.
+//!
 //! # Not yet here
 //!
 //! The builder itself: per-stage ARG/ENV expansion, the stage DAG, cache keys and their
@@ -46,6 +60,7 @@ mod context;
 mod error;
 mod executor;
 mod glob;
+mod hash;
 mod resolve;
 mod source;
 mod stat_cache;

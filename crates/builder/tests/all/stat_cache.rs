@@ -143,3 +143,32 @@ fn retain_drops_records() {
     cache.retain(|p| p.ends_with("d0/f0"));
     assert_eq!(cache.len(), 1);
 }
+
+#[test]
+fn a_large_context_gives_sorted_entries_and_names_each_change() {
+    let tmp = aged_context(700);
+    let ctx = Context::open(tmp.path()).unwrap();
+    let mut cache = trusting_cache();
+    let cold = ctx.checksum(&["."], &mut cache).unwrap();
+    assert_eq!(cache.files_hashed(), 700);
+    assert_eq!(cold.len(), 707);
+    let paths: Vec<_> = cold.entries().map(|(p, _)| p.to_string()).collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted);
+    let few = ctx
+        .checksum(&["d1", "d2/f2"], &mut StatCache::new())
+        .unwrap();
+    for (path, hash) in few.entries() {
+        assert_eq!(
+            cold.entries().find(|(p, _)| *p == path).unwrap().1,
+            hash,
+            "{path}"
+        );
+    }
+    fs::write(tmp.path().join("d0/f0"), "changed 0").unwrap();
+    fs::write(tmp.path().join("d6/f699"), "changed 699").unwrap();
+    let after = ctx.checksum(&["."], &mut cache).unwrap();
+    assert_eq!(cache.files_hashed(), 702);
+    assert_eq!(after.changed_since(&cold), ["d0/f0", "d6/f699"]);
+}
