@@ -62,6 +62,8 @@ mod executor;
 mod glob;
 mod hash;
 mod resolve;
+#[cfg(feature = "runtime")]
+mod runtime_executor;
 mod source;
 mod stat_cache;
 
@@ -71,5 +73,7 @@ pub use error::ContextError;
 pub use executor::{
     Executor, ExecutorError, OutputSink, OutputStream, RunStep, StepExit, StepMount, StepNetwork,
 };
+#[cfg(feature = "runtime")]
+pub use runtime_executor::{RuntimeExecutor, RuntimeExecutorError};
 pub use source::{ImageSource, LocalOnly, SourceError};
 pub use stat_cache::{StatCache, DEFAULT_RACY_WINDOW};
