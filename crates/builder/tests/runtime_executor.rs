@@ -395,3 +395,91 @@ async fn dropping_the_future_kills_the_step() {
     }
     assert!(processes_with(&token).is_empty());
 }
+
+/// The entries under `dir`, relative, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let out = std::process::Command::new("find")
+        .arg(dir)
+        .args(["-mindepth", "1", "-printf", "%P\\n"])
+        .output()
+        .unwrap();
+    let mut entries: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    entries.sort();
+    entries
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_that_changes_nothing_leaves_upper_empty() {
+    // The busybox root has no /proc, /dev, /sys, /etc/hosts…: the runtime makes them as mount
+    // points, and they are no change of the step's.
+    let f = Fixture::new();
+    let host = f.host_dir("host");
+    let mut step = f.step("true");
+    step.mounts = vec![
+        StepMount::Bind {
+            source: host,
+            target: "/mnt/deep/x".into(),
+            readonly: true,
+        },
+        StepMount::Tmpfs {
+            target: "/etc/cache".into(),
+            size: None,
+        },
+        StepMount::Tmpfs {
+            target: "/tmp".into(),
+            size: None,
+        },
+    ];
+    let ran = run(step).await;
+    assert_eq!(ran.exit.code, 0, "{}", ran.stderr);
+    assert_eq!(tree(&f.upper), Vec::<String>::new());
+    assert!(f.lower.join("tmp").is_dir());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mount_stubs_go_and_the_steps_changes_stay() {
+    let f = Fixture::new();
+    let host = f.host_dir("host");
+    let mut step = f.step("echo hi > /etc/new; touch /mnt/other; touch here");
+    step.workdir = "/app".into();
+    step.mounts = vec![
+        StepMount::Bind {
+            source: host.clone(),
+            target: "/mnt/x".into(),
+            readonly: false,
+        },
+        StepMount::Bind {
+            source: host,
+            target: "/app/cache".into(),
+            readonly: false,
+        },
+    ];
+    let ran = run(step).await;
+    assert_eq!(ran.exit.code, 0, "{}", ran.stderr);
+    assert_eq!(
+        tree(&f.upper),
+        ["app", "app/here", "etc", "etc/new", "mnt", "mnt/other"]
+    );
+
+    // A workdir the runtime makes stays, empty, as Docker's does.
+    let g = Fixture::new();
+    let mut step = g.step("true");
+    step.workdir = "/srv/app".into();
+    let ran = run(step).await;
+    assert_eq!(ran.exit.code, 0, "{}", ran.stderr);
+    assert_eq!(tree(&g.upper), ["srv", "srv/app"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_mode_of_a_stubs_parent_stays() {
+    let f = Fixture::new();
+    let ran = run(f.step("chmod 700 /etc")).await;
+    assert_eq!(ran.exit.code, 0, "{}", ran.stderr);
+    assert_eq!(tree(&f.upper), ["etc"]);
+    let mode = std::fs::metadata(f.upper.join("etc")).unwrap().mode() & 0o7777;
+    assert_eq!(mode, 0o700);
+}

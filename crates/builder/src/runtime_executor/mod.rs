@@ -11,6 +11,13 @@ use crate::executor::{
     Executor, ExecutorError, OutputSink, OutputStream, RunStep, StepExit, StepMount, StepNetwork,
 };
 
+mod stubs;
+
+use stubs::Stubs;
+
+/// The files the runtime binds over the image's (Docker's), besides the spec's mounts.
+const ETC_FILES: [&str; 3] = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
+
 /// How much of a stream is read at once (one chunk sent to the [`OutputSink`] at most).
 const CHUNK: usize = 32 * 1024;
 
@@ -28,7 +35,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///   (`WORK.empty-lower`) and removed when the step ends or is dropped. Only real overlayfs
 ///   is used ([`OverlayMode::Always`]): the runtime's fallback copy of the merged view would
 ///   leave the step's changes outside `upper`, so a kernel that refuses the overlay fails the
-///   step with [`ExecutorError::Start`] instead.
+///   step with [`ExecutorError::Start`] instead. The mount points the runtime makes for the
+///   step (`/proc`, `/dev`, `/sys`, `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, the
+///   `RUN --mount` targets) when the image lacks them are removed from `upper` after the step
+///   if still empty, with the directories copied up only to hold them, as BuildKit removes its
+///   mount stubs: a step that changes nothing leaves `upper` empty.
 /// - **Command.** `args`, `env` (`KEY=value`; a string without `=` is the variable set to the
 ///   empty string; a later duplicate wins), `workdir` (the runtime creates it when missing,
 ///   as Docker does), `user` as written (the runtime resolves names and groups in the step's
@@ -192,6 +203,9 @@ impl Executor for RuntimeExecutor {
             ));
         }
         let container = self.container(&step, rootfs).map_err(|e| start(e.into()))?;
+        let mount_stubs = find_stubs(&container, &step, empty_lower.as_ref())
+            .await
+            .map_err(|e| start(e.into()))?;
         let mut child = container.spawn().await.map_err(|e| start(e.into()))?;
         tracing::debug!(id = child.id(), pid = child.pid(), "RUN step started");
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
@@ -204,9 +218,53 @@ impl Executor for RuntimeExecutor {
         .map_err(|source| ExecutorError::Wait { source })?;
         drop(child);
         drop(empty_lower);
+        remove_stubs(mount_stubs, step.upper).await;
         Ok(StepExit {
             code: status.code(),
         })
+    }
+}
+
+/// The mount stubs `container` will make over the step's lower dirs (on the blocking pool).
+async fn find_stubs(
+    container: &Container,
+    step: &RunStep,
+    empty_lower: Option<&EmptyLower>,
+) -> Result<Stubs, RuntimeExecutorError> {
+    let destinations: Vec<PathBuf> = container
+        .spec()
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| m.destination().clone())
+        .chain(ETC_FILES.iter().map(PathBuf::from))
+        .collect();
+    let lower = match empty_lower {
+        Some(e) => vec![e.path.clone()],
+        None => step.lower.clone(),
+    };
+    let workdir = PathBuf::from(&step.workdir);
+    let found = tokio::task::spawn_blocking(move || {
+        Stubs::find(&lower, destinations.iter().map(PathBuf::as_path), &workdir)
+    })
+    .await;
+    match found {
+        Ok(Ok(stubs)) => Ok(stubs),
+        Ok(Err(source)) => Err(RuntimeExecutorError::MountStubs { source }),
+        Err(join) => Err(RuntimeExecutorError::MountStubs {
+            source: std::io::Error::other(join),
+        }),
+    }
+}
+
+/// Removes the mount stubs from `upper` once the step has ended (on the blocking pool); a
+/// failure leaves them in the layer, with a warning.
+async fn remove_stubs(stubs: Stubs, upper: PathBuf) {
+    let removed = tokio::task::spawn_blocking(move || stubs.remove(&upper)).await;
+    match removed {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "mount stubs left in the upper dir"),
+        Err(error) => tracing::warn!(%error, "mount stubs left in the upper dir"),
     }
 }
 
@@ -295,6 +353,13 @@ pub enum RuntimeExecutorError {
     MaterializedCopy {
         /// The copy.
         path: PathBuf,
+    },
+    /// The lower dirs could not be read to find the mount points the runtime will make.
+    #[error("reading the lower dirs for the mount points to make")]
+    MountStubs {
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
     /// Reading the step's output failed.
     #[error("reading the step's {stream:?}")]
