@@ -483,3 +483,91 @@ async fn a_changed_mode_of_a_stubs_parent_stays() {
     let mode = std::fs::metadata(f.upper.join("etc")).unwrap().mode() & 0o7777;
     assert_eq!(mode, 0o700);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_killed_by_a_signal_exits_128_plus_it() {
+    let f = Fixture::new();
+    let token = format!("STEP_TOKEN={}", f.tmp.path().display());
+    let mut step = f.step("exec sleep 1000");
+    step.env.push(token.clone());
+    let task = tokio::spawn(run(step));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        // The shell execs sleep as the step's PID 1.
+        let found: Vec<i32> = processes_with(&token)
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.starts_with(b"sleep\0"))
+            })
+            .collect();
+        if let [pid] = found[..] {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the step did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let kill = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(task.await.unwrap().exit.code, 137);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn network_outbound_has_a_private_namespace_with_slirp4netns() {
+    let f = Fixture::new();
+    let mut step =
+        f.step("awk -F: 'NR > 2 { gsub(/ /, \"\", $1); print $1 }' /proc/net/dev | sort");
+    step.network = StepNetwork::Outbound;
+    let ran = run(step).await;
+    assert_eq!(ran.exit.code, 0, "{}", ran.stderr);
+    // slirp4netns (Debian's, installed here) adds tap0; the host's interfaces are not there.
+    assert_eq!(ran.stdout, "lo\ntap0\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_materialized_copy_beside_upper_is_refused() {
+    // The runtime would run over `UPPER.merged` rather than the overlay: the step's changes
+    // would miss upper.
+    let f = Fixture::new();
+    let copy = f.tmp.path().join("step-upper.merged");
+    std::fs::create_dir(&copy).unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let err = RuntimeExecutor::new()
+        .run(f.step("true"), tx)
+        .await
+        .unwrap_err();
+    let ExecutorError::Start { source } = err else {
+        panic!("not a start error: {err:?}");
+    };
+    assert!(
+        matches!(
+            source.downcast_ref::<boxwright_builder::RuntimeExecutorError>(),
+            Some(boxwright_builder::RuntimeExecutorError::MaterializedCopy { path }) if *path == copy
+        ),
+        "{source:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_receiver_does_not_block_the_command() {
+    // 4 MiB on each stream, far beyond a pipe's buffer, with nobody listening.
+    let f = Fixture::new();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    drop(rx);
+    let step = f.step("yes | head -c 4194304; yes | head -c 4194304 >&2; echo done > /done");
+    let exit = tokio::time::timeout(
+        Duration::from_secs(60),
+        RuntimeExecutor::new().run(step, tx),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(exit.code, 0);
+    assert_eq!(
+        std::fs::read_to_string(f.upper.join("done")).unwrap(),
+        "done\n"
+    );
+}
