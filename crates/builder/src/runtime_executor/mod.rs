@@ -39,7 +39,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///   step (`/proc`, `/dev`, `/sys`, `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, the
 ///   `RUN --mount` targets) when the image lacks them are removed from `upper` after the step
 ///   if still empty, with the directories copied up only to hold them, as BuildKit removes its
-///   mount stubs: a step that changes nothing leaves `upper` empty.
+///   mount stubs: a step that changes nothing leaves `upper` empty. (Only after a step that
+///   ran to its end: after an error or a dropped future the builder removes `upper` anyway.)
 /// - **Command.** `args`, `env` (`KEY=value`; a string without `=` is the variable set to the
 ///   empty string; a later duplicate wins), `workdir` (the runtime creates it when missing,
 ///   as Docker does), `user` as written (the runtime resolves names and groups in the step's
