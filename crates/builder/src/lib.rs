@@ -61,6 +61,8 @@ mod error;
 mod executor;
 mod glob;
 mod hash;
+#[cfg(feature = "registry")]
+mod registry_source;
 mod resolve;
 mod source;
 mod stat_cache;
@@ -71,5 +73,14 @@ pub use error::ContextError;
 pub use executor::{
     Executor, ExecutorError, OutputSink, OutputStream, RunStep, StepExit, StepMount, StepNetwork,
 };
+#[cfg(feature = "registry")]
+pub use registry_source::{PullProgress, Pulled, RegistrySource, RegistrySourceError, StoreSink};
 pub use source::{ImageSource, LocalOnly, SourceError};
 pub use stat_cache::{StatCache, DEFAULT_RACY_WINDOW};
+
+/// The registry client this crate's [`RegistrySource`] speaks (its [`Client`] builder,
+/// credentials, progress events), re-exported so callers use the same version.
+///
+/// [`Client`]: boxwright_registry_client::Client
+#[cfg(feature = "registry")]
+pub use boxwright_registry_client as registry_client;
