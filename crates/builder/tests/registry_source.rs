@@ -16,7 +16,7 @@ use boxwright_builder::registry_client::{
     blob::sha256, push, reference, Client, OciDir, ProgressKind, PushOptions,
 };
 use boxwright_builder::{ImageSource, RegistrySource, SourceError};
-use boxwright_layer_store::{platform, BlobStore as _, Platform, Store, StoreError};
+use boxwright_layer_store::{platform, BlobStore as _, GcOptions, Platform, Store, StoreError};
 
 const REGISTRY: &str = "/usr/bin/docker-registry";
 
@@ -407,4 +407,84 @@ async fn an_index_is_resolved_to_the_platform_by_tag_and_by_digest() {
     let image = store.resolve_for(&by_digest, &amd64).unwrap();
     assert_eq!(image.manifest_digest, *amd.digest());
     assert_eq!(image.layers()[0].digest().to_string(), amd_layer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gc_during_the_pull_waits_for_the_tag() {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let client = Client::new().unwrap();
+    let (layout, root) = busybox_layout(tmp.path()).await;
+    let name = format!("{}/test/busybox:v1", reg.host());
+    push_to(&client, &layout, &root, &name).await;
+
+    let store = Store::open(tmp.path().join("root")).unwrap();
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let source = RegistrySource::with_client(client)
+        .with_progress(tx)
+        .with_concurrency(1);
+    // A gc with no grace starts as soon as the first blob is committed, before the tag.
+    let gc_store = store.clone();
+    let gc = tokio::spawn(async move {
+        while let Some(p) = events.recv().await {
+            if p.event.kind == ProgressKind::Done {
+                break;
+            }
+        }
+        tokio::task::spawn_blocking(move || {
+            gc_store.gc(&GcOptions {
+                grace: Duration::ZERO,
+                prune_dangling: false,
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    });
+    source.pull(&store, &name, &host()).await.unwrap();
+    let report = gc.await.unwrap();
+    assert!(report.blobs_removed.is_empty(), "{report:?}");
+    let image = store.resolve_for(&name, &host()).unwrap();
+    for d in image.layers() {
+        assert!(store.blobs().has(d.digest()).unwrap());
+    }
+    assert!(store.blobs().has(image.config().digest()).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_pull_leaves_nothing_half_made() {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let client = Client::new().unwrap();
+    let (layout, root) = busybox_layout(tmp.path()).await;
+    let name = format!("{}/test/busybox:v1", reg.host());
+    push_to(&client, &layout, &root, &name).await;
+    let (layer, _) = layer_and_config(&layout, &root).await;
+
+    let store = Store::open(tmp.path().join("root")).unwrap();
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let source = RegistrySource::with_client(client).with_progress(tx);
+    // Dropped as soon as the layer starts to move.
+    let platform = host();
+    tokio::select! {
+        r = source.pull(&store, &name, &platform) => panic!("the pull ended first: {r:?}"),
+        _ = async {
+            while let Some(p) = events.recv().await {
+                if p.event.digest.to_string() == layer && p.event.kind == ProgressKind::Started {
+                    break;
+                }
+            }
+        } => {}
+    }
+    let staging = store.root().join("tmp");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&staging).unwrap().count() > 0 {
+        assert!(Instant::now() < deadline, "staging files stayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(store.entries().unwrap().is_empty());
+    assert!(!store.blobs().has(&layer.parse().unwrap()).unwrap());
+    // And a pull afterwards completes.
+    source.pull(&store, &name, &host()).await.unwrap();
+    assert!(store.resolve_for(&name, &host()).is_ok());
 }

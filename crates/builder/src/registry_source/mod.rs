@@ -63,6 +63,17 @@ pub struct Pulled {
 /// [`SourceError::Pull`] otherwise, whose `source()` is the registry client's
 /// [`Error`](boxwright_registry_client::Error) or a [`RegistrySourceError`], with their causes.
 ///
+/// # Limitations
+/// - A name is tagged to the manifest of the platform pulled, not to the registry's index:
+///   pulling the same name for another platform moves the tag (as Docker's classic image
+///   store does).
+/// - A reference by digest is kept as an untagged entry (found by that digest), so a
+///   [`Store::gc`] with `prune_dangling` drops it. When the digest names an index, the index
+///   is stored with only the build platform's manifest and blobs, and [`Store::fsck`] reports
+///   its other manifests missing.
+/// - Each pull occupies a thread of tokio's blocking pool while it runs (see the source of
+///   `pull_elsewhere` for why); it is network-bound and waits there.
+///
 /// ```no_run
 /// use boxwright_builder::{ImageSource, RegistrySource};
 /// use boxwright_layer_store::{platform, Store};
