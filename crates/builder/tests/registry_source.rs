@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use boxwright_builder::registry_client::oci_spec::image::{Descriptor, MediaType};
 use boxwright_builder::registry_client::{
-    blob::sha256, push, reference, Client, OciDir, ProgressKind, PushOptions,
+    blob::sha256, copy, push, reference, Client, OciDir, ProgressKind, PullOptions, PushOptions,
 };
-use boxwright_builder::{ImageSource, RegistrySource, SourceError};
+use boxwright_builder::{ImageSource, RegistrySource, SourceError, StoreSink};
 use boxwright_layer_store::{platform, BlobStore as _, GcOptions, Platform, Store, StoreError};
 
 const REGISTRY: &str = "/usr/bin/docker-registry";
@@ -255,6 +255,27 @@ async fn pulls_busybox_into_an_empty_store_then_skips_every_blob() {
         "{kinds:?}"
     );
     assert_eq!(kinds.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_sink_takes_a_copy_from_an_oci_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (layout, root) = busybox_layout(tmp.path()).await;
+    let (layer, _) = layer_and_config(&layout, &root).await;
+    let store = Store::open(tmp.path().join("root")).unwrap();
+    let sink = StoreSink::new(store.clone());
+    let done = copy(&layout, &root, &sink, &PullOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((done.blobs_moved, done.manifests), (2, 1));
+    store.tag(&done.root, "copied:v1").unwrap();
+    let image = store.resolve("copied:v1").unwrap();
+    assert_eq!(image.layers()[0].digest().to_string(), layer);
+    assert!(store.fsck().unwrap().is_empty());
+    let again = copy(&layout, &root, &sink, &PullOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((again.blobs_moved, again.blobs_skipped), (0, 2));
 }
 
 /// On a current-thread runtime too (the pull runs on the blocking pool, driven by the handle).

@@ -137,6 +137,7 @@ impl StoreWriter {
             // A task that already ended (with an error) is awaited below.
             let _ = commit.send(v);
         }
+        // Without a commit message, the task discards: `self.commit` drops with `self`.
         self.commit = None;
         match self.task.take() {
             Some(task) => task.await.map_err(io::Error::other)?,
