@@ -61,6 +61,8 @@ mod error;
 mod executor;
 mod glob;
 mod hash;
+#[cfg(feature = "registry")]
+mod registry_source;
 mod resolve;
 #[cfg(feature = "runtime")]
 mod runtime_executor;
@@ -73,7 +75,16 @@ pub use error::ContextError;
 pub use executor::{
     Executor, ExecutorError, OutputSink, OutputStream, RunStep, StepExit, StepMount, StepNetwork,
 };
+#[cfg(feature = "registry")]
+pub use registry_source::{PullProgress, Pulled, RegistrySource, RegistrySourceError, StoreSink};
 #[cfg(feature = "runtime")]
 pub use runtime_executor::{RuntimeExecutor, RuntimeExecutorError};
 pub use source::{ImageSource, LocalOnly, SourceError};
 pub use stat_cache::{StatCache, DEFAULT_RACY_WINDOW};
+
+/// The registry client this crate's [`RegistrySource`] speaks (its [`Client`] builder,
+/// credentials, progress events), re-exported so callers use the same version.
+///
+/// [`Client`]: boxwright_registry_client::Client
+#[cfg(feature = "registry")]
+pub use boxwright_registry_client as registry_client;
