@@ -506,3 +506,167 @@ fn copy_only_builds_refuse_run_steps() {
     );
     assert!(matches!(r, Err(BuildError::Executor { line: 2, .. })));
 }
+
+#[test]
+fn no_cache_reruns_everything_and_says_so() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("a", "a")]);
+    let df = "FROM scratch\nCOPY a /a\nENV X=1\n";
+    build(root.path(), ctx.path(), df, |_| {});
+    let (r, events) = build(root.path(), ctx.path(), df, |r| {
+        r.no_cache = boxwright_builder::NoCache::All
+    });
+    assert!(r.steps.iter().all(|s| !s.cached));
+    assert_eq!(misses(&events), [MissReason::NoCache, MissReason::NoCache]);
+    // An edited instruction names its old text.
+    let (_, events) = build(
+        root.path(),
+        ctx.path(),
+        "FROM scratch\nCOPY a /a\nENV X=2\n",
+        |_| {},
+    );
+    assert_eq!(
+        misses(&events),
+        [MissReason::InstructionChanged {
+            old: "ENV X=1".into()
+        }]
+    );
+}
+
+#[test]
+fn copy_chown_chmod_heredocs_and_add_of_a_local_tar() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("dir/x.sh", "echo x"), ("dir/sub/y", "y")]);
+    // A tar archive made with the system's tar.
+    let src = tempfile::tempdir().unwrap();
+    write_files(src.path(), &[("inner/z.txt", "z")]);
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(ctx.path().join("bundle.tar.gz"))
+        .arg("-C")
+        .arg(src.path())
+        .arg("inner")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let df = "FROM scratch\n\
+              COPY --chown=1000:50 --chmod=750 dir /opt/dir\n\
+              COPY <<EOF /etc/motd\nhello\nEOF\n\
+              ADD bundle.tar.gz /unpacked/\n\
+              COPY bundle.tar.gz /kept/\n";
+    let (r, _) = build(root.path(), ctx.path(), df, |_| {});
+    let store = Store::open(root.path()).unwrap();
+    let img = store.resolve(&r.image_id.digest()[..12]).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    store.unpack(&img, out.path()).unwrap();
+    let x = std::fs::metadata(out.path().join("opt/dir/x.sh")).unwrap();
+    assert_eq!(
+        (x.uid(), x.gid(), x.permissions().mode() & 0o7777),
+        (1000, 50, 0o750)
+    );
+    assert!(
+        out.path().join("opt/dir/sub/y").is_file(),
+        "a directory's contents are copied"
+    );
+    assert!(!out.path().join("opt/dir/dir").exists());
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("etc/motd")).unwrap(),
+        "hello\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("unpacked/inner/z.txt")).unwrap(),
+        "z"
+    );
+    assert!(
+        out.path().join("kept/bundle.tar.gz").is_file(),
+        "COPY never extracts"
+    );
+}
+
+/// An executor that never finishes: its step is stopped only by dropping the build.
+struct Hang;
+
+#[async_trait]
+impl Executor for Hang {
+    async fn run(&self, step: RunStep, _output: OutputSink) -> Result<StepExit, ExecutorError> {
+        std::fs::write(step.upper.join("partial"), "x").unwrap();
+        std::future::pending().await
+    }
+}
+
+#[test]
+fn a_dropped_build_leaves_no_staging() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("a", "a")]);
+    let store = Store::open(root.path()).unwrap();
+    let builder = Builder::new(store, Arc::new(Hang), Arc::new(LocalOnly));
+    let request = BuildRequest::new(
+        DockerfileSource::Text {
+            name: "Dockerfile".into(),
+            text: "FROM scratch\nCOPY a /a\nRUN sleep 1000\n".into(),
+        },
+        ctx.path(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let out = rt.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            builder.build(request, None),
+        )
+        .await
+    });
+    assert!(out.is_err(), "timed out, so the build future was dropped");
+    let left: Vec<_> = std::fs::read_dir(root.path().join("tmp"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with("build-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn two_builds_at_once_on_one_root_agree() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = app_context();
+    let epoch = |r: &mut BuildRequest| r.source_date_epoch = Some(1_600_000_000);
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| build(root.path(), ctx.path(), APP, epoch).0);
+        let b = s.spawn(|| build(root.path(), ctx.path(), APP, epoch).0);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(a.manifest_digest, b.manifest_digest);
+    let (c, events) = build(root.path(), ctx.path(), APP, epoch);
+    assert_eq!(c.manifest_digest, a.manifest_digest);
+    assert_eq!(cached(&events), 11);
+    assert!(Store::open(root.path()).unwrap().fsck().unwrap().is_empty());
+}
+
+#[test]
+fn a_dockerfile_on_disk_uses_its_own_ignore_file() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("keep.txt", "k"), ("skip.txt", "s")]);
+    let df = ctx.path().join("app.Dockerfile");
+    std::fs::write(&df, "FROM scratch\nCOPY . /all/\n").unwrap();
+    std::fs::write(ctx.path().join("app.Dockerfile.dockerignore"), "skip.txt\n").unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let builder = Builder::new(store.clone(), Arc::new(RefuseRun), Arc::new(LocalOnly));
+    let request = BuildRequest::new(DockerfileSource::Path(df), ctx.path());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let r = rt.block_on(builder.build(request, None)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    store
+        .unpack(
+            &store.resolve(&r.image_id.digest()[..12]).unwrap(),
+            out.path(),
+        )
+        .unwrap();
+    assert!(out.path().join("all/keep.txt").is_file());
+    assert!(!out.path().join("all/skip.txt").exists());
+}
