@@ -14,18 +14,16 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::advice::cache_order;
 use crate::cache::{explain, BuildLog, Cache, CacheRecord, StepInputs};
 use crate::context::Context;
-use crate::copy::{from_context, from_dir, heredoc, resolve_owner};
+use crate::copy_step::CopyJob;
 use crate::error::BuildError;
 use crate::events::{BuildEvent, MissReason};
 use crate::executor::Executor;
 use crate::image::{created, ImageState, LayerDesc};
 use crate::instr::ConfigChange;
-use crate::layer::write_layer;
 use crate::request::{BuildRequest, BuildResult, DockerfileSource, StepResult};
 use crate::run::{run, MountSources};
 use crate::source::ImageSource;
 use crate::stages::{stage_refs, Plan, Stage};
-use crate::staging::Staging;
 use crate::stat_cache::StatCache;
 use crate::step::{prepare, Action, CopyAction, CopySrc, PrepareCx, Prepared};
 use crate::vars::Args;
@@ -403,9 +401,7 @@ impl BuildRun<'_> {
                     }
                 };
                 self.emit(BuildEvent::StepCacheMiss { index, reason });
-                let record = self
-                    .execute(&prepared, &state, index, line, stage.index)
-                    .await?;
+                let record = self.execute(&prepared, &state, index, line).await?;
                 self.cache.put(&key, &record)?;
                 (record, false)
             }
@@ -480,7 +476,6 @@ impl BuildRun<'_> {
         state: &ImageState,
         index: usize,
         line: usize,
-        stage: usize,
     ) -> Result<CacheRecord, BuildError> {
         let mut next = state.clone();
         let layer = match &prepared.action {
@@ -488,7 +483,7 @@ impl BuildRun<'_> {
                 change.apply(&mut next);
                 None
             }
-            Action::Copy(copy) => Some(self.copy(copy, state, stage)?),
+            Action::Copy(copy) => Some(self.copy_job(copy, state)?.run().await?),
             Action::Run(action) => Some(
                 run(
                     &self.builder.executor,
@@ -510,64 +505,29 @@ impl BuildRun<'_> {
         Ok(CacheRecord { state: next, layer })
     }
 
-    /// Stages a COPY/ADD and makes its layer.
-    fn copy(
-        &self,
-        copy: &CopyAction,
-        state: &ImageState,
-        _stage: usize,
-    ) -> Result<LayerDesc, BuildError> {
+    /// The COPY job of `copy` on `state`, with its `--from` image found.
+    fn copy_job(&self, copy: &CopyAction, state: &ImageState) -> Result<CopyJob, BuildError> {
         let store = &self.builder.store;
-        let staging = Staging::new(store.root(), "copy")?;
-        let root = staging.subdir("root")?;
-        let mut opts = copy.opts.clone();
-        if let Some(spec) = &copy.chown {
-            let needs_names = spec.split(':').any(|p| p.parse::<u32>().is_err());
-            let roots = if needs_names && !state.layers.is_empty() {
-                let img = state.as_image(store)?;
-                let snaps = store
-                    .snapshots(&img)
-                    .map_err(BuildError::store("unpacking the image for --chown"))?;
-                snaps.into_iter().rev().map(|s| s.dir).collect()
-            } else {
-                Vec::new()
-            };
-            opts.owner = Some(resolve_owner(spec, &roots, opts.line)?);
-        }
-        match &copy.from {
-            CopySrc::Context => from_context(&self.ctx, &copy.sources, &opts, &root)?,
-            CopySrc::Stage(_) | CopySrc::Image(_) => {
-                let image = match &copy.from {
-                    CopySrc::Stage(j) => self
-                        .stages
-                        .get(j)
-                        .ok_or_else(|| BuildError::Invalid {
-                            line: opts.line,
-                            message: format!("stage {j} was not built"),
-                        })?
-                        .state
-                        .as_image(store)?,
-                    CopySrc::Image(r) => store
-                        .resolve_for(r, &self.platform)
-                        .map_err(BuildError::store(format!("resolving {r}")))?,
-                    CopySrc::Context => {
-                        return Err(BuildError::Invalid {
-                            line: opts.line,
-                            message: "context".into(),
-                        })
-                    }
-                };
-                let from_root = staging.subdir("from")?;
+        let from_image = match &copy.from {
+            CopySrc::Context => None,
+            CopySrc::Stage(j) => match self.stages.get(j) {
+                Some(out) => Some(out.state.as_image(store)?),
+                None => None,
+            },
+            CopySrc::Image(r) => Some(
                 store
-                    .unpack(&image, &from_root)
-                    .map_err(BuildError::store("unpacking the COPY --from source"))?;
-                from_dir(&from_root, &copy.sources, &opts, &root)?;
-            }
-        }
-        for (name, content) in &copy.heredocs {
-            heredoc(name, content, &opts, &root)?;
-        }
-        write_layer(store, &root, false, self.request.source_date_epoch)
+                    .resolve_for(r, &self.platform)
+                    .map_err(BuildError::store(format!("resolving {r}")))?,
+            ),
+        };
+        Ok(CopyJob {
+            store: store.clone(),
+            ctx: self.ctx.clone(),
+            copy: copy.clone(),
+            state: state.clone(),
+            from_image,
+            source_date_epoch: self.request.source_date_epoch,
+        })
     }
 
     /// Writes the target's image, tags it, and reports it.
@@ -589,7 +549,13 @@ impl BuildRun<'_> {
             ConfigChange::ExtraLabels(labels).apply(&mut state);
         }
         let store = &self.builder.store;
-        let (config, _manifest, desc) = state.write(store, &self.created)?;
+        // As BuildKit: the image's time is the last history entry's, so a rebuild that is all
+        // cache hits gives the same image ID.
+        let when = match self.request.source_date_epoch {
+            Some(_) => self.created.clone(),
+            None => state.last_created().unwrap_or_else(|| self.created.clone()),
+        };
+        let (config, _manifest, desc) = state.write(store, &when)?;
         let mut tags = Vec::new();
         for t in &self.request.tags {
             tags.push(

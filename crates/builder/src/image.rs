@@ -163,6 +163,12 @@ impl ImageState {
         }
     }
 
+    /// The `created` time of the last history entry, if any.
+    pub(crate) fn last_created(&self) -> Option<String> {
+        let history = self.config.get("history")?.as_array()?;
+        Some(history.last()?.get("created")?.as_str()?.to_string())
+    }
+
     /// Appends a history entry.
     pub(crate) fn add_history(&mut self, created: &str, created_by: &str, empty_layer: bool) {
         let mut entry = json!({"created": created, "created_by": created_by, "comment": "buildkit.dockerfile.v0"});

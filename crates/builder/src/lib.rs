@@ -109,19 +109,21 @@
 //!   wildcard make it a directory; the parent image is not consulted for an existing
 //!   directory there.
 //! - `HEALTHCHECK`'s history text is not BuildKit's Go formatting.
-//! - Blocking work (hashing, copying, layer writing) runs on the calling task rather than
-//!   through `spawn_blocking`.
+//! - Copying, unpacking and layer writing run on tokio's blocking threads; hashing the context
+//!   for a step's key still runs on the calling task.
 //! - Context checksums do not cover `--exclude` and `--parents`; files are hashed one after
 //!   another (no parallel hashing).
 
 #![forbid(unsafe_code)]
 
 mod advice;
+mod blocking;
 mod builder;
 mod cache;
 mod checksum;
 mod context;
 mod copy;
+mod copy_step;
 mod error;
 mod events;
 mod executor;

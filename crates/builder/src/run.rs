@@ -9,6 +9,7 @@ use boxwright_dockerfile_parser::{Mount, MountType};
 use boxwright_layer_store::Store;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
+use crate::blocking::blocking;
 use crate::copy::inside;
 use crate::error::BuildError;
 use crate::events::BuildEvent;
@@ -148,11 +149,15 @@ pub(crate) async fn run(
     let lower = if state.layers.is_empty() {
         Vec::new()
     } else {
-        let image = state.as_image(store)?;
-        let snaps = store
-            .snapshots(&image)
-            .map_err(BuildError::store("unpacking the parent's layers"))?;
-        snaps.into_iter().rev().map(|s| s.dir).collect()
+        let (store, state) = (store.clone(), state.clone());
+        blocking("unpacking the parent's layers", move || {
+            let image = state.as_image(&store)?;
+            let snaps = store
+                .snapshots(&image)
+                .map_err(BuildError::store("unpacking the parent's layers"))?;
+            Ok(snaps.into_iter().rev().map(|s| s.dir).collect())
+        })
+        .await?
     };
     let run_step = RunStep {
         args: action.args,
@@ -184,7 +189,11 @@ pub(crate) async fn run(
             last_lines: lines.last.into_iter().collect(),
         });
     }
-    let layer = write_layer(store, &upper, true, source_date_epoch)?;
+    let layer_store = store.clone();
+    let layer = blocking("writing the RUN layer", move || {
+        write_layer(&layer_store, &upper, true, source_date_epoch)
+    })
+    .await?;
     drop(staging);
     Ok(layer)
 }

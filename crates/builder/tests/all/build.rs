@@ -185,7 +185,9 @@ fn rebuilds_hit_the_cache_and_every_miss_names_its_cause() {
         .iter()
         .all(|r| *r == MissReason::NoEarlierBuild));
 
-    // No change: every step cached, the same image.
+    // No change: every step cached, the same image (a second later too: the image's time is
+    // its last step's).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let (again, events) = build(root.path(), ctx.path(), APP, |_| {});
     assert_eq!(cached(&events), 11);
     assert!(again.steps.iter().all(|s| s.cached));
