@@ -19,6 +19,10 @@ use crate::hash::hash_entries;
 use crate::resolve::{join, resolve_in_root};
 use crate::stat_cache::StatCache;
 
+/// A matched COPY source: its context-relative path and its tree's entries (relative path ->
+/// absolute path and `lstat` metadata).
+pub(crate) type MatchedSource = (String, BTreeMap<String, (PathBuf, fs::Metadata)>);
+
 /// A build context directory with the ignore patterns that apply to it.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -138,6 +142,26 @@ impl Context {
             .map(|(rel, (abs, meta))| (rel, abs, meta))
             .collect();
         Ok(Checksum::from_sorted(hash_entries(found, cache)?))
+    }
+
+    /// What a `COPY` of `pattern` copies: each matched path (context-relative, `""` for the
+    /// root) with the entries of its tree (itself included unless it is the root), keyed by
+    /// context-relative path, each with its absolute path and `lstat` metadata. A pattern
+    /// without wildcards that names nothing is an error, as in [`Context::checksum`].
+    pub(crate) fn matched(&self, pattern: &str) -> Result<Vec<MatchedSource>, ContextError> {
+        let matched = self.expand(pattern)?;
+        if matched.is_empty() && !glob::has_meta(pattern) {
+            return Err(ContextError::SourceNotFound {
+                pattern: pattern.to_string(),
+            });
+        }
+        let mut out = Vec::with_capacity(matched.len());
+        for rel in matched {
+            let mut entries = BTreeMap::new();
+            self.add_tree(rel.clone(), &mut entries)?;
+            out.push((rel, entries));
+        }
+        Ok(out)
     }
 
     /// The context-relative paths a source pattern names (`""` for the root), not ignored.

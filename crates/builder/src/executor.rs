@@ -141,3 +141,22 @@ pub trait Executor: Send + Sync {
     /// Runs one step to its end.
     async fn run(&self, step: RunStep, output: OutputSink) -> Result<StepExit, ExecutorError>;
 }
+
+/// An [`Executor`] for COPY-only builds: any `RUN` step is an error
+/// ([`ExecutorError::Start`]). Use it where no container runtime is wanted (or available).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefuseRun;
+
+/// The error [`RefuseRun`] gives.
+#[derive(Debug, thiserror::Error)]
+#[error("this builder runs no RUN steps (it was made with RefuseRun)")]
+pub struct RunRefused;
+
+#[async_trait]
+impl Executor for RefuseRun {
+    async fn run(&self, _step: RunStep, _output: OutputSink) -> Result<StepExit, ExecutorError> {
+        Err(ExecutorError::Start {
+            source: Box::new(RunRefused),
+        })
+    }
+}

@@ -1,11 +1,54 @@
-//! boxwright-builder: Dockerfile to image with a layer cache — today, its build context.
+//! boxwright-builder: a Dockerfile and a context become an OCI image in the layer store, with
+//! Docker's layer cache — and every cache miss explained.
 //!
-//! What is here: [`Context`], a build context directory with its `.dockerignore`, and
-//! [`Context::checksum`], the blake3 [`Checksum`] of what a `COPY`/`ADD` of some source
-//! patterns depends on (paths, kinds, modes, contents, link targets — not times or owners),
-//! which the builder's cache keys will be made of; [`Checksum::changed_since`] names the paths
-//! that changed between two builds. A [`StatCache`] saved between builds keeps an unchanged
-//! context from being read again.
+//! [`Builder::build`] builds the stages a target needs, one after another; each step's cache
+//! key is made of its parent's key, the instruction after expansion, the build arguments it
+//! reads, the base image's digest and, for `COPY`/`ADD`, the [`Checksum`] of the sources it
+//! matched. A hit reuses the step's layer and config; a miss re-runs it and every step after
+//! it, and says why ([`MissReason`]: the files, the build argument, the base image, the
+//! instruction, or a step before it). Progress comes as typed [`BuildEvent`]s; nothing is
+//! printed. `RUN` steps go through an [`Executor`], `FROM` images the store lacks through an
+//! [`ImageSource`]; [`RefuseRun`] and [`LocalOnly`] serve builds that need neither.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use boxwright_builder::{BuildEvent, BuildRequest, Builder, DockerfileSource, LocalOnly, RefuseRun};
+//! use boxwright_layer_store::Store;
+//! # let tmp = tempfile::tempdir()?;
+//! # let context = tmp.path().join("ctx");
+//! # std::fs::create_dir_all(context.join("site"))?;
+//! # std::fs::write(context.join("site/index.html"), "<h1>hi</h1>")?;
+//! # let root = tmp.path().join("store");
+//! let builder = Builder::new(Store::open(&root)?, Arc::new(RefuseRun), Arc::new(LocalOnly));
+//! let dockerfile = "FROM scratch\nWORKDIR /srv\nCOPY site/ ./\nCMD [\"/bin/httpd\"]\n";
+//! let mut request = BuildRequest::new(
+//!     DockerfileSource::Text { name: "Dockerfile".into(), text: dockerfile.into() },
+//!     &context,
+//! );
+//! request.tags = vec!["site:1".into()];
+//! let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! let first = rt.block_on(builder.build(request.clone(), None))?;
+//!
+//! // Nothing changed: every step comes from the cache, and the image is the same.
+//! let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+//! let again = rt.block_on(builder.build(request, Some(tx)))?;
+//! assert_eq!(again.image_id, first.image_id);
+//! let mut cached = 0;
+//! while let Ok(event) = rx.try_recv() {
+//!     cached += matches!(event, BuildEvent::StepCached { .. }) as usize;
+//! }
+//! assert_eq!(cached, 3);
+//! assert_eq!(builder.store().resolve("site:1")?.id, first.image_id);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The context and its checksums
+//!
+//! [`Context`] is a build context directory with its `.dockerignore`;
+//! [`Context::checksum`] is the blake3 [`Checksum`] of what a `COPY`/`ADD` of some source
+//! patterns depends on (paths, kinds, modes, contents, link targets — not times or owners);
+//! [`Checksum::changed_since`] names the paths that changed between two builds. A
+//! [`StatCache`] saved between builds keeps an unchanged context from being read again.
 //!
 //! ```
 //! use boxwright_builder::{Context, StatCache};
@@ -30,6 +73,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Where the builder keeps its state
+//!
+//! Under the store root: `cache/steps/<key>.json` (one record per step key: the image after
+//! the step and its layer; written to a temporary file, fsynced and renamed, so concurrent
+//! builds share them safely; a record whose layer blob is gone is a miss),
+//! `cache/builds/<id>.json` (the inputs of the last build of each Dockerfile and target, to
+//! explain misses), `cache/stat-cache`, `cache/mounts/` (`RUN --mount=type=cache`
+//! directories), and staging directories under `tmp/` that are removed when dropped.
+//!
 //! # What leaves the context
 //!
 //! Nothing. As in BuildKit (whose COPY sets `FollowSymlinks` and cleans a source with
@@ -44,39 +96,68 @@
 //! landing in the same timestamp granule as the hashing is still seen. Records are never
 //! dropped on their own: call [`StatCache::retain`] to prune.
 //!
-//! # Not yet here
+//! # Limitations
 //!
-//! The builder itself: per-stage ARG/ENV expansion, the stage DAG, cache keys and their
-//! store, RUN through an `Executor` seam, FROM through an `ImageSource` seam, layers written
-//! to the store, and the explanation of each cache miss.
-//!
-//! Context checksums do not yet cover `ADD` of URLs or git repositories, `COPY --from`, nor
-//! `--exclude` and `--parents`; files are hashed one after another (no parallel hashing).
+//! - Stages build one after another (independent stages do not yet run in parallel).
+//! - `WORKDIR` only sets the config (BuildKit also creates the directory in a layer); a `RUN`
+//!   step's executor creates it, and a COPY creates its destination.
+//! - Not implemented (an error names them): `ADD` of URLs and git repositories,
+//!   `ADD --checksum`, `COPY --parents`, `COPY/ADD --exclude`, symbolic `--chmod`,
+//!   `RUN --mount=type=ssh` and `RUN --mount` with `from=`. `COPY --link` is accepted and
+//!   copies as a plain COPY; a cache mount's `sharing` is always `shared`.
+//! - A COPY destination without a trailing `/` is a file unless several sources or a
+//!   wildcard make it a directory; the parent image is not consulted for an existing
+//!   directory there.
+//! - `HEALTHCHECK`'s history text is not BuildKit's Go formatting.
+//! - Copying, unpacking and layer writing run on tokio's blocking threads; hashing the context
+//!   for a step's key still runs on the calling task.
+//! - Context checksums do not cover `--exclude` and `--parents`; files are hashed one after
+//!   another (no parallel hashing).
 
 #![forbid(unsafe_code)]
 
+mod advice;
+mod blocking;
+mod builder;
+mod cache;
 mod checksum;
 mod context;
+mod copy;
+mod copy_step;
 mod error;
+mod events;
 mod executor;
 mod glob;
 mod hash;
+mod image;
+mod instr;
+mod layer;
 #[cfg(feature = "registry")]
 mod registry_source;
+mod request;
 mod resolve;
+mod run;
 #[cfg(feature = "runtime")]
 mod runtime_executor;
 mod source;
+mod stages;
+mod staging;
 mod stat_cache;
+mod step;
+mod vars;
 
+pub use builder::Builder;
 pub use checksum::Checksum;
 pub use context::Context;
-pub use error::ContextError;
+pub use error::{BuildError, ContextError};
+pub use events::{BuildEvent, MissReason};
 pub use executor::{
-    Executor, ExecutorError, OutputSink, OutputStream, RunStep, StepExit, StepMount, StepNetwork,
+    Executor, ExecutorError, OutputSink, OutputStream, RefuseRun, RunRefused, RunStep, StepExit,
+    StepMount, StepNetwork,
 };
 #[cfg(feature = "registry")]
 pub use registry_source::{PullProgress, Pulled, RegistrySource, RegistrySourceError, StoreSink};
+pub use request::{BuildRequest, BuildResult, DockerfileSource, NoCache, StepResult};
 #[cfg(feature = "runtime")]
 pub use runtime_executor::{RuntimeExecutor, RuntimeExecutorError};
 pub use source::{ImageSource, LocalOnly, SourceError};

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "all/build.rs"]
+mod build;
 #[path = "all/context.rs"]
 mod context;
 #[path = "all/stat_cache.rs"]
