@@ -326,14 +326,15 @@ fn from_a_local_image_by_name_and_by_id_prefix() {
     let (base, _) = build(
         root.path(),
         ctx.path(),
-        "FROM scratch\nCOPY base.txt /\nENV FROM_BASE=yes\nCMD [\"base\"]\nONBUILD LABEL triggered=yes\n",
+        "FROM scratch\nCOPY base.txt /\nCOPY base.txt /base.d/\nENV FROM_BASE=yes\nCMD [\"base\"]\nONBUILD LABEL triggered=yes\n",
         |r| r.tags = vec!["example/base:1".into()],
     );
     for from in [
         "example/base:1".to_string(),
         base.image_id.digest()[..10].to_string(),
     ] {
-        let df = format!("FROM {from}\nCOPY top.txt /\nENTRYPOINT [\"/top\"]\n");
+        let df =
+            format!("FROM {from}\nCOPY top.txt /\nCOPY top.txt /base.d\nENTRYPOINT [\"/top\"]\n");
         let (r, _) = build(root.path(), ctx.path(), &df, |_| {});
         let cfg = config(root.path(), &r);
         assert_eq!(cfg["config"]["Env"], serde_json::json!(["FROM_BASE=yes"]));
@@ -346,12 +347,14 @@ fn from_a_local_image_by_name_and_by_id_prefix() {
             "the ONBUILD trigger ran"
         );
         assert!(cfg["config"].get("OnBuild").is_none());
-        assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+        assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
         let store = Store::open(root.path()).unwrap();
         let out = tempfile::tempdir().unwrap();
         let img = store.resolve(&r.image_id.digest()[..12]).unwrap();
         store.unpack(&img, out.path()).unwrap();
         assert!(out.path().join("base.txt").is_file() && out.path().join("top.txt").is_file());
+        // `/base.d` is a directory in the base image: the file goes into it.
+        assert!(out.path().join("base.d/top.txt").is_file());
     }
     // A missing image, with LocalOnly, is an error naming it.
     let (r, _) = build_with(
