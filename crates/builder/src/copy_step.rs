@@ -6,12 +6,13 @@ use boxwright_layer_store::{Image, Store};
 
 use crate::blocking::blocking;
 use crate::context::Context;
+use crate::copy::CopySrc;
 use crate::copy::{from_context, from_dir, heredoc, resolve_owner};
 use crate::error::BuildError;
 use crate::image::{ImageState, LayerDesc};
 use crate::layer::write_layer;
 use crate::staging::Staging;
-use crate::step::{CopyAction, CopySrc};
+use crate::step::CopyAction;
 
 /// Everything a COPY step needs, owned, to run off the async task.
 pub(crate) struct CopyJob {

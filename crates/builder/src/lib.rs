@@ -103,7 +103,7 @@
 //!   step's executor creates it, and a COPY creates its destination.
 //! - Not implemented (an error names them): `ADD` of URLs and git repositories,
 //!   `ADD --checksum`, `COPY --parents`, `COPY/ADD --exclude`, symbolic `--chmod`,
-//!   `RUN --mount=type=ssh` and `RUN --mount` with `from=`. `COPY --link` is accepted and
+//!   `RUN --mount=type=ssh`, and `from=` on cache mounts. `COPY --link` is accepted and
 //!   copies as a plain COPY; a cache mount's `sharing` is always `shared`.
 //! - A COPY destination without a trailing `/` is a file unless several sources, a wildcard or
 //!   an existing directory at that path in the parent image make it a directory (a link to a
