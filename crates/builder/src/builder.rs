@@ -8,24 +8,28 @@ use std::time::Instant;
 
 use boxwright_dockerfile_parser::expand::Expander;
 use boxwright_dockerfile_parser::{parse, Instruction, InstructionKind};
-use boxwright_layer_store::{platform, Platform, Store};
+use boxwright_layer_store::{platform, Image, Platform, Store};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::advice::cache_order;
+use crate::blocking::blocking;
 use crate::cache::{explain, BuildLog, Cache, CacheRecord, StepInputs};
 use crate::context::Context;
+use crate::copy::{inside, CopySrc};
 use crate::copy_step::CopyJob;
 use crate::error::BuildError;
 use crate::events::{BuildEvent, MissReason};
 use crate::executor::Executor;
+use crate::executor::StepMount;
 use crate::image::{created, ImageState, LayerDesc};
 use crate::instr::ConfigChange;
 use crate::request::{BuildRequest, BuildResult, DockerfileSource, StepResult};
-use crate::run::{run, MountSources};
+use crate::run::{run, MountSources, StageBind};
 use crate::source::ImageSource;
 use crate::stages::{stage_refs, Plan, Stage};
+use crate::staging::Staging;
 use crate::stat_cache::StatCache;
-use crate::step::{prepare, Action, CopyAction, CopySrc, PrepareCx, Prepared};
+use crate::step::{prepare, Action, CopyAction, PrepareCx, Prepared};
 use crate::vars::Args;
 
 /// Builds images from Dockerfiles into a layer store.
@@ -317,10 +321,11 @@ impl BuildRun<'_> {
             self.pending = Some(reason);
         }
         let root = format!(
-            "{}|{}|{:?}",
+            "{}|{}|{:?}|{:?}",
             platform::to_string(&self.platform),
             i,
-            self.request.source_date_epoch
+            self.request.source_date_epoch,
+            self.request.network
         );
         let mut key = from_inputs.key(&blake3::hash(root.as_bytes()).to_hex());
         self.log.steps.push(from_inputs);
@@ -484,19 +489,24 @@ impl BuildRun<'_> {
                 None
             }
             Action::Copy(copy) => Some(self.copy_job(copy, state)?.run().await?),
-            Action::Run(action) => Some(
-                run(
-                    &self.builder.executor,
-                    &self.builder.store,
-                    state,
-                    action.clone(),
-                    index,
-                    line,
-                    self.events,
-                    self.request.source_date_epoch,
+            Action::Run(action) => {
+                let (_guards, binds) = self.stage_binds(&action.stage_binds, line).await?;
+                let mut action = action.clone();
+                action.mounts.extend(binds);
+                Some(
+                    run(
+                        &self.builder.executor,
+                        &self.builder.store,
+                        state,
+                        action,
+                        index,
+                        line,
+                        self.events,
+                        self.request.source_date_epoch,
+                    )
+                    .await?,
                 )
-                .await?,
-            ),
+            }
         };
         next.add_history(&self.created, &prepared.created_by, layer.is_none());
         if let Some(l) = &layer {
@@ -505,10 +515,10 @@ impl BuildRun<'_> {
         Ok(CacheRecord { state: next, layer })
     }
 
-    /// The COPY job of `copy` on `state`, with its `--from` image found.
-    fn copy_job(&self, copy: &CopyAction, state: &ImageState) -> Result<CopyJob, BuildError> {
+    /// The image a `--from` names: an earlier stage's result or an image in the store.
+    fn image_of(&self, from: &CopySrc) -> Result<Option<Image>, BuildError> {
         let store = &self.builder.store;
-        let from_image = match &copy.from {
+        Ok(match from {
             CopySrc::Context => None,
             CopySrc::Stage(j) => match self.stages.get(j) {
                 Some(out) => Some(out.state.as_image(store)?),
@@ -519,7 +529,48 @@ impl BuildRun<'_> {
                     .resolve_for(r, &self.platform)
                     .map_err(BuildError::store(format!("resolving {r}")))?,
             ),
-        };
+        })
+    }
+
+    /// Unpacks what `RUN --mount=type=bind,from=…` binds; the guards keep the unpacked roots
+    /// until the step has ended.
+    async fn stage_binds(
+        &self,
+        binds: &[StageBind],
+        line: usize,
+    ) -> Result<(Vec<Staging>, Vec<StepMount>), BuildError> {
+        let mut guards = Vec::new();
+        let mut mounts = Vec::new();
+        for bind in binds {
+            let image = self
+                .image_of(&bind.from)?
+                .ok_or_else(|| BuildError::Invalid {
+                    line,
+                    message: "the bind mount's stage was not built".into(),
+                })?;
+            let staging = Staging::new(self.builder.store.root(), "bind")?;
+            let dir = staging.subdir("root")?;
+            let (store, target) = (self.builder.store.clone(), dir.clone());
+            blocking("unpacking a bind mount's source", move || {
+                store
+                    .unpack(&image, &target)
+                    .map_err(BuildError::store("unpacking a bind mount's source"))
+            })
+            .await?;
+            mounts.push(StepMount::Bind {
+                source: inside(&dir, &bind.source),
+                target: bind.target.clone().into(),
+                readonly: bind.readonly,
+            });
+            guards.push(staging);
+        }
+        Ok((guards, mounts))
+    }
+
+    /// The COPY job of `copy` on `state`, with its `--from` image found.
+    fn copy_job(&self, copy: &CopyAction, state: &ImageState) -> Result<CopyJob, BuildError> {
+        let store = &self.builder.store;
+        let from_image = self.image_of(&copy.from)?;
         Ok(CopyJob {
             store: store.clone(),
             ctx: self.ctx.clone(),

@@ -13,6 +13,17 @@ use boxwright_layer_store::{apply_layer_path, decompress, ApplyOptions};
 use crate::context::{Context, MatchedSource};
 use crate::error::BuildError;
 
+/// Where a COPY (or a bind mount) takes its files from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CopySrc {
+    /// The build context.
+    Context,
+    /// An earlier stage's result.
+    Stage(usize),
+    /// An image (already in the store).
+    Image(String),
+}
+
 /// How the copied entries are written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CopyOptions {

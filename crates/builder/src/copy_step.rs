@@ -6,12 +6,13 @@ use boxwright_layer_store::{Image, Store};
 
 use crate::blocking::blocking;
 use crate::context::Context;
+use crate::copy::CopySrc;
 use crate::copy::{from_context, from_dir, heredoc, resolve_owner};
 use crate::error::BuildError;
 use crate::image::{ImageState, LayerDesc};
 use crate::layer::write_layer;
 use crate::staging::Staging;
-use crate::step::{CopyAction, CopySrc};
+use crate::step::CopyAction;
 
 /// Everything a COPY step needs, owned, to run off the async task.
 pub(crate) struct CopyJob {
@@ -40,18 +41,27 @@ impl CopyJob {
         let staging = Staging::new(store.root(), "copy")?;
         let root = staging.subdir("root")?;
         let mut opts = self.copy.opts.clone();
+        let needs_names = self
+            .copy
+            .chown
+            .as_deref()
+            .is_some_and(|spec| spec.split(':').any(|p| p.parse::<u32>().is_err()));
+        // The parent's layers (top first) answer `--chown` names and whether a destination
+        // without a trailing slash is a directory there.
+        let roots = if (needs_names || !opts.dest_is_dir) && !self.state.layers.is_empty() {
+            let img = self.state.as_image(store)?;
+            let snaps = store
+                .snapshots(&img)
+                .map_err(BuildError::store("unpacking the parent's layers"))?;
+            snaps.into_iter().rev().map(|s| s.dir).collect()
+        } else {
+            Vec::new()
+        };
         if let Some(spec) = &self.copy.chown {
-            let needs_names = spec.split(':').any(|p| p.parse::<u32>().is_err());
-            let roots = if needs_names && !self.state.layers.is_empty() {
-                let img = self.state.as_image(store)?;
-                let snaps = store
-                    .snapshots(&img)
-                    .map_err(BuildError::store("unpacking the image for --chown"))?;
-                snaps.into_iter().rev().map(|s| s.dir).collect()
-            } else {
-                Vec::new()
-            };
             opts.owner = Some(resolve_owner(spec, &roots, opts.line)?);
+        }
+        if !opts.dest_is_dir && is_dir_in(&roots, &opts.dest) {
+            opts.dest_is_dir = true;
         }
         match (&self.copy.from, &self.from_image) {
             (CopySrc::Context, _) => from_context(&self.ctx, &self.copy.sources, &opts, &root)?,
@@ -74,4 +84,19 @@ impl CopyJob {
         }
         write_layer(store, &root, false, self.source_date_epoch)
     }
+}
+
+/// Whether `path` is a directory in the overlay of `roots` (snapshot dirs, top first): the
+/// topmost layer that has the path decides; a whiteout (a 0:0 character device) hides it.
+fn is_dir_in(roots: &[std::path::PathBuf], path: &str) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for root in roots {
+        match crate::copy::inside(root, path).symlink_metadata() {
+            Ok(m) if m.is_dir() => return true,
+            Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return false,
+            Ok(_) => return false,
+            Err(_) => {}
+        }
+    }
+    false
 }

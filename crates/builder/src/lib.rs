@@ -103,11 +103,11 @@
 //!   step's executor creates it, and a COPY creates its destination.
 //! - Not implemented (an error names them): `ADD` of URLs and git repositories,
 //!   `ADD --checksum`, `COPY --parents`, `COPY/ADD --exclude`, symbolic `--chmod`,
-//!   `RUN --mount=type=ssh` and `RUN --mount` with `from=`. `COPY --link` is accepted and
+//!   `RUN --mount=type=ssh`, and `from=` on cache mounts. `COPY --link` is accepted and
 //!   copies as a plain COPY; a cache mount's `sharing` is always `shared`.
-//! - A COPY destination without a trailing `/` is a file unless several sources or a
-//!   wildcard make it a directory; the parent image is not consulted for an existing
-//!   directory there.
+//! - A COPY destination without a trailing `/` is a file unless several sources, a wildcard or
+//!   an existing directory at that path in the parent image make it a directory (a link to a
+//!   directory there is not followed).
 //! - `HEALTHCHECK`'s history text is not BuildKit's Go formatting.
 //! - Copying, unpacking and layer writing run on tokio's blocking threads; hashing the context
 //!   for a step's key still runs on the calling task.

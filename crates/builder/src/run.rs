@@ -10,7 +10,7 @@ use boxwright_layer_store::Store;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use crate::blocking::blocking;
-use crate::copy::inside;
+use crate::copy::{inside, CopySrc};
 use crate::error::BuildError;
 use crate::events::BuildEvent;
 use crate::executor::{Executor, OutputStream, RunStep, StepMount, StepNetwork};
@@ -34,6 +34,22 @@ pub(crate) struct RunAction {
     pub(crate) mounts: Vec<StepMount>,
     /// The network.
     pub(crate) network: StepNetwork,
+    /// Bind mounts of another stage's or an image's root (`--mount=type=bind,from=…`),
+    /// unpacked when the step runs.
+    pub(crate) stage_binds: Vec<StageBind>,
+}
+
+/// A bind mount from a stage or an image.
+#[derive(Debug, Clone)]
+pub(crate) struct StageBind {
+    /// The stage or image.
+    pub(crate) from: CopySrc,
+    /// The path in its root.
+    pub(crate) source: String,
+    /// The mount point.
+    pub(crate) target: String,
+    /// Read-only (the default); writes to a writable one are discarded with the step.
+    pub(crate) readonly: bool,
 }
 
 /// Where the mounts of a build come from.

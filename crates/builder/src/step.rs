@@ -11,29 +11,18 @@ use serde_json::{json, Value};
 
 use crate::cache::StepInputs;
 use crate::context::Context;
-use crate::copy::{inside, parse_chmod, CopyOptions};
+use crate::copy::{inside, parse_chmod, CopyOptions, CopySrc};
 use crate::error::BuildError;
 use crate::executor::StepNetwork;
 use crate::glob;
 use crate::image::ImageState;
 use crate::instr::ConfigChange;
-use crate::run::{resolve_mount, MountSources, RunAction};
+use crate::run::{resolve_mount, MountSources, RunAction, StageBind};
 use crate::stat_cache::StatCache;
 use crate::vars::{Args, Expanding};
 
 /// The `PATH` a step gets when the image sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Where a COPY takes its files from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CopySrc {
-    /// The build context.
-    Context,
-    /// An earlier stage's result.
-    Stage(usize),
-    /// An image (already in the store).
-    Image(String),
-}
 
 /// A COPY/ADD ready to stage.
 #[derive(Debug, Clone)]
@@ -521,20 +510,36 @@ fn prepare_run(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, Bu
     let mut step_mounts = Vec::new();
     let mut mount_text = Vec::new();
     let mut bind_sources = Vec::new();
+    let mut stage_binds = Vec::new();
+    let mut from_digests = Vec::new();
     for m in mounts {
         let raw = ex.word(&m.raw)?;
         let parsed = Mount::parse(&raw).map_err(|message| BuildError::Invalid { line, message })?;
-        if parsed.from.is_some() {
-            return Err(BuildError::Unsupported {
-                line,
-                what: format!("--mount={raw} (from=)"),
+        mount_text.push(format!("--mount={raw} "));
+        if let Some(f) = &parsed.from {
+            if parsed.kind != boxwright_dockerfile_parser::MountType::Bind {
+                return Err(BuildError::Unsupported {
+                    line,
+                    what: format!("--mount={raw} (from= on a {:?} mount)", parsed.kind),
+                });
+            }
+            let (from, digest) = (cx.from)(f)?;
+            from_digests.push(digest);
+            stage_binds.push(StageBind {
+                from,
+                source: parsed.source.clone().unwrap_or_default(),
+                target: parsed.target.clone().ok_or_else(|| BuildError::Invalid {
+                    line,
+                    message: format!("--mount={raw}: no target"),
+                })?,
+                readonly: parsed.is_readonly(),
             });
+            continue;
         }
         if parsed.kind == boxwright_dockerfile_parser::MountType::Bind {
             bind_sources.push(parsed.source.clone().unwrap_or_else(|| ".".into()));
         }
         step_mounts.extend(resolve_mount(&parsed, &cx.mounts, line)?);
-        mount_text.push(format!("--mount={raw} "));
     }
     let net = match network {
         None | Some(Network::Default) => cx.network,
@@ -552,11 +557,17 @@ fn prepare_run(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, Bu
     } else {
         format!("|{} {} ", declared.len(), declared.join(" "))
     };
+    if let Some(n) = network {
+        mount_text.push(format!(
+            "--network={} ",
+            format!("{n:?}").to_ascii_lowercase()
+        ));
+    }
     let text = format!("RUN {}{}", mount_text.concat(), args.join(" "));
-    let mut inputs = cx.inputs(
-        format!("{text} (network {net:?})"),
-        scope.into_iter().collect(),
-    );
+    let mut inputs = cx.inputs(text, scope.into_iter().collect());
+    if !from_digests.is_empty() {
+        inputs.sources_digest = Some(from_digests.join("+"));
+    }
     if !bind_sources.is_empty() {
         let refs: Vec<&str> = bind_sources.iter().map(String::as_str).collect();
         let sum = cx
@@ -580,6 +591,7 @@ fn prepare_run(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, Bu
             user,
             mounts: step_mounts,
             network: net,
+            stage_binds,
         }),
     })
 }

@@ -326,14 +326,15 @@ fn from_a_local_image_by_name_and_by_id_prefix() {
     let (base, _) = build(
         root.path(),
         ctx.path(),
-        "FROM scratch\nCOPY base.txt /\nENV FROM_BASE=yes\nCMD [\"base\"]\nONBUILD LABEL triggered=yes\n",
+        "FROM scratch\nCOPY base.txt /\nCOPY base.txt /base.d/\nENV FROM_BASE=yes\nCMD [\"base\"]\nONBUILD LABEL triggered=yes\n",
         |r| r.tags = vec!["example/base:1".into()],
     );
     for from in [
         "example/base:1".to_string(),
         base.image_id.digest()[..10].to_string(),
     ] {
-        let df = format!("FROM {from}\nCOPY top.txt /\nENTRYPOINT [\"/top\"]\n");
+        let df =
+            format!("FROM {from}\nCOPY top.txt /\nCOPY top.txt /base.d\nENTRYPOINT [\"/top\"]\n");
         let (r, _) = build(root.path(), ctx.path(), &df, |_| {});
         let cfg = config(root.path(), &r);
         assert_eq!(cfg["config"]["Env"], serde_json::json!(["FROM_BASE=yes"]));
@@ -346,12 +347,14 @@ fn from_a_local_image_by_name_and_by_id_prefix() {
             "the ONBUILD trigger ran"
         );
         assert!(cfg["config"].get("OnBuild").is_none());
-        assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+        assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
         let store = Store::open(root.path()).unwrap();
         let out = tempfile::tempdir().unwrap();
         let img = store.resolve(&r.image_id.digest()[..12]).unwrap();
         store.unpack(&img, out.path()).unwrap();
         assert!(out.path().join("base.txt").is_file() && out.path().join("top.txt").is_file());
+        // `/base.d` is a directory in the base image: the file goes into it.
+        assert!(out.path().join("base.d/top.txt").is_file());
     }
     // A missing image, with LocalOnly, is an error naming it.
     let (r, _) = build_with(
@@ -671,4 +674,60 @@ fn a_dockerfile_on_disk_uses_its_own_ignore_file() {
         .unwrap();
     assert!(out.path().join("all/keep.txt").is_file());
     assert!(!out.path().join("all/skip.txt").exists());
+}
+
+/// Records what a bind mount showed the step: the file `tool` under the mount's source.
+#[derive(Default)]
+struct SeeMount {
+    seen: Mutex<Vec<(String, bool)>>,
+}
+
+#[async_trait]
+impl Executor for SeeMount {
+    async fn run(&self, step: RunStep, _output: OutputSink) -> Result<StepExit, ExecutorError> {
+        for m in &step.mounts {
+            if let boxwright_builder::StepMount::Bind {
+                source, readonly, ..
+            } = m
+            {
+                let text = std::fs::read_to_string(source.join("tool")).unwrap_or_default();
+                self.seen.lock().unwrap().push((text, *readonly));
+            }
+        }
+        Ok(StepExit { code: 0 })
+    }
+}
+
+#[test]
+fn run_bind_mount_from_a_stage_sees_its_files_and_is_keyed_by_it() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("tool", "v1")]);
+    let df = "FROM scratch AS tools\nCOPY tool /bin/tool\n\
+              FROM scratch\nRUN --mount=type=bind,from=tools,source=/bin,target=/mnt --network=none x\n";
+    let exec = Arc::new(SeeMount::default());
+    let (r, events) = build_with(root.path(), ctx.path(), df, exec.clone(), |_| {});
+    r.unwrap();
+    assert_eq!(
+        exec.seen.lock().unwrap().clone(),
+        [("v1".to_string(), true)]
+    );
+    let text = events.iter().find_map(|e| match e {
+        BuildEvent::StepStarted { text, .. } if text.starts_with("RUN") => Some(text.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        text.as_deref(),
+        Some(
+            "RUN --mount=type=bind,from=tools,source=/bin,target=/mnt --network=none /bin/sh -c x"
+        )
+    );
+    write_files(ctx.path(), &[("tool", "v2")]);
+    let (r, _) = build_with(root.path(), ctx.path(), df, exec.clone(), |_| {});
+    r.unwrap();
+    assert_eq!(
+        exec.seen.lock().unwrap().len(),
+        2,
+        "the stage changed: the RUN re-ran"
+    );
+    assert_eq!(exec.seen.lock().unwrap()[1].0, "v2");
 }
