@@ -1,10 +1,171 @@
-//! boxwright-builder: Dockerfile to image with a layer cache (not yet written).
+//! boxwright-builder: a Dockerfile and a context become an OCI image in the layer store, with
+//! Docker's layer cache — and every cache miss explained.
 //!
-//! This crate will turn a parsed Dockerfile (from `boxwright-dockerfile-parser`) into an image:
-//! per-stage ARG/ENV expansion, a stage DAG run in parallel, a cache key per instruction (a changed
-//! step re-runs itself and every step after it, nothing before it), COPY/ADD from the build
-//! context honouring `.dockerignore`, RUN through an `Executor` seam (implemented by the runtime
-//! behind a feature), and base images through an `ImageSource` seam (the local store, or a
-//! registry pull behind a feature).
+//! [`Builder::build`] builds the stages a target needs, one after another; each step's cache
+//! key is made of its parent's key, the instruction after expansion, the build arguments it
+//! reads, the base image's digest and, for `COPY`/`ADD`, the [`Checksum`] of the sources it
+//! matched. A hit reuses the step's layer and config; a miss re-runs it and every step after
+//! it, and says why ([`MissReason`]: the files, the build argument, the base image, the
+//! instruction, or a step before it). Progress comes as typed [`BuildEvent`]s; nothing is
+//! printed. `RUN` steps go through an [`Executor`], `FROM` images the store lacks through an
+//! [`ImageSource`]; [`RefuseRun`] and [`LocalOnly`] serve builds that need neither.
 //!
-//! Nothing is implemented yet. No API is offered until it is real.
+//! ```
+//! use std::sync::Arc;
+//! use boxwright_builder::{BuildEvent, BuildRequest, Builder, DockerfileSource, LocalOnly, RefuseRun};
+//! use boxwright_layer_store::Store;
+//! # let tmp = tempfile::tempdir()?;
+//! # let context = tmp.path().join("ctx");
+//! # std::fs::create_dir_all(context.join("site"))?;
+//! # std::fs::write(context.join("site/index.html"), "<h1>hi</h1>")?;
+//! # let root = tmp.path().join("store");
+//! let builder = Builder::new(Store::open(&root)?, Arc::new(RefuseRun), Arc::new(LocalOnly));
+//! let dockerfile = "FROM scratch\nWORKDIR /srv\nCOPY site/ ./\nCMD [\"/bin/httpd\"]\n";
+//! let mut request = BuildRequest::new(
+//!     DockerfileSource::Text { name: "Dockerfile".into(), text: dockerfile.into() },
+//!     &context,
+//! );
+//! request.tags = vec!["site:1".into()];
+//! let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! let first = rt.block_on(builder.build(request.clone(), None))?;
+//!
+//! // Nothing changed: every step comes from the cache, and the image is the same.
+//! let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+//! let again = rt.block_on(builder.build(request, Some(tx)))?;
+//! assert_eq!(again.image_id, first.image_id);
+//! let mut cached = 0;
+//! while let Ok(event) = rx.try_recv() {
+//!     cached += matches!(event, BuildEvent::StepCached { .. }) as usize;
+//! }
+//! assert_eq!(cached, 3);
+//! assert_eq!(builder.store().resolve("site:1")?.id, first.image_id);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The context and its checksums
+//!
+//! [`Context`] is a build context directory with its `.dockerignore`;
+//! [`Context::checksum`] is the blake3 [`Checksum`] of what a `COPY`/`ADD` of some source
+//! patterns depends on (paths, kinds, modes, contents, link targets — not times or owners);
+//! [`Checksum::changed_since`] names the paths that changed between two builds. A
+//! [`StatCache`] saved between builds keeps an unchanged context from being read again.
+//!
+//! ```
+//! use boxwright_builder::{Context, StatCache};
+//! # let tmp = tempfile::tempdir()?;
+//! # let dir = tmp.path();
+//! # std::fs::create_dir(dir.join("src"))?;
+//! # std::fs::write(dir.join("src/main.js"), "console.log(1)")?;
+//! # std::fs::write(dir.join("src/debug.log"), "noise")?;
+//! # std::fs::write(dir.join("package.json"), "{}")?;
+//! # std::fs::write(dir.join(".dockerignore"), "**/*.log\n")?;
+//! # let cache_file = dir.join("stat-cache");
+//! let context = Context::open(dir)?;
+//! let mut cache = StatCache::load(&cache_file); // empty when missing or corrupt
+//! let before = context.checksum(&["package.json", "src"], &mut cache)?;
+//! cache.save(&cache_file)?;
+//!
+//! std::fs::write(dir.join("src/main.js"), "console.log(2)")?;
+//! std::fs::write(dir.join("src/debug.log"), "ignored")?; // .dockerignore'd
+//! let after = context.checksum(&["package.json", "src"], &mut cache)?;
+//! assert_ne!(before.digest(), after.digest());
+//! assert_eq!(after.changed_since(&before), ["src/main.js"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Where the builder keeps its state
+//!
+//! Under the store root: `cache/steps/<key>.json` (one record per step key: the image after
+//! the step and its layer; written to a temporary file, fsynced and renamed, so concurrent
+//! builds share them safely; a record whose layer blob is gone is a miss),
+//! `cache/builds/<id>.json` (the inputs of the last build of each Dockerfile and target, to
+//! explain misses), `cache/stat-cache`, `cache/mounts/` (`RUN --mount=type=cache`
+//! directories), and staging directories under `tmp/` that are removed when dropped.
+//!
+//! # What leaves the context
+//!
+//! Nothing. As in BuildKit (whose COPY sets `FollowSymlinks` and cleans a source with
+//! `filepath.Join("/", src)`): `..` stops at the context root; links in a source path are
+//! followed but resolved inside the context (an absolute target starts from the context root);
+//! links inside a copied directory are recorded as links. Files are opened with `O_NOFOLLOW`.
+//!
+//! # The stat cache
+//!
+//! Save it under the store root's `cache/` directory. A record is trusted only when the file's
+//! mtime and ctime are [`DEFAULT_RACY_WINDOW`] older than the moment it was hashed, so a write
+//! landing in the same timestamp granule as the hashing is still seen. Records are never
+//! dropped on their own: call [`StatCache::retain`] to prune.
+//!
+//! # Limitations
+//!
+//! - Stages build one after another (independent stages do not yet run in parallel).
+//! - `WORKDIR` only sets the config (BuildKit also creates the directory in a layer); a `RUN`
+//!   step's executor creates it, and a COPY creates its destination.
+//! - Not implemented (an error names them): `ADD` of URLs and git repositories,
+//!   `ADD --checksum`, `COPY --parents`, `COPY/ADD --exclude`, symbolic `--chmod`,
+//!   `RUN --mount=type=ssh`, and `from=` on cache mounts. `COPY --link` is accepted and
+//!   copies as a plain COPY; a cache mount's `sharing` is always `shared`.
+//! - A COPY destination without a trailing `/` is a file unless several sources, a wildcard or
+//!   an existing directory at that path in the parent image make it a directory (a link to a
+//!   directory there is not followed).
+//! - `HEALTHCHECK`'s history text is not BuildKit's Go formatting.
+//! - Copying, unpacking and layer writing run on tokio's blocking threads; hashing the context
+//!   for a step's key still runs on the calling task.
+//! - Context checksums do not cover `--exclude` and `--parents`; files are hashed one after
+//!   another (no parallel hashing).
+
+#![forbid(unsafe_code)]
+
+mod advice;
+mod blocking;
+mod builder;
+mod cache;
+mod checksum;
+mod context;
+mod copy;
+mod copy_step;
+mod error;
+mod events;
+mod executor;
+mod glob;
+mod hash;
+mod image;
+mod instr;
+mod layer;
+#[cfg(feature = "registry")]
+mod registry_source;
+mod request;
+mod resolve;
+mod run;
+#[cfg(feature = "runtime")]
+mod runtime_executor;
+mod source;
+mod stages;
+mod staging;
+mod stat_cache;
+mod step;
+mod vars;
+
+pub use builder::Builder;
+pub use checksum::Checksum;
+pub use context::Context;
+pub use error::{BuildError, ContextError};
+pub use events::{BuildEvent, MissReason};
+pub use executor::{
+    Executor, ExecutorError, OutputSink, OutputStream, RefuseRun, RunRefused, RunStep, StepExit,
+    StepMount, StepNetwork,
+};
+#[cfg(feature = "registry")]
+pub use registry_source::{PullProgress, Pulled, RegistrySource, RegistrySourceError, StoreSink};
+pub use request::{BuildRequest, BuildResult, DockerfileSource, NoCache, StepResult};
+#[cfg(feature = "runtime")]
+pub use runtime_executor::{RuntimeExecutor, RuntimeExecutorError};
+pub use source::{ImageSource, LocalOnly, SourceError};
+pub use stat_cache::{StatCache, DEFAULT_RACY_WINDOW};
+
+/// The registry client this crate's [`RegistrySource`] speaks (its [`Client`] builder,
+/// credentials, progress events), re-exported so callers use the same version.
+///
+/// [`Client`]: boxwright_registry_client::Client
+#[cfg(feature = "registry")]
+pub use boxwright_registry_client as registry_client;

@@ -1,0 +1,662 @@
+//! The [`Builder`]: a Dockerfile and a context become an image in the store, stage by stage,
+//! step by step, each step taken from the cache or run, every miss explained.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use boxwright_dockerfile_parser::expand::Expander;
+use boxwright_dockerfile_parser::{parse, Instruction, InstructionKind};
+use boxwright_layer_store::{platform, Image, Platform, Store};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::advice::cache_order;
+use crate::blocking::blocking;
+use crate::cache::{explain, BuildLog, Cache, CacheRecord, StepInputs};
+use crate::context::Context;
+use crate::copy::{inside, CopySrc};
+use crate::copy_step::CopyJob;
+use crate::error::BuildError;
+use crate::events::{BuildEvent, MissReason};
+use crate::executor::Executor;
+use crate::executor::StepMount;
+use crate::image::{created, ImageState, LayerDesc};
+use crate::instr::ConfigChange;
+use crate::request::{BuildRequest, BuildResult, DockerfileSource, StepResult};
+use crate::run::{run, MountSources, StageBind};
+use crate::source::ImageSource;
+use crate::stages::{stage_refs, Plan, Stage};
+use crate::staging::Staging;
+use crate::stat_cache::StatCache;
+use crate::step::{prepare, Action, CopyAction, PrepareCx, Prepared};
+use crate::vars::Args;
+
+/// Builds images from Dockerfiles into a layer store.
+///
+/// `RUN` steps go through the [`Executor`]; `FROM` images the store lacks come from the
+/// [`ImageSource`]. Several builds may run at once on one store (in one process or several):
+/// cache records are written atomically and a record whose layer is gone is a miss.
+#[derive(Clone)]
+pub struct Builder {
+    store: Store,
+    executor: Arc<dyn Executor>,
+    source: Arc<dyn ImageSource>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("store", &self.store.root())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a finished stage left.
+#[derive(Debug, Clone)]
+struct StageOut {
+    state: ImageState,
+    key: String,
+    missed: bool,
+}
+
+impl Builder {
+    /// A builder over `store`, running `RUN` steps with `executor` and getting missing `FROM`
+    /// images from `source`.
+    pub fn new(store: Store, executor: Arc<dyn Executor>, source: Arc<dyn ImageSource>) -> Self {
+        Builder {
+            store,
+            executor,
+            source,
+        }
+    }
+
+    /// The store images are built into.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Builds `request`, sending progress to `events` when given.
+    ///
+    /// Only the stages the target needs are built, one after another. On success the image
+    /// is in the store, tagged with every name of `request.tags`. On failure nothing is
+    /// tagged, and the steps that finished stay cached. Dropping the future stops the build:
+    /// the running `RUN` step is stopped (the executor's contract) and its staging removed.
+    pub async fn build(
+        &self,
+        request: BuildRequest,
+        events: Option<UnboundedSender<BuildEvent>>,
+    ) -> Result<BuildResult, BuildError> {
+        let _lease = self
+            .store
+            .lease()
+            .map_err(BuildError::store("taking a lease"))?;
+        let (name, text, df_path) = read_dockerfile(&request)?;
+        let file = parse(&text).map_err(BuildError::Parse)?;
+        let plan = Plan::new(&file, request.target.as_deref())?;
+        let ctx = match &df_path {
+            Some(p) => Context::open_for_dockerfile(&request.context, p),
+            None => Context::open(&request.context),
+        }
+        .map_err(|source| BuildError::Context { line: 0, source })?;
+        let cache = Cache::open(&self.store)?;
+        let target_name = plan.stages.get(plan.target).and_then(|s| s.name.clone());
+        let target_id = target_name.unwrap_or_else(|| plan.target.to_string());
+        let platform = request.platform.clone().unwrap_or_else(platform::host);
+        let stat_path = cache.dir().join("stat-cache");
+        let mut run = BuildRun {
+            builder: self,
+            request: &request,
+            events: events.as_ref(),
+            stat: StatCache::load(&stat_path),
+            prev: cache.last_build(&name, &target_id),
+            cache,
+            ctx,
+            log: BuildLog::default(),
+            args: Args::new(request.build_args.clone(), automatic_args(&platform)),
+            expander: Expander::new(file.directives.escape_char()),
+            platform,
+            stages: BTreeMap::new(),
+            steps: Vec::new(),
+            created: created(request.source_date_epoch),
+            pending: None,
+        };
+        run.globals(&plan)?;
+        let global = run.args.global().clone();
+        let expander = run.expander;
+        let needed = plan.needed(&|s: &Stage<'_>| expand_from(expander, s.from, &global));
+        for &i in &needed {
+            if let Some(stage) = plan.stages.get(i) {
+                for (span, message) in cache_order(&stage.steps) {
+                    run.emit(BuildEvent::Warning { span, message });
+                }
+            }
+        }
+        for i in needed {
+            run.stage(&plan, i).await?;
+        }
+        let result = run.finish(plan.target)?;
+        run.cache.save_build(&name, &target_id, &run.log)?;
+        if let Err(e) = run.stat.save(&stat_path) {
+            tracing::warn!(error = %e, "the stat cache was not saved");
+        }
+        Ok(result)
+    }
+}
+
+/// The Dockerfile's name (for the build log), its text, and its path when on disk.
+fn read_dockerfile(
+    request: &BuildRequest,
+) -> Result<(String, String, Option<PathBuf>), BuildError> {
+    match &request.dockerfile {
+        DockerfileSource::Path(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| BuildError::ReadDockerfile {
+                path: p.clone(),
+                source,
+            })?;
+            let name = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            Ok((name.to_string_lossy().into_owned(), text, Some(p.clone())))
+        }
+        DockerfileSource::Text { name, text } => {
+            let ctx =
+                std::fs::canonicalize(&request.context).unwrap_or_else(|_| request.context.clone());
+            Ok((format!("{}#{name}", ctx.display()), text.clone(), None))
+        }
+    }
+}
+
+/// `TARGETPLATFORM` and friends.
+fn automatic_args(p: &Platform) -> BTreeMap<String, String> {
+    let os = p.os().to_string();
+    let arch = p.architecture().to_string();
+    let variant = p.variant().clone().unwrap_or_default();
+    let full = platform::to_string(p);
+    let mut m = BTreeMap::new();
+    for prefix in ["TARGET", "BUILD"] {
+        m.insert(format!("{prefix}PLATFORM"), full.clone());
+        m.insert(format!("{prefix}OS"), os.clone());
+        m.insert(format!("{prefix}ARCH"), arch.clone());
+        m.insert(format!("{prefix}VARIANT"), variant.clone());
+    }
+    m
+}
+
+/// A stage's `FROM` image expanded with the global arguments (unexpandable text stays raw).
+fn expand_from(
+    expander: Expander,
+    from: &Instruction,
+    global: &BTreeMap<String, String>,
+) -> String {
+    let InstructionKind::From { image, .. } = &from.kind else {
+        return String::new();
+    };
+    expander
+        .expand_word(image, global)
+        .map(|e| e.value)
+        .unwrap_or_else(|_| image.clone())
+}
+
+/// The state of one build.
+struct BuildRun<'a> {
+    builder: &'a Builder,
+    request: &'a BuildRequest,
+    events: Option<&'a UnboundedSender<BuildEvent>>,
+    ctx: Context,
+    cache: Cache,
+    stat: StatCache,
+    prev: Option<BuildLog>,
+    log: BuildLog,
+    args: Args,
+    expander: Expander,
+    platform: Platform,
+    stages: BTreeMap<usize, StageOut>,
+    steps: Vec<StepResult>,
+    created: String,
+    /// The reason to give the next miss whose own inputs are unchanged (a changed base image).
+    pending: Option<MissReason>,
+}
+
+impl BuildRun<'_> {
+    fn emit(&self, event: BuildEvent) {
+        if let Some(tx) = self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// The global `ARG`s.
+    fn globals(&mut self, plan: &Plan<'_>) -> Result<(), BuildError> {
+        for ins in &plan.globals {
+            if let InstructionKind::Arg { args } = &ins.kind {
+                for decl in args {
+                    let global = self.args.global().clone();
+                    let ex = |w: &str| {
+                        self.expander
+                            .expand_word(w, &global)
+                            .map(|e| e.value)
+                            .map_err(|source| BuildError::Expand {
+                                line: ins.span.start_line,
+                                word: w.to_string(),
+                                source,
+                            })
+                    };
+                    let name = ex(&decl.name)?;
+                    let default = decl.default.as_deref().map(ex).transpose()?;
+                    self.args.declare_global(&name, default);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The base of a stage: its state, the text and digest for its key, whether it missed.
+    async fn base(
+        &mut self,
+        plan: &Plan<'_>,
+        stage: &Stage<'_>,
+    ) -> Result<(ImageState, String, bool), BuildError> {
+        let line = stage.from.span.start_line;
+        let image = expand_from(self.expander, stage.from, self.args.global());
+        if image.eq_ignore_ascii_case("scratch") {
+            return Ok((ImageState::scratch(&self.platform), "scratch".into(), false));
+        }
+        if let Some(j) = plan.stage_named(&image, stage.index, false) {
+            if let Some(out) = self.stages.get(&j) {
+                return Ok((out.state.clone(), format!("stage:{}", out.key), out.missed));
+            }
+        }
+        let resolved = self.local_or_pull(&image, line).await?;
+        let state = ImageState::from_image(&self.builder.store, &resolved)?;
+        Ok((state, resolved.manifest_digest.to_string(), false))
+    }
+
+    /// `reference` resolved in the store, pulled through the image source first when missing.
+    async fn local_or_pull(
+        &self,
+        reference: &str,
+        line: usize,
+    ) -> Result<boxwright_layer_store::Image, BuildError> {
+        let store = &self.builder.store;
+        if let Ok(img) = store.resolve_for(reference, &self.platform) {
+            return Ok(img);
+        }
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| BuildError::BaseImage {
+            line,
+            reference: reference.to_string(),
+            source: e,
+        };
+        self.builder
+            .source
+            .pull(store, reference, &self.platform)
+            .await
+            .map_err(|e| err(Box::new(e)))?;
+        store
+            .resolve_for(reference, &self.platform)
+            .map_err(|e| err(Box::new(e)))
+    }
+
+    /// Builds stage `i`.
+    async fn stage(&mut self, plan: &Plan<'_>, i: usize) -> Result<(), BuildError> {
+        let Some(stage) = plan.stages.get(i) else {
+            return Ok(());
+        };
+        self.emit(BuildEvent::StageStarted {
+            stage: i,
+            name: stage.name.clone(),
+        });
+        self.args.enter_stage();
+        let (mut state, base, mut missed) = self.base(plan, stage).await?;
+        let from_text = format!(
+            "FROM {}",
+            expand_from(self.expander, stage.from, self.args.global())
+        );
+        let from_inputs = StepInputs {
+            stage: i,
+            text: from_text,
+            base: Some(base),
+            ..StepInputs::default()
+        };
+        if let Some(reason @ MissReason::BaseImageChanged { .. }) =
+            explain(self.prev.as_ref(), self.log.steps.len(), &from_inputs)
+        {
+            self.pending = Some(reason);
+        }
+        let root = format!(
+            "{}|{}|{:?}|{:?}",
+            platform::to_string(&self.platform),
+            i,
+            self.request.source_date_epoch,
+            self.request.network
+        );
+        let mut key = from_inputs.key(&blake3::hash(root.as_bytes()).to_hex());
+        self.log.steps.push(from_inputs);
+        let triggers = onbuild_triggers(&mut state, stage.from)?;
+        let mut steps: Vec<&Instruction> = triggers.iter().collect();
+        steps.extend(stage.steps.iter().copied());
+        for ins in &steps {
+            for from in stage_refs(ins) {
+                if plan.stage_named(from, i, true).is_none() {
+                    self.local_or_pull(from, ins.span.start_line).await?;
+                }
+            }
+        }
+        let mut cmd_set = false;
+        for ins in steps {
+            let (s, k, m) = self
+                .step(plan, stage, ins, state, key, missed, cmd_set)
+                .await?;
+            (state, key, missed) = (s, k, m);
+            cmd_set |= matches!(ins.kind, InstructionKind::Cmd { .. });
+        }
+        self.stages.insert(i, StageOut { state, key, missed });
+        Ok(())
+    }
+
+    /// One step: prepared, then taken from the cache or run.
+    #[allow(clippy::too_many_arguments)]
+    async fn step(
+        &mut self,
+        plan: &Plan<'_>,
+        stage: &Stage<'_>,
+        ins: &Instruction,
+        state: ImageState,
+        parent: String,
+        missed: bool,
+        cmd_set: bool,
+    ) -> Result<(ImageState, String, bool), BuildError> {
+        let started = Instant::now();
+        let line = ins.span.start_line;
+        let prepared = self.prepare(plan, stage, ins, &state, cmd_set)?;
+        let key = prepared.inputs.key(&parent);
+        let index = self.steps.len();
+        self.emit(BuildEvent::StepStarted {
+            stage: stage.index,
+            index,
+            span: ins.span.clone(),
+            text: prepared.inputs.text.clone(),
+        });
+        let no_cache = self
+            .request
+            .no_cache
+            .applies(stage.name.as_deref(), stage.index);
+        let hit = if no_cache {
+            None
+        } else {
+            self.cache.get(&self.builder.store, &key)
+        };
+        let log_index = self.log.steps.len();
+        let (record, cached) = match hit {
+            Some(record) => {
+                self.emit(BuildEvent::StepCached {
+                    index,
+                    key: key.clone(),
+                });
+                (record, true)
+            }
+            None => {
+                let reason = if no_cache {
+                    MissReason::NoCache
+                } else {
+                    match explain(self.prev.as_ref(), log_index, &prepared.inputs) {
+                        Some(r) => r,
+                        None if missed => self
+                            .pending
+                            .take()
+                            .unwrap_or(MissReason::EarlierStepChanged),
+                        None => self.pending.take().unwrap_or(MissReason::RecordGone),
+                    }
+                };
+                self.emit(BuildEvent::StepCacheMiss { index, reason });
+                let record = self.execute(&prepared, &state, index, line).await?;
+                self.cache.put(&key, &record)?;
+                (record, false)
+            }
+        };
+        let duration = started.elapsed();
+        let layer = record.layer.as_ref().map(LayerDesc::blob).transpose()?;
+        self.emit(BuildEvent::StepDone {
+            index,
+            duration,
+            layer_size: record.layer.as_ref().map(|l| l.size),
+        });
+        self.steps.push(StepResult {
+            stage: stage.index,
+            line,
+            cached,
+            duration,
+            layer,
+        });
+        self.log.steps.push(prepared.inputs);
+        Ok((record.state, key, missed || !cached))
+    }
+
+    /// Prepares `ins` on `state`.
+    fn prepare(
+        &mut self,
+        plan: &Plan<'_>,
+        stage: &Stage<'_>,
+        ins: &Instruction,
+        state: &ImageState,
+        cmd_set: bool,
+    ) -> Result<Prepared, BuildError> {
+        let store = &self.builder.store;
+        let stages = &self.stages;
+        let platform = &self.platform;
+        let from = |what: &str| -> Result<(CopySrc, String), BuildError> {
+            if let Some(j) = plan.stage_named(what, stage.index, true) {
+                let key = stages.get(&j).map(|s| s.key.clone()).unwrap_or_default();
+                return Ok((CopySrc::Stage(j), format!("stage:{key}")));
+            }
+            let img = store
+                .resolve_for(what, platform)
+                .map_err(BuildError::store(format!("resolving {what}")))?;
+            Ok((
+                CopySrc::Image(what.to_string()),
+                img.manifest_digest.to_string(),
+            ))
+        };
+        let cache_dir = self.cache.dir().join("mounts");
+        let mut cx = PrepareCx {
+            expander: self.expander,
+            args: &mut self.args,
+            state,
+            cmd_set,
+            ctx: &self.ctx,
+            stat: &mut self.stat,
+            mounts: MountSources {
+                context: self.ctx.root(),
+                cache_dir: &cache_dir,
+                secrets: &self.request.secrets,
+            },
+            network: self.request.network,
+            stage: stage.index,
+            from: &from,
+        };
+        prepare(ins, &mut cx)
+    }
+
+    /// Runs a step that missed.
+    async fn execute(
+        &mut self,
+        prepared: &Prepared,
+        state: &ImageState,
+        index: usize,
+        line: usize,
+    ) -> Result<CacheRecord, BuildError> {
+        let mut next = state.clone();
+        let layer = match &prepared.action {
+            Action::Config(change) => {
+                change.apply(&mut next);
+                None
+            }
+            Action::Copy(copy) => Some(self.copy_job(copy, state)?.run().await?),
+            Action::Run(action) => {
+                let (_guards, binds) = self.stage_binds(&action.stage_binds, line).await?;
+                let mut action = action.clone();
+                action.mounts.extend(binds);
+                Some(
+                    run(
+                        &self.builder.executor,
+                        &self.builder.store,
+                        state,
+                        action,
+                        index,
+                        line,
+                        self.events,
+                        self.request.source_date_epoch,
+                    )
+                    .await?,
+                )
+            }
+        };
+        next.add_history(&self.created, &prepared.created_by, layer.is_none());
+        if let Some(l) = &layer {
+            next.add_layer(l.clone());
+        }
+        Ok(CacheRecord { state: next, layer })
+    }
+
+    /// The image a `--from` names: an earlier stage's result or an image in the store.
+    fn image_of(&self, from: &CopySrc) -> Result<Option<Image>, BuildError> {
+        let store = &self.builder.store;
+        Ok(match from {
+            CopySrc::Context => None,
+            CopySrc::Stage(j) => match self.stages.get(j) {
+                Some(out) => Some(out.state.as_image(store)?),
+                None => None,
+            },
+            CopySrc::Image(r) => Some(
+                store
+                    .resolve_for(r, &self.platform)
+                    .map_err(BuildError::store(format!("resolving {r}")))?,
+            ),
+        })
+    }
+
+    /// Unpacks what `RUN --mount=type=bind,from=…` binds; the guards keep the unpacked roots
+    /// until the step has ended.
+    async fn stage_binds(
+        &self,
+        binds: &[StageBind],
+        line: usize,
+    ) -> Result<(Vec<Staging>, Vec<StepMount>), BuildError> {
+        let mut guards = Vec::new();
+        let mut mounts = Vec::new();
+        for bind in binds {
+            let image = self
+                .image_of(&bind.from)?
+                .ok_or_else(|| BuildError::Invalid {
+                    line,
+                    message: "the bind mount's stage was not built".into(),
+                })?;
+            let staging = Staging::new(self.builder.store.root(), "bind")?;
+            let dir = staging.subdir("root")?;
+            let (store, target) = (self.builder.store.clone(), dir.clone());
+            blocking("unpacking a bind mount's source", move || {
+                store
+                    .unpack(&image, &target)
+                    .map_err(BuildError::store("unpacking a bind mount's source"))
+            })
+            .await?;
+            mounts.push(StepMount::Bind {
+                source: inside(&dir, &bind.source),
+                target: bind.target.clone().into(),
+                readonly: bind.readonly,
+            });
+            guards.push(staging);
+        }
+        Ok((guards, mounts))
+    }
+
+    /// The COPY job of `copy` on `state`, with its `--from` image found.
+    fn copy_job(&self, copy: &CopyAction, state: &ImageState) -> Result<CopyJob, BuildError> {
+        let store = &self.builder.store;
+        let from_image = self.image_of(&copy.from)?;
+        Ok(CopyJob {
+            store: store.clone(),
+            ctx: self.ctx.clone(),
+            copy: copy.clone(),
+            state: state.clone(),
+            from_image,
+            source_date_epoch: self.request.source_date_epoch,
+        })
+    }
+
+    /// Writes the target's image, tags it, and reports it.
+    fn finish(&mut self, target: usize) -> Result<BuildResult, BuildError> {
+        let out = self
+            .stages
+            .get(&target)
+            .ok_or_else(|| BuildError::TargetNotFound {
+                target: target.to_string(),
+            })?;
+        let mut state = out.state.clone();
+        if !self.request.labels.is_empty() {
+            let labels = self
+                .request
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            ConfigChange::ExtraLabels(labels).apply(&mut state);
+        }
+        let store = &self.builder.store;
+        // As BuildKit: the image's time is the last history entry's, so a rebuild that is all
+        // cache hits gives the same image ID.
+        let when = match self.request.source_date_epoch {
+            Some(_) => self.created.clone(),
+            None => state.last_created().unwrap_or_else(|| self.created.clone()),
+        };
+        let (config, _manifest, desc) = state.write(store, &when)?;
+        let mut tags = Vec::new();
+        for t in &self.request.tags {
+            tags.push(
+                store
+                    .tag(&desc, t)
+                    .map_err(BuildError::store(format!("tagging {t}")))?,
+            );
+        }
+        if tags.is_empty() {
+            store
+                .add_untagged(&desc)
+                .map_err(BuildError::store("recording the image"))?;
+        }
+        self.emit(BuildEvent::ImageWritten {
+            image_id: config.digest().clone(),
+            manifest_digest: desc.digest().clone(),
+            tags,
+        });
+        Ok(BuildResult {
+            image_id: config.digest().clone(),
+            manifest_digest: desc.digest().clone(),
+            steps: std::mem::take(&mut self.steps),
+        })
+    }
+}
+
+/// The ONBUILD triggers of a stage's base, parsed (their spans set to the FROM's), removed from
+/// the config as Docker does.
+fn onbuild_triggers(
+    state: &mut ImageState,
+    from: &Instruction,
+) -> Result<Vec<Instruction>, BuildError> {
+    let Some(list) = state.cfg_mut().remove("OnBuild") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for t in list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+    {
+        let parsed = parse(&format!("FROM scratch\n{t}")).map_err(|e| BuildError::Invalid {
+            line: from.span.start_line,
+            message: format!("ONBUILD trigger {t:?} does not parse: {e}"),
+        })?;
+        for mut ins in parsed.instructions.into_iter().skip(1) {
+            ins.span = from.span.clone();
+            out.push(ins);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,102 @@
+//! A COPY/ADD step from start to layer: owner resolved, sources staged (from the context, or
+//! from a stage's or image's unpacked root), heredocs written, the staging made a layer — all
+//! on a blocking thread.
+
+use boxwright_layer_store::{Image, Store};
+
+use crate::blocking::blocking;
+use crate::context::Context;
+use crate::copy::CopySrc;
+use crate::copy::{from_context, from_dir, heredoc, resolve_owner};
+use crate::error::BuildError;
+use crate::image::{ImageState, LayerDesc};
+use crate::layer::write_layer;
+use crate::staging::Staging;
+use crate::step::CopyAction;
+
+/// Everything a COPY step needs, owned, to run off the async task.
+pub(crate) struct CopyJob {
+    /// The store.
+    pub(crate) store: Store,
+    /// The build context.
+    pub(crate) ctx: Context,
+    /// The prepared copy.
+    pub(crate) copy: CopyAction,
+    /// The image it copies onto (for `--chown` names).
+    pub(crate) state: ImageState,
+    /// For `--from`: the stage's or image's image in the store.
+    pub(crate) from_image: Option<Image>,
+    /// `SOURCE_DATE_EPOCH`.
+    pub(crate) source_date_epoch: Option<i64>,
+}
+
+impl CopyJob {
+    /// Stages the copy and writes its layer on a blocking thread.
+    pub(crate) async fn run(self) -> Result<LayerDesc, BuildError> {
+        blocking("copying files", move || self.run_sync()).await
+    }
+
+    fn run_sync(self) -> Result<LayerDesc, BuildError> {
+        let store = &self.store;
+        let staging = Staging::new(store.root(), "copy")?;
+        let root = staging.subdir("root")?;
+        let mut opts = self.copy.opts.clone();
+        let needs_names = self
+            .copy
+            .chown
+            .as_deref()
+            .is_some_and(|spec| spec.split(':').any(|p| p.parse::<u32>().is_err()));
+        // The parent's layers (top first) answer `--chown` names and whether a destination
+        // without a trailing slash is a directory there.
+        let roots = if (needs_names || !opts.dest_is_dir) && !self.state.layers.is_empty() {
+            let img = self.state.as_image(store)?;
+            let snaps = store
+                .snapshots(&img)
+                .map_err(BuildError::store("unpacking the parent's layers"))?;
+            snaps.into_iter().rev().map(|s| s.dir).collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(spec) = &self.copy.chown {
+            opts.owner = Some(resolve_owner(spec, &roots, opts.line)?);
+        }
+        if !opts.dest_is_dir && is_dir_in(&roots, &opts.dest) {
+            opts.dest_is_dir = true;
+        }
+        match (&self.copy.from, &self.from_image) {
+            (CopySrc::Context, _) => from_context(&self.ctx, &self.copy.sources, &opts, &root)?,
+            (_, Some(image)) => {
+                let from_root = staging.subdir("from")?;
+                store
+                    .unpack(image, &from_root)
+                    .map_err(BuildError::store("unpacking the COPY --from source"))?;
+                from_dir(&from_root, &self.copy.sources, &opts, &root)?;
+            }
+            (_, None) => {
+                return Err(BuildError::Invalid {
+                    line: opts.line,
+                    message: "the COPY --from source was not built".into(),
+                })
+            }
+        }
+        for (name, content) in &self.copy.heredocs {
+            heredoc(name, content, &opts, &root)?;
+        }
+        write_layer(store, &root, false, self.source_date_epoch)
+    }
+}
+
+/// Whether `path` is a directory in the overlay of `roots` (snapshot dirs, top first): the
+/// topmost layer that has the path decides; a whiteout (a 0:0 character device) hides it.
+fn is_dir_in(roots: &[std::path::PathBuf], path: &str) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for root in roots {
+        match crate::copy::inside(root, path).symlink_metadata() {
+            Ok(m) if m.is_dir() => return true,
+            Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return false,
+            Ok(_) => return false,
+            Err(_) => {}
+        }
+    }
+    false
+}

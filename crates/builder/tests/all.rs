@@ -1,0 +1,13 @@
+//! The builder's one test binary: one module per area, real files in temp dirs, shared
+//! helpers in `support`. Run one area with e.g. `cargo test -p boxwright-builder --test all stat_cache::`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "all/build.rs"]
+mod build;
+#[path = "all/context.rs"]
+mod context;
+#[path = "all/stat_cache.rs"]
+mod stat_cache;
+#[path = "all/support.rs"]
+mod support;
