@@ -36,4 +36,4 @@ fi
 # tests run slirp4netns as nobody, which opens it.
 if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ]; then chmod 0666 /dev/net/tun; fi
 
-exec cargo test --locked --workspace "$@"
+exec cargo test --locked --workspace --all-features "$@"
