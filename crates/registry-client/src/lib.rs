@@ -50,6 +50,8 @@
 //! - Transient failures (connection errors, 5xx, 429 with `Retry-After`) are retried with
 //!   backoff; a download that breaks resumes with `Range`.
 //! - Manifests are copied byte for byte, so digests are kept.
+//! - Every public future is `Send`: [`pull`], [`push`], [`copy`] and the [`Client`] methods can
+//!   run on `tokio::spawn` or inside an `async_trait` method.
 //! - [`OciDir`] changes `index.json` under the index lock ([`layout::INDEX_LOCK`], an exclusive
 //!   `flock` on `LAYOUT/index.json.lock`, the one boxwright's layer store takes too), so writers
 //!   in separate processes never lose each other's tags.

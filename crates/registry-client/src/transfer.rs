@@ -207,8 +207,11 @@ pub async fn pull(
                 .flat_map(|m| m.manifests().iter().cloned())
                 .filter(|d| seen.insert(d.digest().to_string()))
                 .collect();
-            let fetched: Vec<Manifest> = futures_util::stream::iter(children.iter())
-                .map(|d| fetch_child(client, reference, d))
+            // The closures of these streams take owned descriptors: a closure taking a
+            // `&Descriptor` and returning a future would make `pull`'s future not `Send`
+            // (rustc: "implementation of `FnOnce` is not general enough").
+            let fetched: Vec<Manifest> = futures_util::stream::iter(children)
+                .map(|d| async move { fetch_child(client, reference, &d).await })
                 .buffered(options.concurrency.max(1))
                 .try_collect()
                 .await?;
@@ -231,23 +234,24 @@ pub async fn pull(
     graph.manifests.push(root.clone());
 
     let root = root.descriptor();
-    fill_sink(&graph, sink, root, options.concurrency, |d| {
-        pull_blob(client, reference, sink, d, &options.progress)
+    fill_sink(&graph, sink, root, options.concurrency, |d| async move {
+        pull_blob(client, reference, sink, &d, &options.progress).await
     })
     .await
 }
 
 /// Moves every blob of `graph` into `sink` (`concurrency` at a time, each by `move_blob`, which
 /// says whether it moved and how many bytes), then writes its manifests, children first.
-async fn fill_sink<'g, F, Fut>(
-    graph: &'g Graph,
+/// `move_blob` takes its descriptor by value so that the caller's future stays `Send`.
+async fn fill_sink<F, Fut>(
+    graph: &Graph,
     sink: &dyn BlobSink,
     root: Descriptor,
     concurrency: usize,
     move_blob: F,
 ) -> Result<Transferred>
 where
-    F: FnMut(&'g Descriptor) -> Fut,
+    F: FnMut(Descriptor) -> Fut,
     Fut: std::future::Future<Output = Result<(bool, u64)>>,
 {
     let mut result = Transferred {
@@ -258,7 +262,7 @@ where
         bytes_moved: 0,
         manifests: 0,
     };
-    let outcomes: Vec<(bool, u64)> = futures_util::stream::iter(graph.blobs.iter())
+    let outcomes: Vec<(bool, u64)> = futures_util::stream::iter(graph.blobs.iter().cloned())
         .map(move_blob)
         .buffer_unordered(concurrency.max(1))
         .try_collect()
@@ -432,7 +436,7 @@ pub async fn copy(
         sink,
         root_manifest.descriptor(),
         options.concurrency,
-        |d| copy_blob(source, sink, d, &options.progress),
+        |d| async move { copy_blob(source, sink, &d, &options.progress).await },
     )
     .await
 }
@@ -525,8 +529,9 @@ pub async fn push(
         bytes_moved: 0,
         manifests: 0,
     };
-    let outcomes: Vec<(BlobPushed, u64)> = futures_util::stream::iter(graph.blobs.iter())
-        .map(|d| push_one(client, source, reference, d, options))
+    // Owned descriptors keep `push`'s future `Send` (see `pull`).
+    let outcomes: Vec<(BlobPushed, u64)> = futures_util::stream::iter(graph.blobs.iter().cloned())
+        .map(|d| async move { push_one(client, source, reference, &d, options).await })
         .buffer_unordered(options.concurrency.max(1))
         .try_collect()
         .await?;

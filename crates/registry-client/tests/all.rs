@@ -19,5 +19,7 @@ mod login;
 mod referrers;
 #[path = "all/registry.rs"]
 mod registry;
+#[path = "all/send.rs"]
+mod send;
 #[path = "all/skopeo.rs"]
 mod skopeo;

@@ -77,10 +77,14 @@ async fn push_then_pull_round_trip() {
             std::fs::read(dst_dir.path().join("blobs/sha256").join(&name)).unwrap()
         );
     }
-    // A second pull fetches nothing.
-    let again = pull(&client, &r, &dst, &PullOptions::default())
-        .await
-        .unwrap();
+    // A second pull fetches nothing. It runs on a spawned task, so its future must be `Send`.
+    let again = tokio::spawn({
+        let (client, r) = (client.clone(), r.clone());
+        async move { pull(&client, &r, &dst, &PullOptions::default()).await }
+    })
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!((again.blobs_moved, again.blobs_skipped), (0, 3));
 
     let head = client.head_manifest(&r).await.unwrap().unwrap();
@@ -107,16 +111,25 @@ async fn multi_platform_index_whole_or_one() {
         &[(amd.clone(), "amd64"), (arm.clone(), "arm64")],
     );
     let r = reference(&reg, "multi:latest");
-    let pushed = push(&client, &src, &index, &r, &PushOptions::default())
-        .await
-        .unwrap();
+    // Push and pull run on spawned tasks, so their futures must be `Send`.
+    let pushed = tokio::spawn({
+        let (client, r, index) = (client.clone(), r.clone(), index.clone());
+        async move { push(&client, &src, &index, &r, &PushOptions::default()).await }
+    })
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(pushed.blobs_moved, 5); // 2 configs, 1 shared layer, 2 own layers
     assert_eq!(pushed.manifests, 3);
 
     let (all_dir, all) = layout().await;
-    let pulled = pull(&client, &r, &all, &PullOptions::default())
-        .await
-        .unwrap();
+    let pulled = tokio::spawn({
+        let (client, r) = (client.clone(), r.clone());
+        async move { pull(&client, &r, &all, &PullOptions::default()).await }
+    })
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(pulled.root.digest(), index.digest());
     assert_eq!(blob_files(all_dir.path()), blob_files(dir.path()));
 
