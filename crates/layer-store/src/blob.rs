@@ -5,6 +5,15 @@
 //! store, hashing as they go, check the expected digest and size when given, `fsync`, and
 //! `rename` into place. Two writers of the same blob at once both succeed and leave one copy. A
 //! crash leaves at most an unreferenced temporary file, which [`DiskBlobs::clean_tmp`] removes.
+//!
+//! How the staging directory (`tmp`, `ROOT/tmp` in a store) is guarded, across threads and
+//! processes, all with `flock`:
+//! - each staging entry (a blob's file, a store file's, a snapshot's directory) is locked
+//!   exclusively by its writer until it is renamed away or removed, so a locked entry is live;
+//! - a writer creates and locks its entry while holding a *shared* lock on the `tmp` directory
+//!   itself ([`lock_tmp`]), and [`DiskBlobs::clean_tmp`] holds it *exclusively* while it scans
+//!   and removes; so the cleaner never sees an entry between its creation and its lock, and
+//!   removes only what a dead writer left (a writer's locks go with its process).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -245,10 +254,18 @@ impl DiskBlobs {
     }
 
     /// Removes staging files and directories left by writers that died (a crash or a kill
-    /// mid-write). A live writer holds a lock on what it stages, so those are left alone.
-    /// Returns how many went.
+    /// mid-write). A live writer holds a lock on what it stages, so those are left alone; the
+    /// `tmp` directory's own lock, held exclusively here, keeps out writers between creating
+    /// an entry and locking it (the rule in the module documentation). Returns how many went.
     pub fn clean_tmp(&self) -> Result<usize, BlobError> {
         let mut removed = 0;
+        let _guard = match lock_tmp(&self.tmp, true) {
+            Ok(guard) => guard,
+            Err(BlobError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(0)
+            }
+            Err(e) => return Err(e),
+        };
         let entries = match fs::read_dir(&self.tmp) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -380,6 +397,29 @@ impl BlobWrite for DiskWriter {
     }
 }
 
+/// Opens the staging directory `tmp` and `flock`s the directory itself, shared (a writer, from
+/// creating its staging entry to locking it) or exclusive ([`DiskBlobs::clean_tmp`], while it
+/// scans); held until the returned file is dropped. The rule is in the module documentation.
+pub(crate) fn lock_tmp(tmp: &Path, exclusive: bool) -> Result<File, BlobError> {
+    let dir = File::open(tmp).map_err(BlobError::io(tmp))?;
+    if exclusive {
+        dir.lock()
+    } else {
+        dir.lock_shared()
+    }
+    .map_err(BlobError::io(tmp))?;
+    Ok(dir)
+}
+
+/// Creates a new staging file at `path` (failing if it exists), not yet locked: call it with
+/// [`lock_tmp`] held shared, and lock the file before dropping that.
+fn create_staging_file(path: &Path) -> io::Result<File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
 /// fsyncs a directory so a rename into it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), BlobError> {
     File::open(dir)
@@ -427,13 +467,12 @@ impl BlobStore for DiskBlobs {
         let tmp_path = self
             .tmp
             .join(format!("blob-{}-{seq}-{nanos:09}", std::process::id()));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp_path)
-            .map_err(BlobError::io(&tmp_path))?;
+        // Created and locked under tmp's shared lock, so clean_tmp never sees it unlocked.
+        let guard = lock_tmp(&self.tmp, false)?;
+        let file = create_staging_file(&tmp_path).map_err(BlobError::io(&tmp_path))?;
         // Held until the file is renamed or removed: tells clean_tmp the writer is alive.
         file.lock().map_err(BlobError::io(&tmp_path))?;
+        drop(guard);
         Ok(Box::new(DiskWriter {
             out: Some(Sha256Writer::new(BufWriter::with_capacity(1 << 20, file))),
             tmp_path,
@@ -594,5 +633,44 @@ impl BlobStore for MemoryBlobs {
 
     fn list(&self) -> Result<Vec<Digest>, BlobError> {
         Ok(self.map().keys().filter_map(|k| k.parse().ok()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::Duration;
+
+    /// The steps of [`DiskBlobs::writer`] taken one by one, with `clean_tmp` (as another
+    /// process's `Store::open` or gc runs it) started between creating the staging file and
+    /// locking it: the file must survive, and go once its writer is gone.
+    #[test]
+    fn clean_tmp_never_takes_an_entry_between_its_creation_and_its_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp");
+        let blobs = DiskBlobs::open(dir.path().join("blobs"), &tmp).unwrap();
+        let path = tmp.join("blob-staged");
+
+        let guard = lock_tmp(&tmp, false).unwrap();
+        let file = create_staging_file(&path).unwrap();
+        let cleaner = {
+            let blobs = blobs.clone();
+            std::thread::spawn(move || blobs.clean_tmp().unwrap())
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            path.exists(),
+            "clean_tmp removed a staging file its live writer had not locked yet"
+        );
+        file.lock().unwrap();
+        drop(guard);
+        assert_eq!(cleaner.join().unwrap(), 0, "clean_tmp removed a live entry");
+        assert!(path.exists());
+
+        // Its writer gone (the lock with it), the file is a leftover and goes.
+        drop(file);
+        assert_eq!(blobs.clean_tmp().unwrap(), 1);
+        assert!(!path.exists());
     }
 }

@@ -214,10 +214,14 @@ impl Store {
             std::process::id()
         ));
         remove_tree(&stage)?;
+        // Created and locked under tmp's shared lock (the rule in `crate::blob`), so clean_tmp
+        // never sees the stage unlocked.
+        let guard = crate::blob::lock_tmp(&self.tmp_dir(), false)?;
         fs::create_dir_all(stage.join("fs")).map_err(io(&stage))?;
         // Held while unpacking: tells clean_tmp in other processes that the stage is alive.
         let stage_handle = fs::File::open(&stage).map_err(io(&stage))?;
         stage_handle.lock().map_err(io(&stage))?;
+        drop(guard);
         let result = (|| {
             apply_blob(
                 self,

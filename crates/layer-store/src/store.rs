@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use oci_spec::image::{Descriptor, Digest, ImageIndex, ImageManifest, MediaType, Platform};
 use serde_json::{Map, Value};
 
-use crate::blob::{sync_dir, BlobError, BlobStore, DiskBlobs};
+use crate::blob::{lock_tmp, sync_dir, BlobError, BlobStore, DiskBlobs};
 use crate::name::{self, NameError};
 use crate::platform;
 
@@ -815,10 +815,13 @@ impl Store {
     }
 }
 
-/// Opens a fresh, uniquely named file in `dir`.
+/// Opens a fresh, uniquely named file in the staging directory `dir`, created and locked under
+/// the directory's shared lock (the rule in [`crate::blob`]'s documentation) so that
+/// `clean_tmp` never takes it from its live writer.
 pub(crate) fn tempfile_in(dir: &Path) -> Result<(File, PathBuf), StoreError> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
+    let _guard = lock_tmp(dir, false)?;
     loop {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()

@@ -263,3 +263,75 @@ fn a_process_killed_while_tagging_leaves_a_readable_index() {
     store.resolve("base").unwrap();
     assert_clean(dir.path());
 }
+
+/// How long the writers and the openers of `opening_the_store_never_fails_a_live_writer` run.
+const RACE_FOR: Duration = Duration::from_secs(3);
+
+/// In a child: writes small blobs (each a staging file created, locked and renamed) for
+/// [`RACE_FOR`]; any error fails the child.
+#[test]
+fn child_small_blob_writer() {
+    use std::error::Error as _;
+    let (Some(root), Some(id)) = (std::env::var_os(ROOT_VAR), std::env::var(ID_VAR).ok()) else {
+        return;
+    };
+    let Some(id) = id.strip_prefix("small-") else {
+        return;
+    };
+    let store = Store::open(root).unwrap();
+    let start = Instant::now();
+    let mut i = 0u64;
+    while start.elapsed() < RACE_FOR {
+        store
+            .blobs()
+            .write_all(format!("small blob {id}-{i}").as_bytes())
+            .unwrap_or_else(|e| panic!("writer {id}, blob {i}: {e}: {:?}", e.source()));
+        i += 1;
+    }
+}
+
+/// In a child: opens the store over and over (each open cleans `tmp/`) for [`RACE_FOR`].
+#[test]
+fn child_store_opener() {
+    let Some(root) = std::env::var_os(ROOT_VAR) else {
+        return;
+    };
+    if std::env::var(ID_VAR).ok().as_deref() != Some("opener") {
+        return;
+    }
+    let start = Instant::now();
+    while start.elapsed() < RACE_FOR {
+        Store::open(&root).unwrap();
+    }
+}
+
+/// `Store::open` in one process cleans `tmp/` while writers in others stage blobs: no writer
+/// may lose its staging file (it is created, then locked; a clean between the two must not
+/// take it).
+#[test]
+fn opening_the_store_never_fails_a_live_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::open(dir.path()).unwrap();
+    let mut children: Vec<Child> = (0..2)
+        .map(|id| {
+            child(
+                "concurrency::child_small_blob_writer",
+                dir.path(),
+                &format!("small-{id}"),
+            )
+        })
+        .collect();
+    children.push(child(
+        "concurrency::child_store_opener",
+        dir.path(),
+        "opener",
+    ));
+    // This process opens the store too, as often as it can, while the children run.
+    while !children.iter_mut().all(|c| c.try_wait().unwrap().is_some()) {
+        Store::open(dir.path()).unwrap();
+    }
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a writer or an opener failed");
+    }
+    assert_clean(dir.path());
+}
