@@ -4,10 +4,7 @@
 //! Files, top-down: this one (the source, its options and progress), `sink` (the store's
 //! blobs as the client's `BlobSink`), `error` (the store-side failures).
 
-use std::future::Future as _;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 
 use async_trait::async_trait;
 use boxwright_layer_store::{BlobStore as _, Platform, Store, StoreError};
@@ -18,7 +15,6 @@ use boxwright_registry_client::{
     DEFAULT_CONCURRENCY,
 };
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::oneshot;
 
 use crate::source::{ImageSource, SourceError};
 
@@ -71,8 +67,6 @@ pub struct Pulled {
 ///   [`Store::gc`] with `prune_dangling` drops it. When the digest names an index, the index
 ///   is stored with only the build platform's manifest and blobs, and [`Store::fsck`] reports
 ///   its other manifests missing.
-/// - Each pull occupies a thread of tokio's blocking pool while it runs (see the source of
-///   `pull_elsewhere` for why); it is network-bound and waits there.
 ///
 /// ```no_run
 /// use boxwright_builder::{ImageSource, RegistrySource};
@@ -176,12 +170,11 @@ impl RegistrySource {
             }),
         };
         let sink = StoreSink::new(store.clone());
-        let transferred = pull_elsewhere(self.client.clone(), parsed.clone(), sink, options)
+        // Dropping this future stops the pull: its blob writers are dropped, so nothing it
+        // staged is kept.
+        let transferred = boxwright_registry_client::pull(&self.client, &parsed, &sink, &options)
             .await
-            .map_err(|e| match e {
-                PullFailed::Registry(e) => classify(reference, e),
-                PullFailed::Store(e) => fail(Box::new(e)),
-            })?;
+            .map_err(|e| classify(reference, e))?;
         let name = self
             .name(store, &parsed, &transferred.root)
             .await
@@ -242,52 +235,6 @@ impl RegistrySource {
             .await
             .map_err(PullFailed::Store)?;
         Ok(name)
-    }
-}
-
-/// Runs the registry client's [`pull`](boxwright_registry_client::pull) on the blocking pool,
-/// driven by the runtime's handle there; dropping the returned future stops it (its writers
-/// are dropped, so nothing it staged is kept).
-///
-/// Why not `.await` it here: its future is `Send`, yet rustc cannot prove it (the "FnOnce is not
-/// general enough" error of the closures it maps its blob streams with, rust-lang/rust#110338),
-/// so it cannot be awaited inside the `Send` future an `ImageSource` must return. On its own
-/// thread it needs no `Send`. The pull is network-bound; the thread mostly waits.
-async fn pull_elsewhere(
-    client: Client,
-    parsed: Reference,
-    sink: StoreSink,
-    options: PullOptions,
-) -> Result<Transferred, PullFailed> {
-    let handle = tokio::runtime::Handle::current();
-    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
-    let task = tokio::task::spawn_blocking(move || {
-        handle.block_on(async move {
-            let pull = boxwright_registry_client::pull(&client, &parsed, &sink, &options);
-            let mut pull = std::pin::pin!(pull);
-            std::future::poll_fn(|cx| {
-                // Nothing is ever sent: the sender's drop (the caller gone) stops the pull.
-                if Pin::new(&mut stop_rx).poll(cx).is_ready() {
-                    return Poll::Ready(None);
-                }
-                pull.as_mut().poll(cx).map(Some)
-            })
-            .await
-        })
-    });
-    let ended = task.await;
-    drop(stop_tx);
-    match ended {
-        Ok(Some(Ok(t))) => Ok(t),
-        Ok(Some(Err(e))) => Err(PullFailed::Registry(e)),
-        Ok(None) => Err(PullFailed::Store(RegistrySourceError::Blocking {
-            step: "pulling".into(),
-            source: std::io::Error::other("the pull was stopped"),
-        })),
-        Err(join) => Err(PullFailed::Store(RegistrySourceError::Blocking {
-            step: "pulling".into(),
-            source: std::io::Error::other(join),
-        })),
     }
 }
 
