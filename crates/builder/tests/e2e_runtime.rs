@@ -1,7 +1,7 @@
 //! End-to-end builds with the real runtime as executor (feature `runtime`; as root, with
 //! Debian's busybox-static as the base image): the Node walkthrough's cache behaviour, a
-//! failed RUN, cache mounts, multi-stage, cancellation, USER/ENV/WORKDIR, and the built image
-//! under podman.
+//! failed RUN, cache mounts, build args, ONBUILD, multi-stage, cancellation, USER/ENV/WORKDIR,
+//! two builds at once, reproducible digests across roots, and the built image under podman.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -37,6 +37,8 @@ fn node_env() -> Env {
         ),
         ("server.js", "console.log('v1')\n"),
         ("install.sh", "#!/bin/sh\necho fake installer\n"),
+        (".dockerignore", "*.log\n"),
+        ("npm-debug.log", "one\n"),
     ]);
     env
 }
@@ -66,6 +68,12 @@ async fn node_walkthrough_caches_as_docker_does_and_names_every_miss() {
     assert!(output(&events).is_empty());
     assert_eq!(env.executor.runs(), 1);
     assert_eq!(again.image_id, first.image_id);
+
+    // A `.dockerignore`d file changes: still every step cached.
+    env.write(&[("npm-debug.log", "two\n")]);
+    let (_, events) = env.build(env.request(NODE)).await;
+    assert_eq!(cached(&events), (0..6).collect::<Vec<_>>());
+    assert_eq!(env.executor.runs(), 1);
 
     // (c) A source file changes: only `COPY . .` and after re-run; the miss names the file.
     env.write(&[("server.js", "console.log('v2')\n")]);
@@ -120,6 +128,7 @@ async fn node_walkthrough_caches_as_docker_does_and_names_every_miss() {
     assert_eq!(read("app/server.js"), "console.log('v2')\n");
     assert_eq!(read("app/install.sh"), "#!/bin/sh\necho fake installer\n");
     assert!(rootfs.join("bin/busybox").is_file());
+    assert!(!rootfs.join("app/npm-debug.log").exists());
     let cfg = env.config(&last);
     let c = &cfg["config"];
     assert_eq!(c["WorkingDir"], "/app");
@@ -416,4 +425,118 @@ async fn the_built_image_runs_the_same_under_podman() {
         .output();
     assert_eq!(theirs, "console.log('v1')\n");
     assert_eq!(theirs.as_bytes(), ours.stdout.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_args_are_in_the_key_only_where_declared() {
+    let env = Env::new();
+    let dockerfile = "FROM busybox:test\n\
+        RUN echo first > /first\n\
+        ARG FLAVOR=plain\n\
+        RUN echo $FLAVOR > /flavor\n";
+    let mut request = env.request(dockerfile);
+    let (result, _) = env.build(request.clone()).await;
+    let rootfs = env.unpack(&result.unwrap(), "plain");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("flavor")).unwrap(),
+        "plain\n"
+    );
+    assert_eq!(env.executor.runs(), 2);
+
+    // An argument no ARG declares is in no key: every step cached.
+    request.build_args.insert("UNUSED".into(), "x".into());
+    let (_, events) = env.build(request.clone()).await;
+    assert_eq!(cached(&events), [0, 1, 2]);
+    assert_eq!(env.executor.runs(), 2);
+
+    // The declared one: the steps up to its ARG stay cached, the RUN after it re-runs.
+    request.build_args.insert("FLAVOR".into(), "spicy".into());
+    let (result, events) = env.build(request).await;
+    assert_eq!(cached(&events), [0, 1]);
+    assert_eq!(
+        misses(&events)[0],
+        (
+            2,
+            MissReason::BuildArgChanged {
+                name: "FLAVOR".into()
+            }
+        )
+    );
+    assert_eq!(env.executor.runs(), 3);
+    let rootfs = env.unpack(&result.unwrap(), "spicy");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("flavor")).unwrap(),
+        "spicy\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn onbuild_triggers_run_in_the_child_build() {
+    let env = Env::new();
+    let mut request = env.request(
+        "FROM busybox:test\n\
+         ONBUILD RUN echo triggered > /triggered\n",
+    );
+    request.tags = vec!["with-trigger:1".into()];
+    let (parent, _) = env.build(request).await;
+    let parent = parent.unwrap();
+    let rootfs = env.unpack(&parent, "parent");
+    assert!(!rootfs.join("triggered").exists());
+    assert_eq!(env.executor.runs(), 0);
+
+    let (child, _) = env
+        .build(env.request("FROM with-trigger:1\nRUN cat /triggered\n"))
+        .await;
+    let child = child.unwrap();
+    assert_eq!(env.executor.runs(), 2);
+    let rootfs = env.unpack(&child, "child");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("triggered")).unwrap(),
+        "triggered\n"
+    );
+    // The trigger is consumed: the child's config has none.
+    let cfg = env.config(&child);
+    assert!(cfg["config"]["OnBuild"]
+        .as_array()
+        .is_none_or(Vec::is_empty));
+}
+
+/// A Dockerfile whose RUN steps make files, directories, a link and a deletion.
+const BUSY: &str = "FROM busybox:test\n\
+    WORKDIR /app\n\
+    COPY . .\n\
+    RUN mkdir -p out/deep && echo made > out/deep/file && ln -s deep/file out/link && rm /etc/group\n\
+    RUN wc -c server.js > out/size\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_builds_at_once_on_one_root_agree_and_leave_it_clean() {
+    let env = node_env();
+    let mut request = env.request(BUSY);
+    request.source_date_epoch = Some(1_700_000_000);
+    let (a, b) = tokio::join!(env.build(request.clone()), env.build(request));
+    let (a, b) = (a.0.unwrap(), b.0.unwrap());
+    assert_eq!(a.manifest_digest, b.manifest_digest);
+    let problems = env.store().fsck().unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(entries(&env.root.join("tmp")), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_steps_give_the_same_digest_in_two_empty_roots() {
+    let (one, two) = (node_env(), node_env());
+    let mut digests = Vec::new();
+    for env in [&one, &two] {
+        let mut request = env.request(BUSY);
+        request.source_date_epoch = Some(1_700_000_000);
+        let (result, _) = env.build(request).await;
+        let result = result.unwrap();
+        let rootfs = env.unpack(&result, "rootfs");
+        assert_eq!(
+            std::fs::read_link(rootfs.join("app/out/link")).unwrap(),
+            Path::new("deep/file")
+        );
+        assert!(!rootfs.join("etc/group").exists());
+        digests.push(result.manifest_digest);
+    }
+    assert_eq!(digests[0], digests[1]);
 }

@@ -12,7 +12,7 @@ use boxwright_builder::{
     BuildError, BuildEvent, BuildRequest, BuildResult, Builder, DockerfileSource, Executor,
     ExecutorError, LocalOnly, MissReason, OutputSink, RunStep, RuntimeExecutor, StepExit,
 };
-use boxwright_layer_store::{import, ImportOptions, ImportSource, Store};
+use boxwright_layer_store::{import, CreateOptions, ImportOptions, ImportSource, Store};
 
 /// The base image every Dockerfile here starts `FROM`.
 pub(crate) const BASE: &str = "busybox:test";
@@ -91,6 +91,11 @@ impl Env {
                 "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                 "Cmd": ["sh"],
             }),
+            // The same base in every root, so that builds in two roots can be compared.
+            create: CreateOptions {
+                source_date_epoch: Some(1_600_000_000),
+                ..CreateOptions::from_env()
+            },
             ..ImportOptions::default()
         };
         import(&store, ImportSource::Directory(&base), &options).unwrap();
