@@ -1,0 +1,374 @@
+//! `build`: `docker build` over boxwright's builder, with BuildKit-like plain progress lines
+//! (cached / ran / why a step missed the cache), RUN steps run by boxwright's runtime.
+//!
+//! ```text
+//! build --root DIR [-t NAME]... [-f FILE] [--build-arg K=V]... [--target S] [--no-cache] CONTEXT
+//! build --root DIR --import-base ROOTFS NAME      (a directory imported as a one-layer image)
+//! ```
+//!
+//! Exits 1 when the build fails (the error and its causes on stderr), 2 on a usage error.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use boxwright_builder::{
+    BuildError, BuildEvent, BuildRequest, Builder, DockerfileSource, LocalOnly, MissReason,
+    NoCache, OutputStream, RuntimeExecutor,
+};
+use boxwright_dockerfile_parser::InstructionKind;
+use boxwright_layer_store::{import, ImportOptions, ImportSource, Store};
+
+const USAGE: &str = "usage: build --root DIR [-t NAME]... [-f FILE] [--build-arg K=V]... \
+[--target S] [--no-cache] CONTEXT\n       build --root DIR --import-base ROOTFS NAME";
+
+/// The command line.
+#[derive(Debug, Default)]
+struct Args {
+    root: Option<PathBuf>,
+    tags: Vec<String>,
+    file: Option<PathBuf>,
+    build_args: BTreeMap<String, String>,
+    target: Option<String>,
+    no_cache: bool,
+    import_base: Option<(PathBuf, String)>,
+    context: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args::default();
+    let mut it = std::env::args().skip(1);
+    let value = |it: &mut dyn Iterator<Item = String>, flag: &str| {
+        it.next().ok_or_else(|| format!("{flag} needs a value"))
+    };
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--root" => args.root = Some(value(&mut it, "--root")?.into()),
+            "-t" | "--tag" => args.tags.push(value(&mut it, "-t")?),
+            "-f" | "--file" => args.file = Some(value(&mut it, "-f")?.into()),
+            "--build-arg" => {
+                let kv = value(&mut it, "--build-arg")?;
+                match kv.split_once('=') {
+                    Some((k, v)) => args.build_args.insert(k.into(), v.into()),
+                    // Docker: `--build-arg K` takes K from the environment.
+                    None => match std::env::var(&kv) {
+                        Ok(v) => args.build_args.insert(kv, v),
+                        Err(_) => continue,
+                    },
+                };
+            }
+            "--target" => args.target = Some(value(&mut it, "--target")?),
+            "--no-cache" => args.no_cache = true,
+            "--import-base" => {
+                let dir = value(&mut it, "--import-base")?;
+                let name = value(&mut it, "--import-base")?;
+                args.import_base = Some((dir.into(), name));
+            }
+            "-h" | "--help" => return Err(String::new()),
+            s if s.starts_with('-') && s != "-" => return Err(format!("unknown option {s}")),
+            _ if args.context.is_none() => args.context = Some(arg.into()),
+            _ => return Err(format!("unexpected argument {arg}")),
+        }
+    }
+    if args.root.is_none() {
+        return Err("--root is required".into());
+    }
+    if args.context.is_none() && args.import_base.is_none() {
+        return Err("the build context is missing".into());
+    }
+    Ok(args)
+}
+
+/// `12.3 kB`, as Docker prints sizes (powers of 1000).
+fn size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < units.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", units[unit])
+    }
+}
+
+/// Per stage of the Dockerfile: its `FROM` line as written and how many instructions it has
+/// (the `FROM` included), for `[stage 2/5]` labels. Empty when the file does not parse (the
+/// build then reports why).
+fn outline(text: &str) -> Vec<(String, usize)> {
+    let Ok(file) = boxwright_dockerfile_parser::parse(text) else {
+        return Vec::new();
+    };
+    let mut stages: Vec<(String, usize)> = Vec::new();
+    for ins in &file.instructions {
+        if let InstructionKind::From { .. } = ins.kind {
+            let first = ins
+                .text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            stages.push((first, 1));
+        } else if let Some(last) = stages.last_mut() {
+            last.1 += 1;
+        }
+    }
+    stages
+}
+
+/// Renders events as lines, BuildKit's plain progress style.
+struct Render {
+    outline: Vec<(String, usize)>,
+    stage: usize,
+    stage_name: String,
+    in_stage: usize,
+    vertex: usize,
+    /// `#N` of each step index.
+    steps: BTreeMap<usize, usize>,
+    cached: BTreeMap<usize, bool>,
+}
+
+impl Render {
+    fn new(outline: Vec<(String, usize)>) -> Self {
+        Render {
+            outline,
+            stage: 0,
+            stage_name: String::new(),
+            in_stage: 0,
+            vertex: 0,
+            steps: BTreeMap::new(),
+            cached: BTreeMap::new(),
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.outline
+            .get(self.stage)
+            .map_or(self.in_stage, |s| s.1)
+            .max(self.in_stage)
+    }
+
+    fn event(&mut self, event: BuildEvent) {
+        let mut out = std::io::stdout().lock();
+        let _ = match event {
+            BuildEvent::StageStarted { stage, name } => {
+                self.stage = stage;
+                self.stage_name = name.unwrap_or_else(|| format!("stage-{stage}"));
+                self.in_stage = 1;
+                self.vertex += 1;
+                let from = self
+                    .outline
+                    .get(stage)
+                    .map_or_else(|| "FROM".to_string(), |s| s.0.clone());
+                writeln!(
+                    out,
+                    "#{} [{} 1/{}] {from}",
+                    self.vertex,
+                    self.stage_name,
+                    self.total()
+                )
+            }
+            BuildEvent::StepStarted {
+                index, span, text, ..
+            } => {
+                self.in_stage += 1;
+                self.vertex += 1;
+                self.steps.insert(index, self.vertex);
+                writeln!(
+                    out,
+                    "#{} [{} {}/{}] {text}    (line {})",
+                    self.vertex,
+                    self.stage_name,
+                    self.in_stage,
+                    self.total(),
+                    span.start_line
+                )
+            }
+            BuildEvent::StepCached { index, .. } => {
+                self.cached.insert(index, true);
+                writeln!(out, "#{} CACHED", self.n(index))
+            }
+            BuildEvent::StepCacheMiss { index, reason } => {
+                let why = match &reason {
+                    MissReason::FilesChanged { paths, count } => {
+                        let more = count.saturating_sub(paths.len());
+                        let more = if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        };
+                        let s = if *count == 1 { "" } else { "s" };
+                        format!("{}{more} changed ({count} file{s})", paths.join(", "))
+                    }
+                    other => other.to_string(),
+                };
+                writeln!(out, "#{} cache miss: {why}", self.n(index))
+            }
+            BuildEvent::RunOutput {
+                index,
+                stream,
+                line,
+            } => {
+                let tag = match stream {
+                    OutputStream::Stderr => " (stderr)",
+                    _ => "",
+                };
+                writeln!(out, "#{}{tag} {line}", self.n(index))
+            }
+            BuildEvent::StepDone {
+                index,
+                duration,
+                layer_size,
+            } => {
+                if self.cached.get(&index).copied().unwrap_or(false) {
+                    Ok(())
+                } else {
+                    let layer = layer_size.map_or_else(String::new, |s| format!(" ({})", size(s)));
+                    writeln!(
+                        out,
+                        "#{} ran in {:.2}s{layer}",
+                        self.n(index),
+                        duration.as_secs_f64()
+                    )
+                }
+            }
+            BuildEvent::Warning { span, message } => {
+                writeln!(out, "WARN: {message} (line {})", span.start_line)
+            }
+            BuildEvent::ImageWritten { image_id, tags, .. } => {
+                self.vertex += 1;
+                let mut r = writeln!(
+                    out,
+                    "#{} exporting to image\n#{} writing image {image_id} done",
+                    self.vertex, self.vertex
+                );
+                for tag in tags {
+                    r = r.and_then(|()| writeln!(out, "#{} naming to {tag} done", self.vertex));
+                }
+                r
+            }
+            other => writeln!(out, "{other:?}"),
+        };
+    }
+
+    fn n(&self, index: usize) -> usize {
+        self.steps.get(&index).copied().unwrap_or(index + 1)
+    }
+}
+
+/// Prints `error` and its causes, one per line.
+fn report(error: &(dyn Error + 'static)) {
+    eprintln!("error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+}
+
+fn dockerfile_path(args: &Args, context: &Path) -> PathBuf {
+    args.file
+        .clone()
+        .unwrap_or_else(|| context.join("Dockerfile"))
+}
+
+fn run(args: Args) -> Result<ExitCode, Box<dyn Error>> {
+    let Some(root) = args.root.clone() else {
+        return Ok(ExitCode::from(2));
+    };
+    let store = Store::open(&root)?;
+    if let Some((dir, name)) = &args.import_base {
+        let options = ImportOptions {
+            name: Some(name.clone()),
+            ..ImportOptions::default()
+        };
+        let image = import(&store, ImportSource::Directory(dir), &options)?;
+        println!("imported {} as {name}", image.id);
+    }
+    let Some(context) = args.context.clone() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let path = dockerfile_path(&args, &context);
+    let outline = std::fs::read_to_string(&path)
+        .map(|t| outline(&t))
+        .unwrap_or_default();
+    let mut request = BuildRequest::new(DockerfileSource::Path(path), &context);
+    request.tags = args.tags;
+    request.build_args = args.build_args;
+    request.target = args.target;
+    if args.no_cache {
+        request.no_cache = NoCache::All;
+    }
+    if let Some(epoch) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        request.source_date_epoch = Some(epoch);
+    }
+    let builder = Builder::new(store, Arc::new(RuntimeExecutor::new()), Arc::new(LocalOnly));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let started = std::time::Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut render = Render::new(outline);
+    let result = rt.block_on(async {
+        let render = async {
+            while let Some(event) = rx.recv().await {
+                render.event(event);
+            }
+        };
+        let (result, ()) = tokio::join!(builder.build(request, Some(tx)), render);
+        result
+    });
+    match result {
+        Ok(done) => {
+            let ran = done.steps.iter().filter(|s| !s.cached).count();
+            println!(
+                "done in {:.2}s: {} steps, {} cached, {ran} ran",
+                started.elapsed().as_secs_f64(),
+                done.steps.len(),
+                done.steps.len() - ran
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if let BuildError::RunFailed { last_lines, .. } = &e {
+                for line in last_lines {
+                    eprintln!("  > {line}");
+                }
+            }
+            report(&e);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("build: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            report(e.as_ref());
+            ExitCode::from(1)
+        }
+    }
+}
