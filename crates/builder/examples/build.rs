@@ -6,6 +6,7 @@
 //! build --root DIR --import-base ROOTFS NAME      (a directory imported as a one-layer image)
 //! ```
 //!
+//! `FROM` images the store lacks come from their registry when the `registry` feature is on.
 //! Exits 1 when the build fails (the error and its causes on stderr), 2 on a usage error.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use boxwright_builder::{
-    BuildError, BuildEvent, BuildRequest, Builder, DockerfileSource, LocalOnly, MissReason,
+    BuildError, BuildEvent, BuildRequest, Builder, DockerfileSource, ImageSource, MissReason,
     NoCache, OutputStream, RuntimeExecutor,
 };
 use boxwright_dockerfile_parser::InstructionKind;
@@ -281,6 +282,18 @@ fn dockerfile_path(args: &Args, context: &Path) -> PathBuf {
         .unwrap_or_else(|| context.join("Dockerfile"))
 }
 
+/// Where `FROM` images the store lacks come from: their registry (the `registry` feature).
+#[cfg(feature = "registry")]
+fn image_source() -> Result<Arc<dyn ImageSource>, Box<dyn Error>> {
+    Ok(Arc::new(boxwright_builder::RegistrySource::new()?))
+}
+
+/// Where `FROM` images the store lacks come from: nowhere (without the `registry` feature).
+#[cfg(not(feature = "registry"))]
+fn image_source() -> Result<Arc<dyn ImageSource>, Box<dyn Error>> {
+    Ok(Arc::new(boxwright_builder::LocalOnly))
+}
+
 fn run(args: Args) -> Result<ExitCode, Box<dyn Error>> {
     let Some(root) = args.root.clone() else {
         return Ok(ExitCode::from(2));
@@ -314,7 +327,7 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn Error>> {
     {
         request.source_date_epoch = Some(epoch);
     }
-    let builder = Builder::new(store, Arc::new(RuntimeExecutor::new()), Arc::new(LocalOnly));
+    let builder = Builder::new(store, Arc::new(RuntimeExecutor::new()), image_source()?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
