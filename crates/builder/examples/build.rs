@@ -243,7 +243,7 @@ impl Render {
                 }
             }
             BuildEvent::Warning { span, message } => {
-                writeln!(out, "WARN: {message} (line {})", span.start_line)
+                writeln!(out, "WARN: line {}: {message}", span.start_line)
             }
             BuildEvent::ImageWritten { image_id, tags, .. } => {
                 self.vertex += 1;
@@ -305,7 +305,7 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn Error>> {
             ..ImportOptions::default()
         };
         let image = import(&store, ImportSource::Directory(dir), &options)?;
-        println!("imported {} as {name}", image.id);
+        let _ = writeln!(std::io::stdout(), "imported {} as {name}", image.id);
     }
     let Some(context) = args.context.clone() else {
         return Ok(ExitCode::SUCCESS);
@@ -346,7 +346,8 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn Error>> {
     match result {
         Ok(done) => {
             let ran = done.steps.iter().filter(|s| !s.cached).count();
-            println!(
+            let _ = writeln!(
+                std::io::stdout(),
                 "done in {:.2}s: {} steps, {} cached, {ran} ran",
                 started.elapsed().as_secs_f64(),
                 done.steps.len(),
