@@ -1,172 +1,404 @@
-//! Builds an image from a Dockerfile and renders the build's events as readable lines.
+//! `build`: `docker build` over boxwright's builder, with BuildKit-like plain progress lines
+//! (cached / ran / why a step missed the cache), RUN steps run by boxwright's runtime.
 //!
-//! `cargo run -p boxwright-builder --example build -- --root DIR [-t NAME]... [-f FILE]
-//! [--build-arg K=V]... [--target STAGE] [--no-cache] CONTEXT`
+//! ```text
+//! build --root DIR [-t NAME]... [-f FILE] [--build-arg K=V]... [--target S] [--no-cache] CONTEXT
+//! build --root DIR --import-base ROOTFS NAME      (a directory imported as a one-layer image)
+//! ```
 //!
-//! Each step prints whether it came from the cache or ran, and why it missed. Exits non-zero
-//! when the build fails. `SOURCE_DATE_EPOCH` makes the image reproducible. This example runs
-//! no `RUN` steps (it uses `RefuseRun`) and pulls nothing (`LocalOnly`): `FROM` images must
-//! be in the store.
+//! RUN steps need the `runtime` feature (`cargo run -p boxwright-builder --features runtime
+//! --example build -- …`); without it, COPY-only builds work and a RUN step is an error that
+//! says so. `FROM` images the store lacks come from their registry when the `registry` feature
+//! is on.
+//! Exits 1 when the build fails (the error and its causes on stderr), 2 on a usage error.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use boxwright_builder::{
-    BuildEvent, BuildRequest, Builder, DockerfileSource, LocalOnly, NoCache, OutputStream,
-    RefuseRun,
+    BuildError, BuildEvent, BuildRequest, Builder, DockerfileSource, Executor, ImageSource,
+    MissReason, NoCache, OutputStream,
 };
-use boxwright_layer_store::Store;
+use boxwright_dockerfile_parser::InstructionKind;
+use boxwright_layer_store::{import, ImportOptions, ImportSource, Store};
 
 const USAGE: &str = "usage: build --root DIR [-t NAME]... [-f FILE] [--build-arg K=V]... \
-                     [--target STAGE] [--no-cache] CONTEXT";
+[--target S] [--no-cache] CONTEXT\n       build --root DIR --import-base ROOTFS NAME";
 
-fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("build: {message}");
-            ExitCode::FAILURE
+/// The command line.
+#[derive(Debug, Default)]
+struct Args {
+    root: Option<PathBuf>,
+    tags: Vec<String>,
+    file: Option<PathBuf>,
+    build_args: BTreeMap<String, String>,
+    target: Option<String>,
+    no_cache: bool,
+    import_base: Option<(PathBuf, String)>,
+    context: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args::default();
+    let mut it = std::env::args().skip(1);
+    let value = |it: &mut dyn Iterator<Item = String>, flag: &str| {
+        it.next().ok_or_else(|| format!("{flag} needs a value"))
+    };
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--root" => args.root = Some(value(&mut it, "--root")?.into()),
+            "-t" | "--tag" => args.tags.push(value(&mut it, "-t")?),
+            "-f" | "--file" => args.file = Some(value(&mut it, "-f")?.into()),
+            "--build-arg" => {
+                let kv = value(&mut it, "--build-arg")?;
+                match kv.split_once('=') {
+                    Some((k, v)) => args.build_args.insert(k.into(), v.into()),
+                    // Docker: `--build-arg K` takes K from the environment.
+                    None => match std::env::var(&kv) {
+                        Ok(v) => args.build_args.insert(kv, v),
+                        Err(_) => continue,
+                    },
+                };
+            }
+            "--target" => args.target = Some(value(&mut it, "--target")?),
+            "--no-cache" => args.no_cache = true,
+            "--import-base" => {
+                let dir = value(&mut it, "--import-base")?;
+                let name = value(&mut it, "--import-base")?;
+                args.import_base = Some((dir.into(), name));
+            }
+            "-h" | "--help" => return Err(String::new()),
+            s if s.starts_with('-') && s != "-" => return Err(format!("unknown option {s}")),
+            _ if args.context.is_none() => args.context = Some(arg.into()),
+            _ => return Err(format!("unexpected argument {arg}")),
         }
+    }
+    if args.root.is_none() {
+        return Err("--root is required".into());
+    }
+    if args.context.is_none() && args.import_base.is_none() {
+        return Err("the build context is missing".into());
+    }
+    Ok(args)
+}
+
+/// `12.3 kB`, as Docker prints sizes (powers of 1000).
+fn size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < units.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", units[unit])
     }
 }
 
-fn run() -> Result<(), String> {
-    let mut root: Option<PathBuf> = None;
-    let mut file: Option<PathBuf> = None;
-    let mut context: Option<PathBuf> = None;
-    let mut tags = Vec::new();
-    let mut build_args = std::collections::BTreeMap::new();
-    let mut target = None;
-    let mut no_cache = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--root" => root = Some(value()?.into()),
-            "-t" | "--tag" => tags.push(value()?),
-            "-f" | "--file" => file = Some(value()?.into()),
-            "--build-arg" => {
-                let kv = value()?;
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or(format!("--build-arg {kv}: no '='"))?;
-                build_args.insert(k.to_string(), v.to_string());
-            }
-            "--target" => target = Some(value()?),
-            "--no-cache" => no_cache = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            _ if context.is_none() && !arg.starts_with('-') => context = Some(arg.into()),
-            _ => return Err(format!("unexpected argument {arg}\n{USAGE}")),
+/// Per stage of the Dockerfile: its `FROM` line as written and how many instructions it has
+/// (the `FROM` included), for `[stage 2/5]` labels. Empty when the file does not parse (the
+/// build then reports why).
+fn outline(text: &str) -> Vec<(String, usize)> {
+    let Ok(file) = boxwright_dockerfile_parser::parse(text) else {
+        return Vec::new();
+    };
+    let mut stages: Vec<(String, usize)> = Vec::new();
+    for ins in &file.instructions {
+        if let InstructionKind::From { .. } = ins.kind {
+            let first = ins
+                .text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            stages.push((first, 1));
+        } else if let Some(last) = stages.last_mut() {
+            last.1 += 1;
         }
     }
-    let root = root.ok_or(USAGE)?;
-    let context = context.ok_or(USAGE)?;
-    let file = file.unwrap_or_else(|| context.join("Dockerfile"));
-    let store =
-        Store::open(&root).map_err(|e| format!("opening the store {}: {e}", root.display()))?;
-    let builder = Builder::new(store, Arc::new(RefuseRun), Arc::new(LocalOnly));
-    let mut request = BuildRequest::new(DockerfileSource::Path(file), context);
-    request.tags = tags;
-    request.build_args = build_args;
-    request.target = target;
-    request.source_date_epoch = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    if no_cache {
+    stages
+}
+
+/// Renders events as lines, BuildKit's plain progress style.
+struct Render {
+    outline: Vec<(String, usize)>,
+    stage: usize,
+    stage_name: String,
+    in_stage: usize,
+    vertex: usize,
+    /// `#N` of each step index.
+    steps: BTreeMap<usize, usize>,
+    cached: BTreeMap<usize, bool>,
+}
+
+impl Render {
+    fn new(outline: Vec<(String, usize)>) -> Self {
+        Render {
+            outline,
+            stage: 0,
+            stage_name: String::new(),
+            in_stage: 0,
+            vertex: 0,
+            steps: BTreeMap::new(),
+            cached: BTreeMap::new(),
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.outline
+            .get(self.stage)
+            .map_or(self.in_stage, |s| s.1)
+            .max(self.in_stage)
+    }
+
+    fn event(&mut self, event: BuildEvent) {
+        let mut out = std::io::stdout().lock();
+        let _ = match event {
+            BuildEvent::StageStarted { stage, name } => {
+                self.stage = stage;
+                self.stage_name = name.unwrap_or_else(|| format!("stage-{stage}"));
+                self.in_stage = 1;
+                self.vertex += 1;
+                let from = self
+                    .outline
+                    .get(stage)
+                    .map_or_else(|| "FROM".to_string(), |s| s.0.clone());
+                writeln!(
+                    out,
+                    "#{} [{} 1/{}] {from}",
+                    self.vertex,
+                    self.stage_name,
+                    self.total()
+                )
+            }
+            BuildEvent::StepStarted {
+                index, span, text, ..
+            } => {
+                self.in_stage += 1;
+                self.vertex += 1;
+                self.steps.insert(index, self.vertex);
+                writeln!(
+                    out,
+                    "#{} [{} {}/{}] {text}    (line {})",
+                    self.vertex,
+                    self.stage_name,
+                    self.in_stage,
+                    self.total(),
+                    span.start_line
+                )
+            }
+            BuildEvent::StepCached { index, .. } => {
+                self.cached.insert(index, true);
+                writeln!(out, "#{} CACHED", self.n(index))
+            }
+            BuildEvent::StepCacheMiss { index, reason } => {
+                let why = match &reason {
+                    MissReason::FilesChanged { paths, count } => {
+                        let more = count.saturating_sub(paths.len());
+                        let more = if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        };
+                        let s = if *count == 1 { "" } else { "s" };
+                        format!("{}{more} changed ({count} file{s})", paths.join(", "))
+                    }
+                    other => other.to_string(),
+                };
+                writeln!(out, "#{} cache miss: {why}", self.n(index))
+            }
+            BuildEvent::RunOutput {
+                index,
+                stream,
+                line,
+            } => {
+                let tag = match stream {
+                    OutputStream::Stderr => " (stderr)",
+                    _ => "",
+                };
+                writeln!(out, "#{}{tag} {line}", self.n(index))
+            }
+            BuildEvent::StepDone {
+                index,
+                duration,
+                layer_size,
+            } => {
+                if self.cached.get(&index).copied().unwrap_or(false) {
+                    Ok(())
+                } else {
+                    let layer = layer_size.map_or_else(String::new, |s| format!(" ({})", size(s)));
+                    writeln!(
+                        out,
+                        "#{} ran in {:.2}s{layer}",
+                        self.n(index),
+                        duration.as_secs_f64()
+                    )
+                }
+            }
+            BuildEvent::Warning { span, message } => {
+                writeln!(out, "WARN: line {}: {message}", span.start_line)
+            }
+            BuildEvent::ImageWritten { image_id, tags, .. } => {
+                self.vertex += 1;
+                let mut r = writeln!(
+                    out,
+                    "#{} exporting to image\n#{} writing image {image_id} done",
+                    self.vertex, self.vertex
+                );
+                for tag in tags {
+                    r = r.and_then(|()| writeln!(out, "#{} naming to {tag} done", self.vertex));
+                }
+                r
+            }
+            other => writeln!(out, "{other:?}"),
+        };
+    }
+
+    fn n(&self, index: usize) -> usize {
+        self.steps.get(&index).copied().unwrap_or(index + 1)
+    }
+}
+
+/// Prints `error` and its causes, one per line.
+fn report(error: &(dyn Error + 'static)) {
+    eprintln!("error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+}
+
+fn dockerfile_path(args: &Args, context: &Path) -> PathBuf {
+    args.file
+        .clone()
+        .unwrap_or_else(|| context.join("Dockerfile"))
+}
+
+/// What runs `RUN` steps: boxwright's runtime (the `runtime` feature).
+#[cfg(feature = "runtime")]
+fn executor() -> Arc<dyn Executor> {
+    Arc::new(boxwright_builder::RuntimeExecutor::new())
+}
+
+/// What runs `RUN` steps: nothing, without the `runtime` feature (a `RUN` step is an error
+/// that says so; COPY-only builds work).
+#[cfg(not(feature = "runtime"))]
+fn executor() -> Arc<dyn Executor> {
+    Arc::new(boxwright_builder::RefuseRun)
+}
+
+/// Where `FROM` images the store lacks come from: their registry (the `registry` feature).
+#[cfg(feature = "registry")]
+fn image_source() -> Result<Arc<dyn ImageSource>, Box<dyn Error>> {
+    Ok(Arc::new(boxwright_builder::RegistrySource::new()?))
+}
+
+/// Where `FROM` images the store lacks come from: nowhere (without the `registry` feature).
+#[cfg(not(feature = "registry"))]
+fn image_source() -> Result<Arc<dyn ImageSource>, Box<dyn Error>> {
+    Ok(Arc::new(boxwright_builder::LocalOnly))
+}
+
+fn run(args: Args) -> Result<ExitCode, Box<dyn Error>> {
+    let Some(root) = args.root.clone() else {
+        return Ok(ExitCode::from(2));
+    };
+    let store = Store::open(&root)?;
+    if let Some((dir, name)) = &args.import_base {
+        let options = ImportOptions {
+            name: Some(name.clone()),
+            ..ImportOptions::default()
+        };
+        let image = import(&store, ImportSource::Directory(dir), &options)?;
+        let _ = writeln!(std::io::stdout(), "imported {} as {name}", image.id);
+    }
+    let Some(context) = args.context.clone() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let path = dockerfile_path(&args, &context);
+    let outline = std::fs::read_to_string(&path)
+        .map(|t| outline(&t))
+        .unwrap_or_default();
+    let mut request = BuildRequest::new(DockerfileSource::Path(path), &context);
+    request.tags = args.tags;
+    request.build_args = args.build_args;
+    request.target = args.target;
+    if args.no_cache {
         request.no_cache = NoCache::All;
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| format!("starting tokio: {e}"))?;
+    if let Some(epoch) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        request.source_date_epoch = Some(epoch);
+    }
+    let builder = Builder::new(store, executor(), image_source()?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let started = std::time::Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut render = Render::new(outline);
     let result = rt.block_on(async {
-        let printer = async {
+        let render = async {
             while let Some(event) = rx.recv().await {
-                render(&event);
+                render.event(event);
             }
         };
-        let build = async move { builder.build(request, Some(tx)).await };
-        let (result, ()) = tokio::join!(build, printer);
+        let (result, ()) = tokio::join!(builder.build(request, Some(tx)), render);
         result
     });
     match result {
-        Ok(r) => {
-            let cached = r.steps.iter().filter(|s| s.cached).count();
-            println!(
-                "{} steps, {cached} cached; image {}",
-                r.steps.len(),
-                r.image_id
+        Ok(done) => {
+            let ran = done.steps.iter().filter(|s| !s.cached).count();
+            let _ = writeln!(
+                std::io::stdout(),
+                "done in {:.2}s: {} steps, {} cached, {ran} ran",
+                started.elapsed().as_secs_f64(),
+                done.steps.len(),
+                done.steps.len() - ran
             );
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                message.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            if let boxwright_builder::BuildError::RunFailed { last_lines, .. } = &e {
+            if let BuildError::RunFailed { last_lines, .. } = &e {
                 for line in last_lines {
-                    message.push_str(&format!("\n  | {line}"));
+                    eprintln!("  > {line}");
                 }
             }
-            Err(message)
+            report(&e);
+            Ok(ExitCode::from(1))
         }
     }
 }
 
-/// One event as a line.
-fn render(event: &BuildEvent) {
-    match event {
-        BuildEvent::StageStarted { stage, name } => {
-            println!(
-                "stage {stage}{}",
-                name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
-            )
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("build: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
         }
-        BuildEvent::StepStarted {
-            index, span, text, ..
-        } => {
-            println!("#{index} line {}: {text}", span.start_line)
+    };
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            report(e.as_ref());
+            ExitCode::from(1)
         }
-        BuildEvent::StepCached { index, .. } => println!("#{index} cached"),
-        BuildEvent::StepCacheMiss { index, reason } => println!("#{index} runs: {reason}"),
-        BuildEvent::RunOutput {
-            index,
-            stream,
-            line,
-        } => {
-            let s = if *stream == OutputStream::Stderr {
-                "err"
-            } else {
-                "out"
-            };
-            println!("#{index} {s} | {line}")
-        }
-        BuildEvent::StepDone {
-            index,
-            duration,
-            layer_size,
-        } => match layer_size {
-            Some(size) => println!("#{index} done in {duration:.2?}, layer {size} bytes"),
-            None => println!("#{index} done in {duration:.2?}"),
-        },
-        BuildEvent::Warning { span, message } => {
-            println!("warning: line {}: {message}", span.start_line)
-        }
-        BuildEvent::ImageWritten { image_id, tags, .. } => {
-            println!("image {image_id} {}", tags.join(" "))
-        }
-        _ => {}
     }
 }
