@@ -13,7 +13,8 @@
 //! - a writer creates and locks its entry while holding a *shared* lock on the `tmp` directory
 //!   itself ([`lock_tmp`]), and [`DiskBlobs::clean_tmp`] holds it *exclusively* while it scans
 //!   and removes; so the cleaner never sees an entry between its creation and its lock, and
-//!   removes only what a dead writer left (a writer's locks go with its process).
+//!   removes only what a dead writer left (a writer's locks go with its process). Code outside
+//!   this crate that stages in `tmp` takes the shared lock with [`DiskBlobs::stage_guard`].
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -234,6 +235,13 @@ pub struct DiskBlobs {
     tmp: PathBuf,
 }
 
+/// A shared hold on the staging directory's lock, from [`DiskBlobs::stage_guard`]; released
+/// when dropped.
+#[derive(Debug)]
+pub struct StageGuard {
+    _dir: File,
+}
+
 static WRITER_SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl DiskBlobs {
@@ -246,6 +254,22 @@ impl DiskBlobs {
         fs::create_dir_all(&sha).map_err(BlobError::io(&sha))?;
         fs::create_dir_all(&tmp).map_err(BlobError::io(&tmp))?;
         Ok(DiskBlobs { blobs, tmp })
+    }
+
+    /// The staging directory (`ROOT/tmp` in a store).
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Takes the staging directory's lock shared, for code outside this crate that stages its
+    /// own entries in [`DiskBlobs::tmp_dir`] (a build's scratch directory): create the entry
+    /// and take its exclusive `flock` (held while it lives) while holding the returned guard,
+    /// then drop the guard. Otherwise [`DiskBlobs::clean_tmp`] in another process may remove
+    /// the entry between its creation and its lock. The rule is in the module documentation.
+    pub fn stage_guard(&self) -> Result<StageGuard, BlobError> {
+        Ok(StageGuard {
+            _dir: lock_tmp(&self.tmp, false)?,
+        })
     }
 
     /// The path a blob has (or would have) in the store.
@@ -652,7 +676,7 @@ mod tests {
         let blobs = DiskBlobs::open(dir.path().join("blobs"), &tmp).unwrap();
         let path = tmp.join("blob-staged");
 
-        let guard = lock_tmp(&tmp, false).unwrap();
+        let guard = blobs.stage_guard().unwrap();
         let file = create_staging_file(&path).unwrap();
         let cleaner = {
             let blobs = blobs.clone();

@@ -71,7 +71,9 @@ pub use apply::{
     MAX_EXTENSION_HEADER,
 };
 pub use archive::{load, save, ArchiveError, ArchiveFormat, LoadReport};
-pub use blob::{BlobError, BlobInfo, BlobReader, BlobStore, BlobWrite, DiskBlobs, MemoryBlobs};
+pub use blob::{
+    BlobError, BlobInfo, BlobReader, BlobStore, BlobWrite, DiskBlobs, MemoryBlobs, StageGuard,
+};
 pub use compress::{decompress, CompressOptions, Compression, Compressor};
 pub use create::{create_layer, CreateError, CreateOptions, CreatedLayer, LayerSource};
 pub use digest::{sha256, sha256_hex, Sha256Reader, Sha256Writer};
