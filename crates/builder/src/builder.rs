@@ -548,7 +548,7 @@ impl BuildRun<'_> {
                     line,
                     message: "the bind mount's stage was not built".into(),
                 })?;
-            let staging = Staging::new(self.builder.store.root(), "bind")?;
+            let staging = Staging::new(&self.builder.store, "bind")?;
             let dir = staging.subdir("root")?;
             let (store, target) = (self.builder.store.clone(), dir.clone());
             blocking("unpacking a bind mount's source", move || {

@@ -38,7 +38,7 @@ impl CopyJob {
 
     fn run_sync(self) -> Result<LayerDesc, BuildError> {
         let store = &self.store;
-        let staging = Staging::new(store.root(), "copy")?;
+        let staging = Staging::new(store, "copy")?;
         let root = staging.subdir("root")?;
         let mut opts = self.copy.opts.clone();
         let needs_names = self

@@ -159,7 +159,7 @@ pub(crate) async fn run(
     events: Option<&UnboundedSender<BuildEvent>>,
     source_date_epoch: Option<i64>,
 ) -> Result<LayerDesc, BuildError> {
-    let staging = Staging::new(store.root(), "run")?;
+    let staging = Staging::new(store, "run")?;
     let upper = staging.subdir("upper")?;
     let work = staging.subdir("work")?;
     let lower = if state.layers.is_empty() {

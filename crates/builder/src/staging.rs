@@ -2,7 +2,9 @@
 //! build leaves none behind).
 
 use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use boxwright_layer_store::Store;
 
 use crate::error::BuildError;
 
@@ -16,7 +18,7 @@ pub(crate) struct Staging {
 
 impl Staging {
     /// Creates `ROOT/tmp/build-<what>-<pid>-<n>`.
-    pub(crate) fn new(root: &Path, what: &str) -> Result<Staging, BuildError> {
+    pub(crate) fn new(store: &Store, what: &str) -> Result<Staging, BuildError> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -24,12 +26,20 @@ impl Staging {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let path = root
-            .join("tmp")
+        let path = store
+            .blobs()
+            .tmp_dir()
             .join(format!("build-{what}-{}-{n}-{nanos}", std::process::id()));
+        // Created and locked under tmp's shared lock, so the store's clean_tmp in another
+        // process (its open, its gc) never takes it between the two.
+        let guard = store.blobs().stage_guard().map_err(|e| BuildError::Store {
+            doing: format!("staging {}", path.display()),
+            source: Box::new(e),
+        })?;
         fs::create_dir_all(&path).map_err(BuildError::io("create", &path))?;
         let lock = File::open(&path).map_err(BuildError::io("open", &path))?;
         lock.lock().map_err(BuildError::io("lock", &path))?;
+        drop(guard);
         Ok(Staging { path, _lock: lock })
     }
 
