@@ -321,3 +321,21 @@ fn keep_bytes_drops_the_least_recently_used_build_first() {
     let (_, events) = s.build(B, "b");
     assert_eq!(cached(&events), 0);
 }
+
+#[test]
+fn a_stage_the_image_does_not_hold_stays_cached_through_gc() {
+    let s = Setup::new();
+    let dockerfile =
+        "FROM scratch AS build\nCOPY a.bin b.bin /\nFROM scratch\nCOPY --from=build /a.bin /\n";
+    let (first, _) = s.build(dockerfile, "ms");
+    // The tagged image holds the last stage's layer, not the first stage's.
+    let report = s
+        .builder()
+        .gc(&PruneOptions::default(), &no_grace())
+        .unwrap();
+    assert_eq!(report.cache.kept, 2);
+    assert!(s.has_blob(&first, 0));
+    let (again, events) = s.build(dockerfile, "ms");
+    assert_eq!(cached(&events), 2, "{:?}", misses(&events));
+    assert_eq!(again.image_id, first.image_id);
+}
