@@ -165,7 +165,8 @@ impl Cache {
         &self.dir
     }
 
-    /// The record of `key`, if there is one whose layers are all in the store.
+    /// The record of `key`, if there is one whose layers are all in the store. A hit sets the
+    /// record file's mtime to now: its last use, which the cache's gc goes by.
     pub(crate) fn get(&self, store: &Store, key: &str) -> Option<CacheRecord> {
         let path = self.dir.join("steps").join(format!("{key}.json"));
         let bytes = fs::read(&path).ok()?;
@@ -176,6 +177,13 @@ impl Cache {
                 tracing::debug!(%key, layer = %layer.digest, "cache record's layer is gone");
                 return None;
             }
+        }
+        let touched = fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        if let Err(e) = touched {
+            tracing::debug!(%key, error = %e, "cache record's last use not recorded");
         }
         Some(record)
     }

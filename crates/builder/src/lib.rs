@@ -82,6 +82,20 @@
 //! explain misses), `cache/stat-cache`, `cache/mounts/` (`RUN --mount=type=cache`
 //! directories), and staging directories under `tmp/` that are removed when dropped.
 //!
+//! # Collecting the cache
+//!
+//! The cache records are garbage-collection roots the builder owns: no image in the store's
+//! `index.json` holds the layers of a step whose image was removed (or of a stage that is not
+//! the target), so the store's own [`Store::gc`] would delete them and every step would miss.
+//! [`Builder::gc`] collects the whole root under the store's gc lock: it drops the records whose
+//! layers are gone and, with [`PruneOptions`], those unused for longer than `keep_duration` and
+//! then the least recently used until the cache holds at most `keep_bytes` (its record files
+//! and the layers only it references); then it runs the store's gc keeping the layers of the
+//! records left. [`Builder::prune_cache`] only drops records. A record's last use is its file's
+//! mtime, set when it is written and on every hit.
+//!
+//! [`Store::gc`]: boxwright_layer_store::Store::gc
+//!
 //! # What leaves the context
 //!
 //! Nothing. As in BuildKit (whose COPY sets `FollowSymlinks` and cleans a source with
@@ -120,6 +134,7 @@ mod advice;
 mod blocking;
 mod builder;
 mod cache;
+mod cache_gc;
 mod checksum;
 mod context;
 mod copy;
@@ -147,6 +162,7 @@ mod step;
 mod vars;
 
 pub use builder::Builder;
+pub use cache_gc::{CacheGcReport, PruneOptions, PruneReport};
 pub use checksum::Checksum;
 pub use context::Context;
 pub use error::{BuildError, ContextError};

@@ -5,6 +5,8 @@
 
 #[path = "all/build.rs"]
 mod build;
+#[path = "all/cache_gc.rs"]
+mod cache_gc;
 #[path = "all/context.rs"]
 mod context;
 #[path = "all/stat_cache.rs"]

@@ -1,9 +1,10 @@
 //! Garbage collection: [`Store::gc`] removes the blobs no image in `index.json` reaches, the
 //! snapshots no image's layers need, and the staging files of dead writers. It sits above the
-//! store and the snapshots, since it collects both.
+//! store and the snapshots, since it collects both. [`Store::lock_gc`] lets a layer above
+//! (the builder's cache) name its own roots under the same lock.
 
 use std::collections::BTreeSet;
-use std::fs;
+use std::fs::{self, File};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -45,7 +46,30 @@ impl Default for GcOptions {
     }
 }
 
+/// The store's gc lock, held exclusively (see [`Store::lock_gc`]): no [`Lease`] is held in any
+/// process while it lives, and none can be taken until it is dropped.
+///
+/// [`Lease`]: crate::store::Lease
+#[derive(Debug)]
+pub struct GcLock<'a> {
+    store: &'a Store,
+    _file: File,
+}
+
 impl Store {
+    /// Takes the gc lock exclusively, waiting for every [`Lease`](crate::store::Lease) in every
+    /// process to end (a lease taken by this thread is waited for too: drop it first).
+    ///
+    /// While the lock is held no writer runs, so a layer that keeps its own references to
+    /// blobs (the builder's cache records) can read them, drop what it no longer wants, and
+    /// hand the rest to [`GcLock::gc`] as roots, without a writer adding one in between.
+    pub fn lock_gc(&self) -> Result<GcLock<'_>, StoreError> {
+        Ok(GcLock {
+            store: self,
+            _file: self.lock("gc", true)?,
+        })
+    }
+
     /// Every blob reachable from `index.json`: indexes, manifests, configs, layers.
     pub fn reachable(&self) -> Result<BTreeSet<String>, StoreError> {
         Ok(self.walk()?.0)
@@ -94,38 +118,50 @@ impl Store {
     /// Collects garbage: blobs that no image in `index.json` reaches, staging files of dead
     /// writers, and snapshots no image's layers need. Waits for every [`Lease`](crate::store::Lease) in every process
     /// to end first; blobs younger than `options.grace` stay.
+    ///
+    /// Blobs only another layer's records name (the builder's cache) are not known here: collect
+    /// through that layer's gc, which passes them to [`GcLock::gc`].
     pub fn gc(&self, options: &GcOptions) -> Result<GcReport, StoreError> {
-        let _exclusive = self.lock("gc", true)?;
+        self.lock_gc()?.gc(options, &[])
+    }
+}
+
+impl GcLock<'_> {
+    /// [`Store::gc`] under this lock, keeping also the blobs of `keep` (as they are: a manifest
+    /// named there keeps itself, not what it references).
+    pub fn gc(&self, options: &GcOptions, keep: &[Digest]) -> Result<GcReport, StoreError> {
+        let store = self.store;
         let mut report = GcReport::default();
         if options.prune_dangling {
-            self.update_index(|manifests| {
+            store.update_index(|manifests| {
                 manifests.retain(|m| entry_name(m).is_some());
                 Ok(())
             })?;
         }
-        let (reachable, configs) = self.walk()?;
+        let (mut reachable, configs) = store.walk()?;
+        reachable.extend(keep.iter().map(|d| d.to_string()));
         let now = SystemTime::now();
         let young = |path: &Path| -> bool {
             fs::symlink_metadata(path)
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| now.duration_since(t).unwrap_or_default() < options.grace)
         };
-        for digest in self.blobs().list()? {
+        for digest in store.blobs().list()? {
             if reachable.contains(digest.as_ref()) {
                 continue;
             }
-            let path = self.blobs().path(&digest)?;
+            let path = store.blobs().path(&digest)?;
             if young(&path) {
                 continue;
             }
-            let size = self.blobs().stat(&digest)?.unwrap_or(0);
-            if self.blobs().delete(&digest)? {
+            let size = store.blobs().stat(&digest)?.unwrap_or(0);
+            if store.blobs().delete(&digest)? {
                 report.bytes_freed += size;
                 report.blobs_removed.push(digest);
             }
         }
-        report.snapshots_removed = gc_snapshots(self, &configs, &young)?;
-        report.tmp_removed = self.blobs().clean_tmp()?;
+        report.snapshots_removed = gc_snapshots(store, &configs, &young)?;
+        report.tmp_removed = store.blobs().clean_tmp()?;
         tracing::info!(
             blobs = report.blobs_removed.len(),
             bytes = report.bytes_freed,

@@ -78,7 +78,7 @@ pub use compress::{decompress, CompressOptions, Compression, Compressor};
 pub use create::{create_layer, CreateError, CreateOptions, CreatedLayer, LayerSource};
 pub use digest::{sha256, sha256_hex, Sha256Reader, Sha256Writer};
 pub use fsck::FsckProblem;
-pub use gc::{GcOptions, GcReport};
+pub use gc::{GcLock, GcOptions, GcReport};
 pub use import::{import, ImportError, ImportOptions, ImportSource};
 pub use oci_spec::image::{Digest, Platform};
 pub use snapshot::{chain_ids, DiffIdMismatch, Snapshot, SnapshotError, SnapshotMeta};

@@ -541,3 +541,25 @@ fn index_keeps_fields_it_does_not_know() {
         assert!(text.contains(kept), "{kept} lost: {text}");
     }
 }
+
+#[test]
+fn gc_under_the_lock_keeps_the_blobs_it_is_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let kept = store.blobs().write_all(b"a cache's layer").unwrap();
+    let dropped = store.blobs().write_all(b"nobody's layer").unwrap();
+    let report = {
+        let lock = store.lock_gc().unwrap();
+        lock.gc(&no_grace(), std::slice::from_ref(&kept.digest))
+            .unwrap()
+    };
+    assert_eq!(report.blobs_removed, vec![dropped.digest.clone()]);
+    assert!(store.blobs().has(&kept.digest).unwrap());
+    assert!(!store.blobs().has(&dropped.digest).unwrap());
+    // The lock is released: a lease and a plain gc go ahead, and the blob is no root any more.
+    drop(store.lease().unwrap());
+    assert_eq!(
+        store.gc(&no_grace()).unwrap().blobs_removed,
+        vec![kept.digest]
+    );
+}
