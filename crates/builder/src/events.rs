@@ -103,7 +103,8 @@ pub enum BuildEvent {
     StepStarted {
         /// Its stage.
         stage: usize,
-        /// Its index among the steps of the build, from 0.
+        /// Its index among the steps of the build, from 0, given as steps start (the steps of
+        /// stages building at once interleave).
         index: usize,
         /// Where the instruction is.
         span: Span,

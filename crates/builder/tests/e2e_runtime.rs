@@ -1,7 +1,8 @@
 //! End-to-end builds with the real runtime as executor (feature `runtime`; as root, with
 //! Debian's busybox-static as the base image): the Node walkthrough's cache behaviour, a
-//! failed RUN, cache mounts, build args, ONBUILD, multi-stage, cancellation, USER/ENV/WORKDIR,
-//! two builds at once, reproducible digests across roots, and the built image under podman.
+//! failed RUN, cache mounts, build args, ONBUILD, multi-stage (stages at once, a failed one
+//! stopping the other), cancellation, USER/ENV/WORKDIR, two builds at once, reproducible
+//! digests across roots, and the built image under podman.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -339,6 +340,56 @@ async fn dropping_the_build_kills_the_run_and_leaves_no_staging() {
     // Nothing of the RUN is mounted any more.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(env.root.to_str().unwrap()), "{mounts}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_stage_stops_the_stage_running_beside_it() {
+    let env = Env::new();
+    let token = format!(
+        "E2E_TOKEN={}",
+        env.tmp.path().file_name().unwrap().to_str().unwrap()
+    );
+    // Stage a runs until stopped; stage b fails once a's RUN is up.
+    let dockerfile = format!(
+        "FROM busybox:test AS a\nENV {token}\nRUN sleep 1000\n\
+         FROM busybox:test AS b\nRUN sleep 2; exit 3\n\
+         FROM busybox:test\nCOPY --from=a /bin/busybox /a\nCOPY --from=b /bin/busybox /b\n"
+    );
+    let started = Instant::now();
+    let (result, events) = env.build(env.request(&dockerfile)).await;
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("line 5"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60), "{err}");
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, BuildEvent::StageStarted { stage: 2, .. })));
+    // Stage a's RUN had started and never finished.
+    let sleeper = events
+        .iter()
+        .find_map(|e| match e {
+            BuildEvent::StepStarted { index, text, .. } if text.contains("sleep 1000") => {
+                Some(*index)
+            }
+            _ => None,
+        })
+        .expect("stage a's RUN started");
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, BuildEvent::StepDone { index, .. } if *index == sleeper)));
+    // Stage a's RUN was stopped with the build, and left no staging.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_with(&token);
+        let staging = entries(&env.root.join("tmp"));
+        if left.is_empty() && staging.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running: {left:?}; staging left: {staging:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The names in `dir` (none when it is missing).

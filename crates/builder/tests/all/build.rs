@@ -392,6 +392,25 @@ fn independent_stages_start_before_the_other_finishes() {
 }
 
 #[test]
+fn the_build_future_is_send() {
+    fn send<T: Send>(_: &T) {}
+    let root = tempfile::tempdir().unwrap();
+    let builder = Builder::new(
+        Store::open(root.path()).unwrap(),
+        Arc::new(RefuseRun),
+        Arc::new(LocalOnly),
+    );
+    let request = BuildRequest::new(
+        DockerfileSource::Text {
+            name: "Dockerfile".into(),
+            text: "FROM scratch\n".into(),
+        },
+        root.path(),
+    );
+    send(&builder.build(request, None));
+}
+
+#[test]
 fn a_failed_stage_stops_the_build_and_reports_its_step() {
     let root = tempfile::tempdir().unwrap();
     let ctx = context_dir(&[("b1", "b")]);
