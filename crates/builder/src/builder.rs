@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use boxwright_dockerfile_parser::expand::Expander;
@@ -26,7 +26,7 @@ use crate::instr::ConfigChange;
 use crate::request::{BuildRequest, BuildResult, DockerfileSource, StepResult};
 use crate::run::{run, MountSources, StageBind};
 use crate::source::ImageSource;
-use crate::stages::{stage_refs, Plan, Stage};
+use crate::stages::{run_dag, stage_refs, Plan, Stage};
 use crate::staging::Staging;
 use crate::stat_cache::StatCache;
 use crate::step::{prepare, Action, CopyAction, PrepareCx, Prepared};
@@ -57,7 +57,9 @@ impl std::fmt::Debug for Builder {
 struct StageOut {
     state: ImageState,
     key: String,
-    missed: bool,
+    /// The root cause when a step of the stage (or of a stage it is built `FROM`) missed: an
+    /// [`MissReason::EarlierStepChanged`] naming the first step that missed.
+    cause: Option<MissReason>,
 }
 
 impl Builder {
@@ -78,7 +80,10 @@ impl Builder {
 
     /// Builds `request`, sending progress to `events` when given.
     ///
-    /// Only the stages the target needs are built, one after another. On success the image
+    /// Only the stages the target needs are built, each once the stages it depends on (`FROM`
+    /// a stage, `--from`) have finished; independent stages build at once, in this task, so
+    /// their events interleave (each step's index is given as it starts; the result's steps
+    /// are in Dockerfile order). A failed stage stops the others. On success the image
     /// is in the store, tagged with every name of `request.tags`. On failure nothing is
     /// tagged, and the steps that finished stay cached. Dropping the future stops the build:
     /// the running `RUN` step is stopped (the executor's contract) and its staging removed.
@@ -108,23 +113,21 @@ impl Builder {
             builder: self,
             request: &request,
             events: events.as_ref(),
-            stat: StatCache::load(&stat_path),
+            stat: Arc::new(Mutex::new(StatCache::load(&stat_path))),
             prev: cache.last_build(&name, &target_id),
             cache,
             ctx,
-            log: BuildLog::default(),
             args: Args::new(request.build_args.clone(), automatic_args(&platform)),
             expander: Expander::new(file.directives.escape_char()),
             platform,
-            stages: BTreeMap::new(),
-            steps: Vec::new(),
             created: created(request.source_date_epoch),
-            pending: None,
+            shared: Mutex::new(Shared::default()),
         };
         run.globals(&plan)?;
         let global = run.args.global().clone();
         let expander = run.expander;
-        let needed = plan.needed(&|s: &Stage<'_>| expand_from(expander, s.from, &global));
+        let from_image = |s: &Stage<'_>| expand_from(expander, s.from, &global);
+        let needed = plan.needed(&from_image);
         for &i in &needed {
             if let Some(stage) = plan.stages.get(i) {
                 for (span, message) in cache_order(&stage.steps) {
@@ -132,12 +135,16 @@ impl Builder {
                 }
             }
         }
-        for i in needed {
-            run.stage(&plan, i).await?;
-        }
-        let result = run.finish(plan.target)?;
-        run.cache.save_build(&name, &target_id, &run.log)?;
-        if let Err(e) = run.stat.save(&stat_path) {
+        let deps = needed
+            .iter()
+            .map(|&i| (i, plan.deps(i, &from_image)))
+            .collect();
+        let (run_ref, plan_ref) = (&run, &plan);
+        run_dag(&needed, &deps, |i| Box::pin(run_ref.stage(plan_ref, i))).await?;
+        let (result, log) = run.finish(plan.target)?;
+        run.cache.save_build(&name, &target_id, &log)?;
+        let stat = run.stat.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = stat.save(&stat_path) {
             tracing::warn!(error = %e, "the stat cache was not saved");
         }
         Ok(result)
@@ -196,24 +203,56 @@ fn expand_from(
         .unwrap_or_else(|_| image.clone())
 }
 
-/// The state of one build.
+/// The state of one build, shared by the stages building at once.
 struct BuildRun<'a> {
     builder: &'a Builder,
     request: &'a BuildRequest,
     events: Option<&'a UnboundedSender<BuildEvent>>,
     ctx: Context,
     cache: Cache,
-    stat: StatCache,
+    stat: Arc<Mutex<StatCache>>,
     prev: Option<BuildLog>,
-    log: BuildLog,
+    /// The global arguments (each stage works on its own copy).
     args: Args,
     expander: Expander,
     platform: Platform,
-    stages: BTreeMap<usize, StageOut>,
-    steps: Vec<StepResult>,
     created: String,
+    shared: Mutex<Shared>,
+}
+
+/// What the stages of a build share as they finish.
+#[derive(Default)]
+struct Shared {
+    /// The finished stages.
+    stages: BTreeMap<usize, StageOut>,
+    /// The inputs of each finished stage's steps (FROM first), for the build log.
+    logs: BTreeMap<usize, Vec<StepInputs>>,
+    /// Each finished stage's step results.
+    steps: BTreeMap<usize, Vec<StepResult>>,
+    /// The next step's index among the steps of the build.
+    next_index: usize,
+}
+
+/// One stage as it builds.
+struct StageRun {
+    /// The arguments in scope.
+    args: Args,
+    /// This stage's steps in the last build (FROM first).
+    prev: Option<BuildLog>,
+    /// This stage's steps' inputs so far (FROM first).
+    log: Vec<StepInputs>,
+    /// This stage's step results so far.
+    steps: Vec<StepResult>,
     /// The reason to give the next miss whose own inputs are unchanged (a changed base image).
     pending: Option<MissReason>,
+    /// The root cause of the misses to come, once a step missed (see [`StageOut::cause`]).
+    cause: Option<MissReason>,
+}
+
+/// One step's place: its instruction, and whether a CMD came before it in the stage.
+struct StepAt<'i> {
+    ins: &'i Instruction,
+    cmd_set: bool,
 }
 
 impl BuildRun<'_> {
@@ -221,6 +260,16 @@ impl BuildRun<'_> {
         if let Some(tx) = self.events {
             let _ = tx.send(event);
         }
+    }
+
+    /// The shared state, locked (never across an await).
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A finished stage's output.
+    fn stage_out(&self, i: usize) -> Option<StageOut> {
+        self.shared().stages.get(&i).cloned()
     }
 
     /// The global `ARG`s.
@@ -248,25 +297,26 @@ impl BuildRun<'_> {
         Ok(())
     }
 
-    /// The base of a stage: its state, the text and digest for its key, whether it missed.
+    /// The base of a stage: its state, the text and digest for its key, and the root cause
+    /// when it is a stage that missed.
     async fn base(
-        &mut self,
+        &self,
         plan: &Plan<'_>,
         stage: &Stage<'_>,
-    ) -> Result<(ImageState, String, bool), BuildError> {
+    ) -> Result<(ImageState, String, Option<MissReason>), BuildError> {
         let line = stage.from.span.start_line;
         let image = expand_from(self.expander, stage.from, self.args.global());
         if image.eq_ignore_ascii_case("scratch") {
-            return Ok((ImageState::scratch(&self.platform), "scratch".into(), false));
+            return Ok((ImageState::scratch(&self.platform), "scratch".into(), None));
         }
         if let Some(j) = plan.stage_named(&image, stage.index, false) {
-            if let Some(out) = self.stages.get(&j) {
-                return Ok((out.state.clone(), format!("stage:{}", out.key), out.missed));
+            if let Some(out) = self.stage_out(j) {
+                return Ok((out.state, format!("stage:{}", out.key), out.cause));
             }
         }
         let resolved = self.local_or_pull(&image, line).await?;
         let state = ImageState::from_image(&self.builder.store, &resolved)?;
-        Ok((state, resolved.manifest_digest.to_string(), false))
+        Ok((state, resolved.manifest_digest.to_string(), None))
     }
 
     /// `reference` resolved in the store, pulled through the image source first when missing.
@@ -294,8 +344,8 @@ impl BuildRun<'_> {
             .map_err(|e| err(Box::new(e)))
     }
 
-    /// Builds stage `i`.
-    async fn stage(&mut self, plan: &Plan<'_>, i: usize) -> Result<(), BuildError> {
+    /// Builds stage `i` (its dependencies have finished).
+    async fn stage(&self, plan: &Plan<'_>, i: usize) -> Result<(), BuildError> {
         let Some(stage) = plan.stages.get(i) else {
             return Ok(());
         };
@@ -303,8 +353,12 @@ impl BuildRun<'_> {
             stage: i,
             name: stage.name.clone(),
         });
-        self.args.enter_stage();
-        let (mut state, base, mut missed) = self.base(plan, stage).await?;
+        let mut args = self.args.clone();
+        args.enter_stage();
+        let prev = self.prev.as_ref().map(|log| BuildLog {
+            steps: log.steps.iter().filter(|s| s.stage == i).cloned().collect(),
+        });
+        let (mut state, base, cause) = self.base(plan, stage).await?;
         let from_text = format!(
             "FROM {}",
             expand_from(self.expander, stage.from, self.args.global())
@@ -315,11 +369,10 @@ impl BuildRun<'_> {
             base: Some(base),
             ..StepInputs::default()
         };
-        if let Some(reason @ MissReason::BaseImageChanged { .. }) =
-            explain(self.prev.as_ref(), self.log.steps.len(), &from_inputs)
-        {
-            self.pending = Some(reason);
-        }
+        let pending = match explain(prev.as_ref(), 0, &from_inputs) {
+            Some(reason @ MissReason::BaseImageChanged { .. }) => Some(reason),
+            _ => None,
+        };
         let root = format!(
             "{}|{}|{:?}|{:?}",
             platform::to_string(&self.platform),
@@ -328,7 +381,14 @@ impl BuildRun<'_> {
             self.request.network
         );
         let mut key = from_inputs.key(&blake3::hash(root.as_bytes()).to_hex());
-        self.log.steps.push(from_inputs);
+        let mut sr = StageRun {
+            args,
+            prev,
+            log: vec![from_inputs],
+            steps: Vec::new(),
+            pending,
+            cause,
+        };
         let triggers = onbuild_triggers(&mut state, stage.from)?;
         let mut steps: Vec<&Instruction> = triggers.iter().collect();
         steps.extend(stage.steps.iter().copied());
@@ -341,33 +401,40 @@ impl BuildRun<'_> {
         }
         let mut cmd_set = false;
         for ins in steps {
-            let (s, k, m) = self
-                .step(plan, stage, ins, state, key, missed, cmd_set)
-                .await?;
-            (state, key, missed) = (s, k, m);
+            let at = StepAt { ins, cmd_set };
+            (state, key) = self.step(plan, stage, &mut sr, at, state, key).await?;
             cmd_set |= matches!(ins.kind, InstructionKind::Cmd { .. });
         }
-        self.stages.insert(i, StageOut { state, key, missed });
+        let mut shared = self.shared();
+        let cause = sr.cause;
+        shared.stages.insert(i, StageOut { state, key, cause });
+        shared.logs.insert(i, sr.log);
+        shared.steps.insert(i, sr.steps);
         Ok(())
     }
 
     /// One step: prepared, then taken from the cache or run.
-    #[allow(clippy::too_many_arguments)]
     async fn step(
-        &mut self,
+        &self,
         plan: &Plan<'_>,
         stage: &Stage<'_>,
-        ins: &Instruction,
+        sr: &mut StageRun,
+        at: StepAt<'_>,
         state: ImageState,
         parent: String,
-        missed: bool,
-        cmd_set: bool,
-    ) -> Result<(ImageState, String, bool), BuildError> {
+    ) -> Result<(ImageState, String), BuildError> {
         let started = Instant::now();
+        let ins = at.ins;
         let line = ins.span.start_line;
-        let prepared = self.prepare(plan, stage, ins, &state, cmd_set)?;
+        let prepared = self
+            .prepare(plan, stage, &mut sr.args, ins, &state, at.cmd_set)
+            .await?;
         let key = prepared.inputs.key(&parent);
-        let index = self.steps.len();
+        let index = {
+            let mut shared = self.shared();
+            shared.next_index += 1;
+            shared.next_index - 1
+        };
         self.emit(BuildEvent::StepStarted {
             stage: stage.index,
             index,
@@ -383,7 +450,6 @@ impl BuildRun<'_> {
         } else {
             self.cache.get(&self.builder.store, &key)
         };
-        let log_index = self.log.steps.len();
         let (record, cached) = match hit {
             Some(record) => {
                 self.emit(BuildEvent::StepCached {
@@ -393,18 +459,8 @@ impl BuildRun<'_> {
                 (record, true)
             }
             None => {
-                let reason = if no_cache {
-                    MissReason::NoCache
-                } else {
-                    match explain(self.prev.as_ref(), log_index, &prepared.inputs) {
-                        Some(r) => r,
-                        None if missed => self
-                            .pending
-                            .take()
-                            .unwrap_or(MissReason::EarlierStepChanged),
-                        None => self.pending.take().unwrap_or(MissReason::RecordGone),
-                    }
-                };
+                let from = self.cause_in_sources(plan, stage, ins);
+                let reason = self.miss_reason(sr, no_cache, index, &prepared.inputs, from);
                 self.emit(BuildEvent::StepCacheMiss { index, reason });
                 let record = self.execute(&prepared, &state, index, line).await?;
                 self.cache.put(&key, &record)?;
@@ -418,32 +474,82 @@ impl BuildRun<'_> {
             duration,
             layer_size: record.layer.as_ref().map(|l| l.size),
         });
-        self.steps.push(StepResult {
+        sr.steps.push(StepResult {
             stage: stage.index,
             line,
             cached,
             duration,
             layer,
         });
-        self.log.steps.push(prepared.inputs);
-        Ok((record.state, key, missed || !cached))
+        sr.log.push(prepared.inputs);
+        Ok((record.state, key))
+    }
+
+    /// Why step `index` (whose inputs are `inputs`) missed; a step whose own inputs are
+    /// unchanged names the first step that missed before it. Records the root cause of the
+    /// misses that follow.
+    /// `from` is the root cause of a miss in a stage the step copies or mounts from.
+    fn miss_reason(
+        &self,
+        sr: &mut StageRun,
+        no_cache: bool,
+        index: usize,
+        inputs: &StepInputs,
+        from: Option<MissReason>,
+    ) -> MissReason {
+        let own = if no_cache {
+            Some(MissReason::NoCache)
+        } else {
+            explain(sr.prev.as_ref(), sr.log.len(), inputs)
+        };
+        let reason = match (own, &sr.cause, from) {
+            // A `--from` stage's key changed (no context file did): name why that stage missed.
+            (Some(MissReason::FilesChanged { count: 0, .. }), _, Some(from)) => from,
+            (Some(r), _, _) => r,
+            (None, Some(cause), _) => return cause.clone(),
+            (None, None, _) => sr.pending.take().unwrap_or(MissReason::RecordGone),
+        };
+        if sr.cause.is_none() {
+            sr.cause = Some(match &reason {
+                MissReason::EarlierStepChanged { .. } => reason.clone(),
+                _ => MissReason::EarlierStepChanged {
+                    index,
+                    text: inputs.text.clone(),
+                    reason: Box::new(reason.clone()),
+                },
+            });
+        }
+        reason
+    }
+
+    /// The root cause of a miss in the stages `ins` copies or mounts from, if one missed.
+    fn cause_in_sources(
+        &self,
+        plan: &Plan<'_>,
+        stage: &Stage<'_>,
+        ins: &Instruction,
+    ) -> Option<MissReason> {
+        stage_refs(ins)
+            .into_iter()
+            .filter_map(|f| plan.stage_named(f, stage.index, true))
+            .find_map(|j| self.stage_out(j).and_then(|out| out.cause))
     }
 
     /// Prepares `ins` on `state`.
-    fn prepare(
-        &mut self,
+    async fn prepare(
+        &self,
         plan: &Plan<'_>,
         stage: &Stage<'_>,
+        args: &mut Args,
         ins: &Instruction,
         state: &ImageState,
         cmd_set: bool,
     ) -> Result<Prepared, BuildError> {
         let store = &self.builder.store;
-        let stages = &self.stages;
         let platform = &self.platform;
         let from = |what: &str| -> Result<(CopySrc, String), BuildError> {
             if let Some(j) = plan.stage_named(what, stage.index, true) {
-                let key = stages.get(&j).map(|s| s.key.clone()).unwrap_or_default();
+                let key = self.stage_out(j).map(|s| s.key).unwrap_or_default();
                 return Ok((CopySrc::Stage(j), format!("stage:{key}")));
             }
             let img = store
@@ -457,11 +563,11 @@ impl BuildRun<'_> {
         let cache_dir = self.cache.dir().join("mounts");
         let mut cx = PrepareCx {
             expander: self.expander,
-            args: &mut self.args,
+            args,
             state,
             cmd_set,
             ctx: &self.ctx,
-            stat: &mut self.stat,
+            stat: &self.stat,
             mounts: MountSources {
                 context: self.ctx.root(),
                 cache_dir: &cache_dir,
@@ -471,12 +577,12 @@ impl BuildRun<'_> {
             stage: stage.index,
             from: &from,
         };
-        prepare(ins, &mut cx)
+        prepare(ins, &mut cx).await
     }
 
     /// Runs a step that missed.
     async fn execute(
-        &mut self,
+        &self,
         prepared: &Prepared,
         state: &ImageState,
         index: usize,
@@ -520,7 +626,7 @@ impl BuildRun<'_> {
         let store = &self.builder.store;
         Ok(match from {
             CopySrc::Context => None,
-            CopySrc::Stage(j) => match self.stages.get(j) {
+            CopySrc::Stage(j) => match self.stage_out(*j) {
                 Some(out) => Some(out.state.as_image(store)?),
                 None => None,
             },
@@ -581,9 +687,11 @@ impl BuildRun<'_> {
         })
     }
 
-    /// Writes the target's image, tags it, and reports it.
-    fn finish(&mut self, target: usize) -> Result<BuildResult, BuildError> {
-        let out = self
+    /// Writes the target's image, tags it, and reports it; gives the result (steps in
+    /// Dockerfile order) and the build log to save.
+    fn finish(&self, target: usize) -> Result<(BuildResult, BuildLog), BuildError> {
+        let shared = std::mem::take(&mut *self.shared());
+        let out = shared
             .stages
             .get(&target)
             .ok_or_else(|| BuildError::TargetNotFound {
@@ -625,11 +733,15 @@ impl BuildRun<'_> {
             manifest_digest: desc.digest().clone(),
             tags,
         });
-        Ok(BuildResult {
+        let result = BuildResult {
             image_id: config.digest().clone(),
             manifest_digest: desc.digest().clone(),
-            steps: std::mem::take(&mut self.steps),
-        })
+            steps: shared.steps.into_values().flatten().collect(),
+        };
+        let log = BuildLog {
+            steps: shared.logs.into_values().flatten().collect(),
+        };
+        Ok((result, log))
     }
 }
 

@@ -42,8 +42,16 @@ pub enum MissReason {
         /// The earlier text.
         old: String,
     },
-    /// The step's inputs are the same, but a step before it missed.
-    EarlierStepChanged,
+    /// The step's inputs are the same, but a step before it missed: the first step of the
+    /// chain that missed (in this stage or a stage this one is built `FROM`), and why.
+    EarlierStepChanged {
+        /// That step's index among the steps of the build (as in [`BuildEvent::StepStarted`]).
+        index: usize,
+        /// Its instruction after expansion.
+        text: String,
+        /// Why it missed (never itself `EarlierStepChanged`).
+        reason: Box<MissReason>,
+    },
     /// The inputs are the same as last time, but the cache record (or its layer) is gone.
     RecordGone,
 }
@@ -68,7 +76,11 @@ impl fmt::Display for MissReason {
             MissReason::InstructionChanged { old } => {
                 write!(f, "the instruction changed (was: {old})")
             }
-            MissReason::EarlierStepChanged => f.write_str("a step before it changed"),
+            MissReason::EarlierStepChanged {
+                index,
+                text,
+                reason,
+            } => write!(f, "step {index} ({text}) changed: {reason}"),
             MissReason::RecordGone => {
                 f.write_str("the inputs are unchanged but the cache record or its layer is gone")
             }
@@ -91,7 +103,8 @@ pub enum BuildEvent {
     StepStarted {
         /// Its stage.
         stage: usize,
-        /// Its index among the steps of the build, from 0.
+        /// Its index among the steps of the build, from 0, given as steps start (the steps of
+        /// stages building at once interleave).
         index: usize,
         /// Where the instruction is.
         span: Span,

@@ -1,13 +1,14 @@
 //! boxwright-builder: a Dockerfile and a context become an OCI image in the layer store, with
 //! Docker's layer cache — and every cache miss explained.
 //!
-//! [`Builder::build`] builds the stages a target needs, one after another; each step's cache
-//! key is made of its parent's key, the instruction after expansion, the build arguments it
-//! reads, the base image's digest and, for `COPY`/`ADD`, the [`Checksum`] of the sources it
+//! [`Builder::build`] builds the stages a target needs (independent ones at once); each step's
+//! cache key is made of its parent's key, the instruction after expansion, the build arguments
+//! it reads, the base image's digest and, for `COPY`/`ADD`, the [`Checksum`] of the sources it
 //! matched. A hit reuses the step's layer and config; a miss re-runs it and every step after
 //! it, and says why ([`MissReason`]: the files, the build argument, the base image, the
-//! instruction, or a step before it). Progress comes as typed [`BuildEvent`]s; nothing is
-//! printed. `RUN` steps go through an [`Executor`], `FROM` images the store lacks through an
+//! instruction, or the step before it that missed first, with its own reason). Progress comes
+//! as typed [`BuildEvent`]s; nothing is printed. `RUN` steps go through an [`Executor`], `FROM`
+//! images the store lacks through an
 //! [`ImageSource`]; [`RefuseRun`] and [`LocalOnly`] serve builds that need neither.
 //!
 //! ```
@@ -112,7 +113,6 @@
 //!
 //! # Limitations
 //!
-//! - Stages build one after another (independent stages do not yet run in parallel).
 //! - `WORKDIR` only sets the config (BuildKit also creates the directory in a layer); a `RUN`
 //!   step's executor creates it, and a COPY creates its destination.
 //! - Not implemented (an error names them): `ADD` of URLs and git repositories,
@@ -123,8 +123,6 @@
 //!   an existing directory at that path in the parent image make it a directory (a link to a
 //!   directory there is not followed).
 //! - `HEALTHCHECK`'s history text is not BuildKit's Go formatting.
-//! - Copying, unpacking and layer writing run on tokio's blocking threads; hashing the context
-//!   for a step's key still runs on the calling task.
 //! - Context checksums do not cover `--exclude` and `--parents`; files are hashed one after
 //!   another (no parallel hashing).
 

@@ -1,8 +1,11 @@
 //! The stages of a Dockerfile: the global `ARG`s before the first `FROM`, each stage's
 //! instructions, the edges between stages (`FROM stage`, `COPY --from`, `RUN --mount from=`),
-//! and the stages a target needs, in build order.
+//! the stages a target needs, and running them as a DAG (independent stages at once).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use boxwright_dockerfile_parser::{Dockerfile, Instruction, InstructionKind};
 
@@ -86,32 +89,93 @@ impl<'a> Plan<'a> {
         Some(found)
     }
 
+    /// The stages stage `i` depends on: its `FROM` stage and the stages its `--from` values
+    /// name (each an earlier stage). `from_image` gives a stage's expanded `FROM` image.
+    pub(crate) fn deps(&self, i: usize, from_image: &dyn Fn(&Stage<'_>) -> String) -> Vec<usize> {
+        let Some(stage) = self.stages.get(i) else {
+            return Vec::new();
+        };
+        let mut deps = BTreeSet::new();
+        if let Some(dep) = self.stage_named(&from_image(stage), i, false) {
+            deps.insert(dep);
+        }
+        for ins in &stage.steps {
+            for from in stage_refs(ins) {
+                if let Some(dep) = self.stage_named(from, i, true) {
+                    deps.insert(dep);
+                }
+            }
+        }
+        deps.into_iter().collect()
+    }
+
     /// The stages the target needs, in Dockerfile order (which is a build order: every edge
     /// points to an earlier stage). `from_image` gives a stage's expanded `FROM` image.
     pub(crate) fn needed(&self, from_image: &dyn Fn(&Stage<'_>) -> String) -> Vec<usize> {
         let mut need = BTreeSet::new();
         let mut todo = vec![self.target];
         while let Some(i) = todo.pop() {
-            if !need.insert(i) {
-                continue;
-            }
-            let Some(stage) = self.stages.get(i) else {
-                continue;
-            };
-            if let Some(dep) = self.stage_named(&from_image(stage), i, false) {
-                todo.push(dep);
-            }
-            for ins in &stage.steps {
-                for from in stage_refs(ins) {
-                    if let Some(dep) = self.stage_named(from, i, true) {
-                        todo.push(dep);
-                    }
-                }
+            if need.insert(i) {
+                todo.extend(self.deps(i, from_image));
             }
         }
         need.into_iter().collect()
     }
 }
+
+/// Runs `start(i)` for every stage of `order`, each once the stages `deps` gives for it have
+/// finished, all in the calling task: independent stages make progress at once. The first
+/// failure is returned and the stages still running are dropped (cancelled). A dependency
+/// outside `order` counts as finished.
+pub(crate) async fn run_dag<'f, F>(
+    order: &[usize],
+    deps: &BTreeMap<usize, Vec<usize>>,
+    mut start: F,
+) -> Result<(), BuildError>
+where
+    F: FnMut(usize) -> StageFuture<'f>,
+{
+    let mut waiting: Vec<usize> = order.to_vec();
+    let mut done: BTreeSet<usize> = BTreeSet::new();
+    let mut running: Vec<(usize, StageFuture<'f>)> = Vec::new();
+    std::future::poll_fn(|cx| loop {
+        let ready = |i: &usize| {
+            deps.get(i)
+                .into_iter()
+                .flatten()
+                .all(|d| done.contains(d) || !order.contains(d))
+        };
+        let (now, later): (Vec<usize>, Vec<usize>) = waiting.iter().partition(|i| ready(i));
+        waiting = later;
+        running.extend(now.into_iter().map(|i| (i, start(i))));
+        let mut finished = false;
+        let mut k = 0;
+        while k < running.len() {
+            let Some((i, fut)) = running.get_mut(k) else {
+                break;
+            };
+            match fut.as_mut().poll(cx) {
+                Poll::Ready(Ok(())) => {
+                    done.insert(*i);
+                    drop(running.remove(k));
+                    finished = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => k += 1,
+            }
+        }
+        if running.is_empty() && waiting.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        if !finished {
+            return Poll::Pending;
+        }
+    })
+    .await
+}
+
+/// One stage's build, as [`run_dag`] polls it.
+pub(crate) type StageFuture<'f> = Pin<Box<dyn Future<Output = Result<(), BuildError>> + Send + 'f>>;
 
 /// The `--from` values of an instruction (COPY, RUN mounts).
 pub(crate) fn stage_refs(ins: &Instruction) -> Vec<&str> {

@@ -2,6 +2,7 @@
 //! material) gathered, and what running it does (a config change, a copy, a command).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use boxwright_dockerfile_parser::expand::Expander;
 use boxwright_dockerfile_parser::{
@@ -9,7 +10,9 @@ use boxwright_dockerfile_parser::{
 };
 use serde_json::{json, Value};
 
+use crate::blocking::blocking;
 use crate::cache::StepInputs;
+use crate::checksum::Checksum;
 use crate::context::Context;
 use crate::copy::{inside, parse_chmod, CopyOptions, CopySrc};
 use crate::error::BuildError;
@@ -62,7 +65,8 @@ pub(crate) struct Prepared {
 }
 
 /// Resolves a `--from` value to its source and digest (a stage's key, an image's digest).
-pub(crate) type FromResolver<'a> = dyn Fn(&str) -> Result<(CopySrc, String), BuildError> + 'a;
+pub(crate) type FromResolver<'a> =
+    dyn Fn(&str) -> Result<(CopySrc, String), BuildError> + Send + Sync + 'a;
 
 /// What preparing a step needs.
 pub(crate) struct PrepareCx<'a> {
@@ -76,8 +80,8 @@ pub(crate) struct PrepareCx<'a> {
     pub(crate) cmd_set: bool,
     /// The build context.
     pub(crate) ctx: &'a Context,
-    /// The stat cache.
-    pub(crate) stat: &'a mut StatCache,
+    /// The stat cache (locked by the hashing thread).
+    pub(crate) stat: &'a Arc<Mutex<StatCache>>,
     /// Where mounts come from.
     pub(crate) mounts: MountSources<'a>,
     /// The request's default network.
@@ -99,6 +103,19 @@ impl PrepareCx<'_> {
         )
     }
 
+    /// The checksum of `sources` in the context, hashed on a blocking thread.
+    async fn checksum(&self, sources: &[&str], line: usize) -> Result<Checksum, BuildError> {
+        let (ctx, stat) = (self.ctx.clone(), Arc::clone(self.stat));
+        let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+        blocking("hashing the context", move || {
+            let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
+            let mut stat = stat.lock().unwrap_or_else(PoisonError::into_inner);
+            ctx.checksum(&refs, &mut stat)
+                .map_err(|source| BuildError::Context { line, source })
+        })
+        .await
+    }
+
     fn inputs(&self, text: String, args: BTreeMap<String, String>) -> StepInputs {
         StepInputs {
             stage: self.stage,
@@ -110,11 +127,14 @@ impl PrepareCx<'_> {
 }
 
 /// Prepares `ins` (any instruction but FROM).
-pub(crate) fn prepare(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, BuildError> {
+pub(crate) async fn prepare(
+    ins: &Instruction,
+    cx: &mut PrepareCx<'_>,
+) -> Result<Prepared, BuildError> {
     let line = ins.span.start_line;
     match &ins.kind {
-        InstructionKind::Copy { .. } | InstructionKind::Add { .. } => prepare_copy(ins, cx),
-        InstructionKind::Run { .. } => prepare_run(ins, cx),
+        InstructionKind::Copy { .. } | InstructionKind::Add { .. } => prepare_copy(ins, cx).await,
+        InstructionKind::Run { .. } => prepare_run(ins, cx).await,
         InstructionKind::Arg { args } => {
             let mut texts = Vec::new();
             for decl in args {
@@ -350,7 +370,7 @@ fn copy_fields(ins: &Instruction) -> Result<CopyFields<'_>, BuildError> {
 }
 
 /// COPY and ADD.
-fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, BuildError> {
+async fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, BuildError> {
     let line = ins.span.start_line;
     let unsupported = |what: &str| BuildError::Unsupported {
         line,
@@ -412,10 +432,7 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
         None => {
             if !srcs.is_empty() {
                 let refs: Vec<&str> = srcs.iter().map(String::as_str).collect();
-                let sum = cx
-                    .ctx
-                    .checksum(&refs, cx.stat)
-                    .map_err(|source| BuildError::Context { line, source })?;
+                let sum = cx.checksum(&refs, line).await?;
                 inputs.add_checksum(&sum);
             }
             CopySrc::Context
@@ -456,7 +473,7 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
 }
 
 /// RUN.
-fn prepare_run(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, BuildError> {
+async fn prepare_run(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, BuildError> {
     let line = ins.span.start_line;
     let InstructionKind::Run {
         command,
@@ -570,10 +587,7 @@ fn prepare_run(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, Bu
     }
     if !bind_sources.is_empty() {
         let refs: Vec<&str> = bind_sources.iter().map(String::as_str).collect();
-        let sum = cx
-            .ctx
-            .checksum(&refs, cx.stat)
-            .map_err(|source| BuildError::Context { line, source })?;
+        let sum = cx.checksum(&refs, line).await?;
         inputs.add_checksum(&sum);
     }
     let user = cx

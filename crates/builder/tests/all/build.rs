@@ -217,10 +217,18 @@ fn rebuilds_hit_the_cache_and_every_miss_names_its_cause() {
             count: 1
         }
     );
-    assert!(reasons[1..]
-        .iter()
-        .all(|r| *r == MissReason::EarlierStepChanged));
+    // Every miss after it names it as the root cause.
+    let root_cause = MissReason::EarlierStepChanged {
+        index: 3,
+        text: "COPY src/ ./src/".into(),
+        reason: Box::new(reasons[0].clone()),
+    };
+    assert!(reasons[1..].iter().all(|r| *r == root_cause), "{reasons:?}");
     assert_eq!(reasons[0].to_string(), "files changed: src/main.js");
+    assert_eq!(
+        reasons[1].to_string(),
+        "step 3 (COPY src/ ./src/) changed: files changed: src/main.js"
+    );
 }
 
 #[test]
@@ -299,6 +307,123 @@ fn multi_stage_copy_from_builds_only_what_the_target_needs() {
         .steps
         .iter()
         .all(|s| !s.cached || s.stage == 0 && s.line == 3));
+}
+
+/// The position of the first event `f` matches.
+fn position(events: &[BuildEvent], f: impl Fn(&BuildEvent) -> bool) -> usize {
+    events.iter().position(f).unwrap()
+}
+
+#[test]
+fn independent_stages_start_before_the_other_finishes() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("a1", "1"), ("a2", "2"), ("a3", "3"), ("b1", "b")]);
+    let df = "FROM scratch AS a\nCOPY a1 /a1\nCOPY a2 /a2\nCOPY a3 /a3\n\
+              FROM scratch AS b\nCOPY b1 /b1\n\
+              FROM scratch\nCOPY --from=a /a3 /a3\nCOPY --from=b /b1 /b1\n";
+    // Cold, then every step cached: the same schedule.
+    for round in 0..2 {
+        let (result, events) = build(root.path(), ctx.path(), df, |_| {});
+        assert_eq!(cached(&events), round * 6);
+        let stage_started = |n: usize| {
+            position(
+                &events,
+                |e| matches!(e, BuildEvent::StageStarted { stage, .. } if *stage == n),
+            )
+        };
+        let step_indices = |n: usize| -> Vec<usize> {
+            events
+                .iter()
+                .filter_map(|e| match e {
+                    BuildEvent::StepStarted { stage, index, .. } if *stage == n => Some(*index),
+                    _ => None,
+                })
+                .collect()
+        };
+        let done = |i: usize| {
+            position(
+                &events,
+                |e| matches!(e, BuildEvent::StepDone { index, .. } if *index == i),
+            )
+        };
+        let a_last = *step_indices(0).last().unwrap();
+        // Stage b started while stage a was still building.
+        assert!(stage_started(1) < done(a_last), "{events:#?}");
+        assert!(stage_started(0) < done(*step_indices(1).last().unwrap()));
+        // The last stage started once both had finished.
+        let last = stage_started(2);
+        for i in step_indices(0).into_iter().chain(step_indices(1)) {
+            assert!(done(i) < last, "{events:#?}");
+        }
+        // The result's steps are in Dockerfile order.
+        let order: Vec<(usize, usize)> = result.steps.iter().map(|s| (s.stage, s.line)).collect();
+        assert_eq!(order, [(0, 2), (0, 3), (0, 4), (1, 6), (2, 8), (2, 9)]);
+    }
+
+    // A change in stage a: its COPY misses naming the file; the last stage's COPY --from=a
+    // names that COPY as its root cause; stage b stays cached.
+    write_files(ctx.path(), &[("a3", "changed")]);
+    let (result, events) = build(root.path(), ctx.path(), df, |_| {});
+    let flags: Vec<bool> = result.steps.iter().map(|s| s.cached).collect();
+    assert_eq!(flags, [true, true, false, true, false, false]);
+    let reasons = misses(&events);
+    let files = MissReason::FilesChanged {
+        paths: vec!["a3".into()],
+        count: 1,
+    };
+    assert_eq!(reasons[0], files);
+    let a3 = events
+        .iter()
+        .find_map(|e| match e {
+            BuildEvent::StepStarted { index, text, .. } if text == "COPY a3 /a3" => Some(*index),
+            _ => None,
+        })
+        .unwrap();
+    let root_cause = MissReason::EarlierStepChanged {
+        index: a3,
+        text: "COPY a3 /a3".into(),
+        reason: Box::new(files),
+    };
+    assert_eq!(reasons[1..], [root_cause.clone(), root_cause]);
+    assert_eq!(
+        reasons[1].to_string(),
+        format!("step {a3} (COPY a3 /a3) changed: files changed: a3")
+    );
+}
+
+#[test]
+fn the_build_future_is_send() {
+    fn send<T: Send>(_: &T) {}
+    let root = tempfile::tempdir().unwrap();
+    let builder = Builder::new(
+        Store::open(root.path()).unwrap(),
+        Arc::new(RefuseRun),
+        Arc::new(LocalOnly),
+    );
+    let request = BuildRequest::new(
+        DockerfileSource::Text {
+            name: "Dockerfile".into(),
+            text: "FROM scratch\n".into(),
+        },
+        root.path(),
+    );
+    send(&builder.build(request, None));
+}
+
+#[test]
+fn a_failed_stage_stops_the_build_and_reports_its_step() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("b1", "b")]);
+    let df = "FROM scratch AS a\nRUN false\n\
+              FROM scratch AS b\nCOPY b1 /b1\n\
+              FROM scratch\nCOPY --from=a / /\nCOPY --from=b /b1 /b1\n";
+    let (result, events) = build_with(root.path(), ctx.path(), df, Arc::new(RefuseRun), |_| {});
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, BuildEvent::StageStarted { stage: 2, .. })
+            || matches!(e, BuildEvent::ImageWritten { .. })));
 }
 
 #[test]
