@@ -183,9 +183,9 @@ pub enum BuildError {
         source: crate::executor::ExecutorError,
     },
     /// A `RUN` step exited non-zero.
-    #[error("step {step} (line {line}) failed with exit code {code}")]
+    #[error("step {} (line {line}) failed with exit code {code}", .step + 1)]
     RunFailed {
-        /// The step's index in the build.
+        /// The step's index in the build, from 0 (its message counts from 1).
         step: usize,
         /// Its line in the Dockerfile.
         line: usize,

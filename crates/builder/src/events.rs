@@ -45,7 +45,8 @@ pub enum MissReason {
     /// The step's inputs are the same, but a step before it missed: the first step of the
     /// chain that missed (in this stage or a stage this one is built `FROM`), and why.
     EarlierStepChanged {
-        /// That step's index among the steps of the build (as in [`BuildEvent::StepStarted`]).
+        /// That step's index among the steps of the build, from 0 (as in
+        /// [`BuildEvent::StepStarted`]; the message counts from 1).
         index: usize,
         /// Its instruction after expansion.
         text: String,
@@ -80,7 +81,7 @@ impl fmt::Display for MissReason {
                 index,
                 text,
                 reason,
-            } => write!(f, "step {index} ({text}) changed: {reason}"),
+            } => write!(f, "step {} ({text}) changed: {reason}", index + 1),
             MissReason::RecordGone => {
                 f.write_str("the inputs are unchanged but the cache record or its layer is gone")
             }

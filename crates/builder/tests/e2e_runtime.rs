@@ -116,7 +116,7 @@ async fn node_walkthrough_caches_as_docker_does_and_names_every_miss() {
     assert_eq!(missed[1].0, INSTALL);
     assert_eq!(
         missed[1].1.to_string(),
-        "step 1 (COPY package.json .) changed: files changed: package.json",
+        "step 2 (COPY package.json .) changed: files changed: package.json",
         "the install's miss names package.json: {:?}",
         missed[1]
     );
