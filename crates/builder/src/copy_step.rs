@@ -64,7 +64,14 @@ impl CopyJob {
             opts.dest_is_dir = true;
         }
         match (&self.copy.from, &self.from_image) {
-            (CopySrc::Context, _) => from_context(&self.ctx, &self.copy.sources, &opts, &root)?,
+            (CopySrc::Context, _) => from_context(
+                &self.ctx,
+                &self.copy.sources,
+                &self.copy.pivots,
+                &self.copy.filter,
+                &opts,
+                &root,
+            )?,
             (_, Some(image)) => {
                 let from_root = staging.subdir("from")?;
                 store

@@ -101,18 +101,18 @@
 //! - Stages build one after another (independent stages do not yet run in parallel).
 //! - `WORKDIR` only sets the config (BuildKit also creates the directory in a layer); a `RUN`
 //!   step's executor creates it, and a COPY creates its destination.
-//! - Not implemented (an error names them): `ADD` of URLs and git repositories,
-//!   `ADD --checksum`, `COPY --parents`, `COPY/ADD --exclude`, symbolic `--chmod`,
-//!   `RUN --mount=type=ssh`, and `from=` on cache mounts. `COPY --link` is accepted and
-//!   copies as a plain COPY; a cache mount's `sharing` is always `shared`.
+//! - Not implemented (an error names them): `ADD` of URLs and git repositories (so
+//!   `ADD --checksum`, which BuildKit allows only with them, always fails with BuildKit's
+//!   own error), `COPY --from` with `--parents` or `--exclude`, `RUN --mount=type=ssh`, and
+//!   `from=` on cache mounts. `COPY --link` is accepted and copies as a plain COPY; a cache
+//!   mount's `sharing` is always `shared`.
 //! - A COPY destination without a trailing `/` is a file unless several sources, a wildcard or
 //!   an existing directory at that path in the parent image make it a directory (a link to a
 //!   directory there is not followed).
 //! - `HEALTHCHECK`'s history text is not BuildKit's Go formatting.
 //! - Copying, unpacking and layer writing run on tokio's blocking threads; hashing the context
 //!   for a step's key still runs on the calling task.
-//! - Context checksums do not cover `--exclude` and `--parents`; files are hashed one after
-//!   another (no parallel hashing).
+//! - Context files are hashed one after another (no parallel hashing).
 
 #![forbid(unsafe_code)]
 
@@ -121,6 +121,7 @@ mod blocking;
 mod builder;
 mod cache;
 mod checksum;
+mod chmod;
 mod context;
 mod copy;
 mod copy_step;

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use boxwright_dockerfile_parser::dockerignore::DockerIgnore;
+
 use boxwright_dockerfile_parser::expand::Expander;
 use boxwright_dockerfile_parser::{
     Command, ExposedPort, Healthcheck, Instruction, InstructionKind, Mount, Network,
@@ -10,7 +12,7 @@ use boxwright_dockerfile_parser::{
 use serde_json::{json, Value};
 
 use crate::cache::StepInputs;
-use crate::context::Context;
+use crate::context::{Context, CopyFilter};
 use crate::copy::{inside, parse_chmod, CopyOptions, CopySrc};
 use crate::error::BuildError;
 use crate::executor::StepNetwork;
@@ -35,6 +37,10 @@ pub(crate) struct CopyAction {
     pub(crate) heredocs: Vec<(String, String)>,
     /// `--chown` as written (expanded); resolved against the image when names are used.
     pub(crate) chown: Option<String>,
+    /// `--exclude`, for the context's matches.
+    pub(crate) filter: CopyFilter,
+    /// `--parents`: each source's pivot (context-relative, `""` for none); empty without.
+    pub(crate) pivots: Vec<String>,
     /// How to write.
     pub(crate) opts: CopyOptions,
 }
@@ -279,6 +285,9 @@ struct CopyFields<'a> {
     chmod: &'a Option<String>,
     heredocs: &'a [boxwright_dockerfile_parser::Heredoc],
     extract: bool,
+    parents: bool,
+    exclude: &'a [String],
+    checksum: &'a Option<String>,
 }
 
 /// The COPY/ADD fields of `ins`.
@@ -299,24 +308,19 @@ fn copy_fields(ins: &Instruction) -> Result<CopyFields<'_>, BuildError> {
             exclude,
             heredocs,
             ..
-        } => {
-            if *parents {
-                return Err(unsupported("COPY --parents"));
-            }
-            if !exclude.is_empty() {
-                return Err(unsupported("COPY --exclude"));
-            }
-            CopyFields {
-                keyword: "COPY",
-                sources,
-                dest,
-                from: from.clone(),
-                chown,
-                chmod,
-                heredocs,
-                extract: false,
-            }
-        }
+        } => CopyFields {
+            keyword: "COPY",
+            sources,
+            dest,
+            from: from.clone(),
+            chown,
+            chmod,
+            heredocs,
+            extract: false,
+            parents: *parents,
+            exclude,
+            checksum: &None,
+        },
         InstructionKind::Add {
             sources,
             dest,
@@ -327,24 +331,19 @@ fn copy_fields(ins: &Instruction) -> Result<CopyFields<'_>, BuildError> {
             heredocs,
             unpack,
             ..
-        } => {
-            if checksum.is_some() {
-                return Err(unsupported("ADD --checksum"));
-            }
-            if !exclude.is_empty() {
-                return Err(unsupported("ADD --exclude"));
-            }
-            CopyFields {
-                keyword: "ADD",
-                sources,
-                dest,
-                from: None,
-                chown,
-                chmod,
-                heredocs,
-                extract: unpack.unwrap_or(true),
-            }
-        }
+        } => CopyFields {
+            keyword: "ADD",
+            sources,
+            dest,
+            from: None,
+            chown,
+            chmod,
+            heredocs,
+            extract: unpack.unwrap_or(true),
+            parents: false,
+            exclude,
+            checksum,
+        },
         _ => return Err(unsupported("this instruction as a copy")),
     })
 }
@@ -365,17 +364,47 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
         chmod,
         heredocs,
         extract,
+        parents,
+        exclude,
+        checksum,
     } = copy_fields(ins)?;
     let mut ex = cx.expanding(line);
-    let srcs = ex.all(sources)?;
-    if let Some(url) = srcs
-        .iter()
-        .find(|s| s.contains("://") || s.starts_with("git@"))
-    {
+    let mut srcs = ex.all(sources)?;
+    let exclude = ex.all(exclude)?;
+    let checksum = ex.opt(checksum.as_ref())?;
+    let is_remote = |s: &String| s.contains("://") || s.starts_with("git@");
+    if checksum.is_some() {
+        // BuildKit's own checks, in its order.
+        let message = if srcs.len() != 1 {
+            Some("checksum can't be specified for multiple sources")
+        } else if !srcs.iter().any(is_remote) {
+            Some("checksum requires HTTP(S) or Git sources")
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            return Err(BuildError::Invalid {
+                line,
+                message: message.into(),
+            });
+        }
+    }
+    if let Some(url) = srcs.iter().find(|s| is_remote(s)) {
         return Err(unsupported(&format!(
             "ADD of a URL or git repository ({url})"
         )));
     }
+    if from.is_some() && (parents || !exclude.is_empty()) {
+        return Err(unsupported("COPY --from with --parents or --exclude"));
+    }
+    let filter = copy_filter(&exclude, line)?;
+    let pivots = if parents {
+        let (pivots, cleaned) = srcs.iter().map(|s| parents_pivot(s)).unzip();
+        srcs = cleaned;
+        pivots
+    } else {
+        Vec::new()
+    };
     let dest_raw = ex.word(dest)?;
     let chown = ex.opt(chown.as_ref())?;
     let chmod = ex.opt(chmod.as_ref())?;
@@ -388,6 +417,7 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
     let dest_is_dir = dest_raw.ends_with('/')
         || dest_raw.ends_with("/.")
         || dest_raw == "."
+        || parents
         || srcs.len() + heredocs.len() > 1
         || srcs.iter().any(|s| glob::has_meta(s));
     let opts = CopyOptions {
@@ -399,10 +429,18 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
         line,
     };
     let mut flags = String::new();
+    if parents {
+        flags.push_str("--parents ");
+    }
     for (name, v) in [("from", &from), ("chown", &chown), ("chmod", &chmod)] {
         if let Some(v) = v {
             flags.push_str(&format!("--{name}={v} "));
         }
+    }
+    // Not in BuildKit's history text, but what is copied depends on them: they go in the
+    // key through the instruction text.
+    for pattern in &exclude {
+        flags.push_str(&format!("--exclude={pattern} "));
     }
     let mut names: Vec<String> = srcs.clone();
     names.extend(heredocs.iter().map(|h| format!("<<{}", h.name)));
@@ -411,10 +449,7 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
     let from_src = match &from {
         None => {
             if !srcs.is_empty() {
-                let refs: Vec<&str> = srcs.iter().map(String::as_str).collect();
-                let sum = cx
-                    .ctx
-                    .checksum(&refs, cx.stat)
+                let sum = copy_checksum(cx, &srcs, &pivots, &filter)
                     .map_err(|source| BuildError::Context { line, source })?;
                 inputs.add_checksum(&sum);
             }
@@ -450,9 +485,73 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
             sources: srcs,
             heredocs,
             chown,
+            filter,
+            pivots,
             opts,
         })),
     })
+}
+
+/// The `--exclude` patterns as a matcher (`.dockerignore` syntax).
+fn copy_filter(exclude: &[String], line: usize) -> Result<CopyFilter, BuildError> {
+    if exclude.is_empty() {
+        return Ok(CopyFilter::default());
+    }
+    let ignore = DockerIgnore::parse(&exclude.join("\n")).map_err(|e| BuildError::Invalid {
+        line,
+        message: format!("--exclude: {e}"),
+    })?;
+    Ok(CopyFilter {
+        exclude: Some(ignore),
+        parents: None,
+    })
+}
+
+/// A `COPY --parents` source split at its pivot (BuildKit cuts at the first `/./`): the
+/// pivot, cleaned and context-relative (`""` without one), and the source without the `./`.
+fn parents_pivot(src: &str) -> (String, String) {
+    match src.split_once("/./") {
+        Some((pivot, rest)) => {
+            let mut parts: Vec<&str> = Vec::new();
+            for c in pivot.split('/') {
+                match c {
+                    "" | "." => {}
+                    ".." => {
+                        parts.pop();
+                    }
+                    c => parts.push(c),
+                }
+            }
+            (parts.join("/"), format!("{pivot}/{rest}"))
+        }
+        None => (String::new(), src.to_string()),
+    }
+}
+
+/// The checksum of what a context COPY copies: per source, with its `--parents` pivot.
+fn copy_checksum(
+    cx: &mut PrepareCx<'_>,
+    srcs: &[String],
+    pivots: &[String],
+    filter: &CopyFilter,
+) -> Result<crate::checksum::Checksum, crate::error::ContextError> {
+    if pivots.is_empty() {
+        let refs: Vec<&str> = srcs.iter().map(String::as_str).collect();
+        return cx.ctx.checksum_with(&refs, filter, cx.stat);
+    }
+    // One checksum over every source's matches, each with its own pivot's parents.
+    let mut all = Vec::new();
+    for (src, pivot) in srcs.iter().zip(pivots) {
+        let f = CopyFilter {
+            exclude: filter.exclude.clone(),
+            parents: Some(pivot.clone()),
+        };
+        let sum = cx.ctx.checksum_with(&[src.as_str()], &f, cx.stat)?;
+        all.extend(sum.entries().map(|(p, h)| (p.to_string(), *h)));
+    }
+    all.sort();
+    all.dedup_by(|a, b| a.0 == b.0);
+    Ok(crate::checksum::Checksum::from_sorted(all))
 }
 
 /// RUN.
