@@ -104,8 +104,11 @@
 //! - Not implemented (an error names them): `ADD` of URLs and git repositories (so
 //!   `ADD --checksum`, which BuildKit allows only with them, always fails with BuildKit's
 //!   own error), `COPY --from` with `--parents` or `--exclude`, `RUN --mount=type=ssh`, and
-//!   `from=` on cache mounts. `COPY --link` is accepted and copies as a plain COPY; a cache
-//!   mount's `sharing` is always `shared`.
+//!   `from=` on cache mounts. A cache mount's `sharing` is always `shared`.
+//! - `COPY --link` makes its layer without reading the parent (a destination without a
+//!   trailing `/` is a file even over a directory there) and its cache record serves any
+//!   parent (a changed base keeps the layer, as BuildKit's rebased link layers); with
+//!   `--chmod` (as BuildKit) or `--chown` names it is a plain COPY.
 //! - A COPY destination without a trailing `/` is a file unless several sources, a wildcard or
 //!   an existing directory at that path in the parent image make it a directory (a link to a
 //!   directory there is not followed).

@@ -41,6 +41,11 @@ pub(crate) struct CopyAction {
     pub(crate) filter: CopyFilter,
     /// `--parents`: each source's pivot (context-relative, `""` for none); empty without.
     pub(crate) pivots: Vec<String>,
+    /// `--link` in effect: the layer is made without looking at the parent image (no
+    /// directory found there for the destination), so its cache record serves any parent.
+    /// Off with `--chmod` (as BuildKit) and with `--chown` names (they are read in the
+    /// parent's `/etc/passwd`).
+    pub(crate) link: bool,
     /// How to write.
     pub(crate) opts: CopyOptions,
 }
@@ -288,6 +293,7 @@ struct CopyFields<'a> {
     parents: bool,
     exclude: &'a [String],
     checksum: &'a Option<String>,
+    link: bool,
 }
 
 /// The COPY/ADD fields of `ins`.
@@ -307,7 +313,7 @@ fn copy_fields(ins: &Instruction) -> Result<CopyFields<'_>, BuildError> {
             parents,
             exclude,
             heredocs,
-            ..
+            link,
         } => CopyFields {
             keyword: "COPY",
             sources,
@@ -320,6 +326,7 @@ fn copy_fields(ins: &Instruction) -> Result<CopyFields<'_>, BuildError> {
             parents: *parents,
             exclude,
             checksum: &None,
+            link: *link,
         },
         InstructionKind::Add {
             sources,
@@ -330,6 +337,7 @@ fn copy_fields(ins: &Instruction) -> Result<CopyFields<'_>, BuildError> {
             exclude,
             heredocs,
             unpack,
+            link,
             ..
         } => CopyFields {
             keyword: "ADD",
@@ -343,6 +351,7 @@ fn copy_fields(ins: &Instruction) -> Result<CopyFields<'_>, BuildError> {
             parents: false,
             exclude,
             checksum,
+            link: *link,
         },
         _ => return Err(unsupported("this instruction as a copy")),
     })
@@ -367,6 +376,7 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
         parents,
         exclude,
         checksum,
+        link,
     } = copy_fields(ins)?;
     let mut ex = cx.expanding(line);
     let mut srcs = ex.all(sources)?;
@@ -398,6 +408,7 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
         return Err(unsupported("COPY --from with --parents or --exclude"));
     }
     let filter = copy_filter(&exclude, line)?;
+    let written = srcs.clone();
     let pivots = if parents {
         let (pivots, cleaned) = srcs.iter().map(|s| parents_pivot(s)).unzip();
         srcs = cleaned;
@@ -437,12 +448,9 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
             flags.push_str(&format!("--{name}={v} "));
         }
     }
-    // Not in BuildKit's history text, but what is copied depends on them: they go in the
-    // key through the instruction text.
-    for pattern in &exclude {
-        flags.push_str(&format!("--exclude={pattern} "));
-    }
-    let mut names: Vec<String> = srcs.clone();
+    // `--exclude` is not in the text (nor in BuildKit's history): the checksum covers
+    // exactly what is copied.
+    let mut names: Vec<String> = written;
     names.extend(heredocs.iter().map(|h| format!("<<{}", h.name)));
     let text = format!("{keyword} {flags}{} {dest_raw}", names.join(" "));
     let mut inputs = cx.inputs(text.clone(), read);
@@ -484,9 +492,14 @@ fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared, B
             from: from_src,
             sources: srcs,
             heredocs,
-            chown,
             filter,
             pivots,
+            link: link
+                && chmod.is_none()
+                && chown
+                    .as_deref()
+                    .is_none_or(|c| c.split(':').all(|p| p.parse::<u32>().is_ok())),
+            chown,
             opts,
         })),
     })

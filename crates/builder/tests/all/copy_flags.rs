@@ -214,6 +214,10 @@ fn parents_keep_the_sources_directories_and_a_pivot_cuts_them() {
             .any(|t| t.starts_with("COPY --parents ./x/a.txt")),
         "{history:?}"
     );
+    assert!(
+        history.contains(&"COPY --parents ./src/./app/file /pivot/".to_string()),
+        "the source as written: {history:?}"
+    );
     // A parent directory's mode is something the layer depends on.
     std::fs::set_permissions(
         ctx.path().join("deep/one"),
@@ -302,4 +306,94 @@ fn exclude_and_parents_with_a_changed_unmatched_file_keep_the_cache() {
     let (again, events, _) = build(root.path(), ctx.path(), df);
     assert_eq!(again.image_id, first.image_id);
     assert_eq!(cached(&events), 1);
+}
+
+#[test]
+fn a_link_copy_is_reused_on_a_changed_base_and_a_plain_copy_is_not() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("base.txt", "1"), ("app/main.js", "m")]);
+    let df = |flag: &str| {
+        format!(
+            "FROM scratch AS base\nCOPY base.txt /\n\
+             FROM base\nCOPY {flag} app /app/\nCMD [\"/app/main.js\"]\n"
+        )
+    };
+    for (flag, reused) in [("--link", true), ("", false)] {
+        let (first, _, _) = build(root.path(), ctx.path(), &df(flag));
+        let (same, events, _) = build(root.path(), ctx.path(), &df(flag));
+        assert_eq!(
+            same.image_id, first.image_id,
+            "{flag}: no change, same image"
+        );
+        assert_eq!(cached(&events), 3);
+        // The base changes: the COPY of app/ keeps its layer only with --link.
+        std::fs::write(ctx.path().join("base.txt"), format!("{flag} changed")).unwrap();
+        let (second, events, out) = build(root.path(), ctx.path(), &df(flag));
+        assert_eq!(second.steps[1].cached, reused, "{flag}: {:?}", second.steps);
+        if reused {
+            assert_eq!(
+                second.steps[1].layer, first.steps[1].layer,
+                "the same layer"
+            );
+        }
+        assert_eq!(
+            files(out.path()),
+            ["app/main.js", "base.txt"],
+            "{flag}: the layer sits on the new base"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.path().join("base.txt")).unwrap(),
+            format!("{flag} changed")
+        );
+        assert!(!misses(&events).is_empty());
+    }
+}
+
+#[test]
+fn a_link_copy_does_not_look_at_the_parent_and_chmod_turns_link_off() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("d/x", "x"), ("f", "f")]);
+    // Without a trailing slash, /d is a file for a --link copy even where the parent has a
+    // directory /d (BuildKit's link copies onto an empty tree); a plain COPY goes into it.
+    let (_, _, out) = build(
+        root.path(),
+        ctx.path(),
+        "FROM scratch\nCOPY d /d/\nCOPY --link f /d\n",
+    );
+    assert!(out.path().join("d").is_file());
+    let (_, _, out) = build(
+        root.path(),
+        ctx.path(),
+        "FROM scratch\nCOPY d /d/\nCOPY f /d\n",
+    );
+    assert!(out.path().join("d/f").is_file() && out.path().join("d/x").is_file());
+    let (_, _, out) = build(
+        root.path(),
+        ctx.path(),
+        "FROM scratch\nCOPY d /d/\nCOPY --link --chmod=600 f /d\n",
+    );
+    assert_eq!(
+        mode(&out.path().join("d/f")),
+        0o600,
+        "--chmod: a plain copy"
+    );
+}
+
+#[test]
+fn a_link_copy_to_a_relative_destination_is_keyed_by_the_workdir() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("f", "f")]);
+    let (_, _, out) = build(
+        root.path(),
+        ctx.path(),
+        "FROM scratch\nWORKDIR /a\nCOPY --link f ./\n",
+    );
+    assert_eq!(files(out.path()), ["a/f"]);
+    let (r, _, out) = build(
+        root.path(),
+        ctx.path(),
+        "FROM scratch\nWORKDIR /b\nCOPY --link f ./\n",
+    );
+    assert_eq!(files(out.path()), ["b/f"]);
+    assert!(!r.steps[1].cached);
 }
