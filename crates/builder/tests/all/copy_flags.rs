@@ -397,3 +397,18 @@ fn a_link_copy_to_a_relative_destination_is_keyed_by_the_workdir() {
     assert_eq!(files(out.path()), ["b/f"]);
     assert!(!r.steps[1].cached);
 }
+
+#[test]
+fn copy_from_with_parents_or_exclude_is_refused_by_name() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("f", "f")]);
+    for flag in ["--parents", "--exclude=*.log"] {
+        let df =
+            format!("FROM scratch AS a\nCOPY f /f\nFROM scratch\nCOPY --from=a {flag} /f /g\n");
+        let err = try_build(root.path(), ctx.path(), &df).0.unwrap_err();
+        assert!(
+            matches!(err, BuildError::Unsupported { line: 4, .. }),
+            "{flag}: {err}"
+        );
+    }
+}
