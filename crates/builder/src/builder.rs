@@ -430,6 +430,15 @@ impl BuildRun<'_> {
             .prepare(plan, stage, &mut sr.args, ins, &state, at.cmd_set)
             .await?;
         let key = prepared.inputs.key(&parent);
+        // A `--link` COPY's record is found by a key without the parent's, and rebased.
+        // Its destination is absolute there: the text's may be relative to the WORKDIR.
+        let (link, lookup) = match &prepared.action {
+            Action::Copy(c) if c.link => (
+                true,
+                prepared.inputs.key(&format!("--link {}", c.opts.dest)),
+            ),
+            _ => (false, key.clone()),
+        };
         let index = {
             let mut shared = self.shared();
             shared.next_index += 1;
@@ -448,7 +457,13 @@ impl BuildRun<'_> {
         let hit = if no_cache {
             None
         } else {
-            self.cache.get(&self.builder.store, &key)
+            self.cache.get(&self.builder.store, &lookup).map(|r| {
+                if link {
+                    self.rebase(r, &state, &prepared)
+                } else {
+                    r
+                }
+            })
         };
         let (record, cached) = match hit {
             Some(record) => {
@@ -463,7 +478,7 @@ impl BuildRun<'_> {
                 let reason = self.miss_reason(sr, no_cache, index, &prepared.inputs, from);
                 self.emit(BuildEvent::StepCacheMiss { index, reason });
                 let record = self.execute(&prepared, &state, index, line).await?;
-                self.cache.put(&key, &record)?;
+                self.cache.put(&lookup, &record)?;
                 (record, false)
             }
         };
@@ -533,6 +548,22 @@ impl BuildRun<'_> {
             .into_iter()
             .filter_map(|f| plan.stage_named(f, stage.index, true))
             .find_map(|j| self.stage_out(j).and_then(|out| out.cause))
+    }
+
+    /// A `--link` COPY's cached record on another parent: its layer and history entry (with
+    /// the time it was made, so an unchanged rebuild gives the same image) on top of `state`.
+    fn rebase(&self, record: CacheRecord, state: &ImageState, prepared: &Prepared) -> CacheRecord {
+        let mut next = state.clone();
+        let created = record.state.last_created();
+        let created = created.as_deref().unwrap_or(&self.created);
+        next.add_history(created, &prepared.created_by, false);
+        if let Some(l) = &record.layer {
+            next.add_layer(l.clone());
+        }
+        CacheRecord {
+            state: next,
+            layer: record.layer,
+        }
     }
 
     /// Prepares `ins` on `state`.

@@ -23,6 +23,29 @@ use crate::stat_cache::StatCache;
 /// absolute path and `lstat` metadata).
 pub(crate) type MatchedSource = (String, BTreeMap<String, (PathBuf, fs::Metadata)>);
 
+/// What a `COPY --exclude`/`--parents` narrows or adds to a source's matches.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CopyFilter {
+    /// `--exclude` patterns (`.dockerignore` syntax), matched against each entry's path
+    /// relative to the source it was matched by — a wildcard's match itself by its name, as
+    /// in `COPY --exclude=*.txt hom* /dst/` — like BuildKit's copy.
+    pub(crate) exclude: Option<DockerIgnore>,
+    /// `--parents`: the context-relative pivot whose descendants on the way to a match are
+    /// copied too (with their modes), so they are part of what the copy depends on.
+    pub(crate) parents: Option<String>,
+}
+
+impl CopyFilter {
+    /// Whether `sub` (relative to its source, `/`-separated) is excluded; `must_descend` is
+    /// set when an excluded directory has re-included entries below it.
+    fn excluded(&self, sub: &str) -> (bool, bool) {
+        match &self.exclude {
+            Some(ex) if ex.is_excluded(sub) => (true, ex.must_descend(sub)),
+            _ => (false, false),
+        }
+    }
+}
+
 /// A build context directory with the ignore patterns that apply to it.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -125,16 +148,22 @@ impl Context {
         sources: &[&str],
         cache: &mut StatCache,
     ) -> Result<Checksum, ContextError> {
+        self.checksum_with(sources, &CopyFilter::default(), cache)
+    }
+
+    /// [`Context::checksum`] of only what a COPY with `filter` copies.
+    pub(crate) fn checksum_with(
+        &self,
+        sources: &[&str],
+        filter: &CopyFilter,
+        cache: &mut StatCache,
+    ) -> Result<Checksum, ContextError> {
         let mut found = BTreeMap::new();
         for pattern in sources {
-            let matched = self.expand(pattern)?;
-            if matched.is_empty() && !glob::has_meta(pattern) {
-                return Err(ContextError::SourceNotFound {
-                    pattern: (*pattern).to_string(),
-                });
-            }
-            for rel in matched {
-                self.add_tree(rel, &mut found)?;
+            for (_, entries) in self.matched_with(pattern, filter)? {
+                for (rel, entry) in entries {
+                    found.entry(rel).or_insert(entry);
+                }
             }
         }
         let found = found
@@ -148,7 +177,14 @@ impl Context {
     /// root) with the entries of its tree (itself included unless it is the root), keyed by
     /// context-relative path, each with its absolute path and `lstat` metadata. A pattern
     /// without wildcards that names nothing is an error, as in [`Context::checksum`].
-    pub(crate) fn matched(&self, pattern: &str) -> Result<Vec<MatchedSource>, ContextError> {
+    ///
+    /// `filter` drops excluded entries and, for `--parents`, adds the directories between
+    /// the pivot and each match.
+    pub(crate) fn matched_with(
+        &self,
+        pattern: &str,
+        filter: &CopyFilter,
+    ) -> Result<Vec<MatchedSource>, ContextError> {
         let matched = self.expand(pattern)?;
         if matched.is_empty() && !glob::has_meta(pattern) {
             return Err(ContextError::SourceNotFound {
@@ -157,11 +193,43 @@ impl Context {
         }
         let mut out = Vec::with_capacity(matched.len());
         for rel in matched {
+            let name = rel.rsplit('/').next().unwrap_or_default();
+            if glob::has_meta(pattern) && !rel.is_empty() && filter.excluded(name).0 {
+                continue;
+            }
             let mut entries = BTreeMap::new();
-            self.add_tree(rel.clone(), &mut entries)?;
+            self.add_tree(rel.clone(), filter, &mut entries)?;
+            if let Some(pivot) = &filter.parents {
+                self.add_parents(&rel, pivot, &mut entries)?;
+            }
             out.push((rel, entries));
         }
         Ok(out)
+    }
+
+    /// Adds the directories strictly between `pivot` and `rel` (both context-relative).
+    fn add_parents(
+        &self,
+        rel: &str,
+        pivot: &str,
+        found: &mut BTreeMap<String, (PathBuf, fs::Metadata)>,
+    ) -> Result<(), ContextError> {
+        let mut dir = rel;
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if parent == pivot || (!pivot.is_empty() && !parent.starts_with(&format!("{pivot}/"))) {
+                break;
+            }
+            let abs = self.abs(parent);
+            let meta = abs
+                .symlink_metadata()
+                .map_err(|source| ContextError::Read {
+                    path: abs.clone(),
+                    source,
+                })?;
+            found.entry(parent.to_string()).or_insert((abs, meta));
+            dir = parent;
+        }
+        Ok(())
     }
 
     /// The context-relative paths a source pattern names (`""` for the root), not ignored.
@@ -250,8 +318,14 @@ impl Context {
     fn add_tree(
         &self,
         rel: String,
+        filter: &CopyFilter,
         found: &mut BTreeMap<String, (PathBuf, fs::Metadata)>,
     ) -> Result<(), ContextError> {
+        let prefix = if rel.is_empty() {
+            String::new()
+        } else {
+            format!("{rel}/")
+        };
         let abs = self.abs(&rel);
         let meta = abs
             .symlink_metadata()
@@ -285,6 +359,14 @@ impl Context {
                 })?;
                 if self.ignore.is_excluded(&child) {
                     if meta.is_dir() && self.ignore.must_descend(&child) {
+                        stack.push(child);
+                    }
+                    continue;
+                }
+                let (excluded, descend) =
+                    filter.excluded(child.strip_prefix(&prefix).unwrap_or(&child));
+                if excluded {
+                    if meta.is_dir() && descend {
                         stack.push(child);
                     }
                     continue;

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use boxwright_layer_store::{apply_layer_path, decompress, ApplyOptions};
 
-use crate::context::{Context, MatchedSource};
+use crate::chmod::Chmod;
+use crate::context::{Context, CopyFilter, MatchedSource};
 use crate::error::BuildError;
 
 /// Where a COPY (or a bind mount) takes its files from.
@@ -33,8 +34,8 @@ pub(crate) struct CopyOptions {
     pub(crate) dest_is_dir: bool,
     /// `--chown`, resolved.
     pub(crate) owner: Option<(u32, u32)>,
-    /// `--chmod`, the permission bits.
-    pub(crate) mode: Option<u32>,
+    /// `--chmod`, octal or symbolic.
+    pub(crate) mode: Option<Chmod>,
     /// `ADD`: extract local tar archives into the destination.
     pub(crate) extract: bool,
     /// The line of the instruction (for errors).
@@ -58,21 +59,57 @@ pub(crate) fn inside(base: &Path, path: &str) -> PathBuf {
     out
 }
 
-/// Copies the context's matches of `sources` under `root` (the staged image root).
+/// Copies the context's matches of `sources` under `root` (the staged image root), minus
+/// what `filter` excludes.
 pub(crate) fn from_context(
     ctx: &Context,
     sources: &[String],
+    pivots: &[String],
+    filter: &CopyFilter,
     opts: &CopyOptions,
     root: &Path,
 ) -> Result<(), BuildError> {
-    for pattern in sources {
-        let matched = ctx.matched(pattern).map_err(|source| BuildError::Context {
-            line: opts.line,
-            source,
-        })?;
+    for (i, pattern) in sources.iter().enumerate() {
+        let filter = CopyFilter {
+            exclude: filter.exclude.clone(),
+            parents: pivots.get(i).cloned(),
+        };
+        let matched = ctx
+            .matched_with(pattern, &filter)
+            .map_err(|source| BuildError::Context {
+                line: opts.line,
+                source,
+            })?;
         for source in matched {
-            copy_source(&source, opts, root)?;
+            match &filter.parents {
+                Some(pivot) => copy_with_parents(&source, pivot, opts, root)?,
+                None => copy_source(&source, opts, root)?,
+            }
         }
+    }
+    Ok(())
+}
+
+/// `COPY --parents` (`pivot`: context-relative, `""` for none): every entry (the source's parent directories below the pivot included)
+/// goes to the destination joined with its path below `pivot`.
+fn copy_with_parents(
+    source: &MatchedSource,
+    pivot: &str,
+    opts: &CopyOptions,
+    root: &Path,
+) -> Result<(), BuildError> {
+    let dest = inside(root, &opts.dest);
+    make_dir(&dest, opts)?;
+    for (path, (abs, meta)) in &source.1 {
+        let kept = if pivot.is_empty() {
+            path.as_str()
+        } else {
+            match path.strip_prefix(pivot).and_then(|p| p.strip_prefix('/')) {
+                Some(kept) => kept,
+                None => continue,
+            }
+        };
+        put(&inside(&dest, kept), abs, meta, opts)?;
     }
     Ok(())
 }
@@ -190,8 +227,12 @@ fn put(target: &Path, abs: &Path, meta: &Metadata, opts: &CopyOptions) -> Result
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent).map_err(BuildError::io("create", parent))?;
     }
-    let mode = opts.mode.unwrap_or(meta.permissions().mode() & 0o7777);
     let kind = meta.file_type();
+    let own = meta.permissions().mode() & 0o7777;
+    let mode = opts
+        .mode
+        .as_ref()
+        .map_or(own, |m| m.apply(own, kind.is_dir()));
     if kind.is_dir() {
         if !target.is_dir() {
             let _ = fs::remove_file(target);
@@ -255,7 +296,7 @@ pub(crate) fn heredoc(
         fs::create_dir_all(parent).map_err(BuildError::io("create", parent))?;
     }
     fs::write(&target, content).map_err(BuildError::io("write", &target))?;
-    let mode = opts.mode.unwrap_or(0o644);
+    let mode = opts.mode.as_ref().map_or(0o644, |m| m.apply(0o644, false));
     fs::set_permissions(&target, fs::Permissions::from_mode(mode))
         .map_err(BuildError::io("chmod", &target))?;
     let (uid, gid) = opts.owner.unwrap_or((0, 0));
@@ -331,13 +372,17 @@ pub(crate) fn resolve_owner(
     Ok((uid, gid))
 }
 
-/// Parses `--chmod` (octal).
-pub(crate) fn parse_chmod(spec: &str, line: usize) -> Result<u32, BuildError> {
-    u32::from_str_radix(spec, 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| BuildError::Unsupported {
-            line,
-            what: format!("--chmod={spec} (only octal modes are)"),
-        })
+/// Parses `--chmod`: octal, or symbolic (`u+x,g-w`) applied to each entry's own mode. The
+/// messages are BuildKit's.
+pub(crate) fn parse_chmod(spec: &str, line: usize) -> Result<Chmod, BuildError> {
+    Chmod::parse(spec).map_err(|_| BuildError::Invalid {
+        line,
+        message: if spec.bytes().all(|b| b.is_ascii_digit()) {
+            format!(
+                "invalid chmod parameter: '{spec}'. it should be octal string and between 0 and 07777"
+            )
+        } else {
+            format!("invalid chmod parameter: '{spec}'")
+        },
+    })
 }

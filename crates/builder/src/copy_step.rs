@@ -48,7 +48,11 @@ impl CopyJob {
             .is_some_and(|spec| spec.split(':').any(|p| p.parse::<u32>().is_err()));
         // The parent's layers (top first) answer `--chown` names and whether a destination
         // without a trailing slash is a directory there.
-        let roots = if (needs_names || !opts.dest_is_dir) && !self.state.layers.is_empty() {
+        // A `--link` copy reads nothing of the parent: its layer is the same on any base.
+        let roots = if (needs_names || !opts.dest_is_dir)
+            && !self.copy.link
+            && !self.state.layers.is_empty()
+        {
             let img = self.state.as_image(store)?;
             let snaps = store
                 .snapshots(&img)
@@ -64,7 +68,14 @@ impl CopyJob {
             opts.dest_is_dir = true;
         }
         match (&self.copy.from, &self.from_image) {
-            (CopySrc::Context, _) => from_context(&self.ctx, &self.copy.sources, &opts, &root)?,
+            (CopySrc::Context, _) => from_context(
+                &self.ctx,
+                &self.copy.sources,
+                &self.copy.pivots,
+                &self.copy.filter,
+                &opts,
+                &root,
+            )?,
             (_, Some(image)) => {
                 let from_root = staging.subdir("from")?;
                 store

@@ -115,16 +115,19 @@
 //!
 //! - `WORKDIR` only sets the config (BuildKit also creates the directory in a layer); a `RUN`
 //!   step's executor creates it, and a COPY creates its destination.
-//! - Not implemented (an error names them): `ADD` of URLs and git repositories,
-//!   `ADD --checksum`, `COPY --parents`, `COPY/ADD --exclude`, symbolic `--chmod`,
-//!   `RUN --mount=type=ssh`, and `from=` on cache mounts. `COPY --link` is accepted and
-//!   copies as a plain COPY; a cache mount's `sharing` is always `shared`.
+//! - Not implemented (an error names them): `ADD` of URLs and git repositories (so
+//!   `ADD --checksum`, which BuildKit allows only with them, always fails with BuildKit's
+//!   own error), `COPY --from` with `--parents` or `--exclude`, `RUN --mount=type=ssh`, and
+//!   `from=` on cache mounts. A cache mount's `sharing` is always `shared`.
+//! - `COPY --link` makes its layer without reading the parent (a destination without a
+//!   trailing `/` is a file even over a directory there) and its cache record serves any
+//!   parent (a changed base keeps the layer, as BuildKit's rebased link layers); with
+//!   `--chmod` (as BuildKit) or `--chown` names it is a plain COPY.
 //! - A COPY destination without a trailing `/` is a file unless several sources, a wildcard or
 //!   an existing directory at that path in the parent image make it a directory (a link to a
 //!   directory there is not followed).
 //! - `HEALTHCHECK`'s history text is not BuildKit's Go formatting.
-//! - Context checksums do not cover `--exclude` and `--parents`; files are hashed one after
-//!   another (no parallel hashing).
+//! - Context files are hashed one after another (no parallel hashing).
 
 #![forbid(unsafe_code)]
 
@@ -134,6 +137,7 @@ mod builder;
 mod cache;
 mod cache_gc;
 mod checksum;
+mod chmod;
 mod context;
 mod copy;
 mod copy_step;

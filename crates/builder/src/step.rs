@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use boxwright_dockerfile_parser::dockerignore::DockerIgnore;
+
 use boxwright_dockerfile_parser::expand::Expander;
 use boxwright_dockerfile_parser::{
     Command, ExposedPort, Healthcheck, Instruction, InstructionKind, Mount, Network,
@@ -13,7 +15,7 @@ use serde_json::{json, Value};
 use crate::blocking::blocking;
 use crate::cache::StepInputs;
 use crate::checksum::Checksum;
-use crate::context::Context;
+use crate::context::{Context, CopyFilter};
 use crate::copy::{inside, parse_chmod, CopyOptions, CopySrc};
 use crate::error::BuildError;
 use crate::executor::StepNetwork;
@@ -38,6 +40,15 @@ pub(crate) struct CopyAction {
     pub(crate) heredocs: Vec<(String, String)>,
     /// `--chown` as written (expanded); resolved against the image when names are used.
     pub(crate) chown: Option<String>,
+    /// `--exclude`, for the context's matches.
+    pub(crate) filter: CopyFilter,
+    /// `--parents`: each source's pivot (context-relative, `""` for none); empty without.
+    pub(crate) pivots: Vec<String>,
+    /// `--link` in effect: the layer is made without looking at the parent image (no
+    /// directory found there for the destination), so its cache record serves any parent.
+    /// Off with `--chmod` (as BuildKit) and with `--chown` names (they are read in the
+    /// parent's `/etc/passwd`).
+    pub(crate) link: bool,
     /// How to write.
     pub(crate) opts: CopyOptions,
 }
@@ -299,6 +310,10 @@ struct CopyFields<'a> {
     chmod: &'a Option<String>,
     heredocs: &'a [boxwright_dockerfile_parser::Heredoc],
     extract: bool,
+    parents: bool,
+    exclude: &'a [String],
+    checksum: &'a Option<String>,
+    link: bool,
 }
 
 /// The COPY/ADD fields of `ins`.
@@ -318,25 +333,21 @@ fn copy_fields(ins: &Instruction) -> Result<CopyFields<'_>, BuildError> {
             parents,
             exclude,
             heredocs,
-            ..
-        } => {
-            if *parents {
-                return Err(unsupported("COPY --parents"));
-            }
-            if !exclude.is_empty() {
-                return Err(unsupported("COPY --exclude"));
-            }
-            CopyFields {
-                keyword: "COPY",
-                sources,
-                dest,
-                from: from.clone(),
-                chown,
-                chmod,
-                heredocs,
-                extract: false,
-            }
-        }
+            link,
+        } => CopyFields {
+            keyword: "COPY",
+            sources,
+            dest,
+            from: from.clone(),
+            chown,
+            chmod,
+            heredocs,
+            extract: false,
+            parents: *parents,
+            exclude,
+            checksum: &None,
+            link: *link,
+        },
         InstructionKind::Add {
             sources,
             dest,
@@ -346,25 +357,22 @@ fn copy_fields(ins: &Instruction) -> Result<CopyFields<'_>, BuildError> {
             exclude,
             heredocs,
             unpack,
+            link,
             ..
-        } => {
-            if checksum.is_some() {
-                return Err(unsupported("ADD --checksum"));
-            }
-            if !exclude.is_empty() {
-                return Err(unsupported("ADD --exclude"));
-            }
-            CopyFields {
-                keyword: "ADD",
-                sources,
-                dest,
-                from: None,
-                chown,
-                chmod,
-                heredocs,
-                extract: unpack.unwrap_or(true),
-            }
-        }
+        } => CopyFields {
+            keyword: "ADD",
+            sources,
+            dest,
+            from: None,
+            chown,
+            chmod,
+            heredocs,
+            extract: unpack.unwrap_or(true),
+            parents: false,
+            exclude,
+            checksum,
+            link: *link,
+        },
         _ => return Err(unsupported("this instruction as a copy")),
     })
 }
@@ -385,17 +393,49 @@ async fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepa
         chmod,
         heredocs,
         extract,
+        parents,
+        exclude,
+        checksum,
+        link,
     } = copy_fields(ins)?;
     let mut ex = cx.expanding(line);
-    let srcs = ex.all(sources)?;
-    if let Some(url) = srcs
-        .iter()
-        .find(|s| s.contains("://") || s.starts_with("git@"))
-    {
+    let mut srcs = ex.all(sources)?;
+    let exclude = ex.all(exclude)?;
+    let checksum = ex.opt(checksum.as_ref())?;
+    let is_remote = |s: &String| s.contains("://") || s.starts_with("git@");
+    if checksum.is_some() {
+        // BuildKit's own checks, in its order.
+        let message = if srcs.len() != 1 {
+            Some("checksum can't be specified for multiple sources")
+        } else if !srcs.iter().any(is_remote) {
+            Some("checksum requires HTTP(S) or Git sources")
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            return Err(BuildError::Invalid {
+                line,
+                message: message.into(),
+            });
+        }
+    }
+    if let Some(url) = srcs.iter().find(|s| is_remote(s)) {
         return Err(unsupported(&format!(
             "ADD of a URL or git repository ({url})"
         )));
     }
+    if from.is_some() && (parents || !exclude.is_empty()) {
+        return Err(unsupported("COPY --from with --parents or --exclude"));
+    }
+    let filter = copy_filter(&exclude, line)?;
+    let written = srcs.clone();
+    let pivots = if parents {
+        let (pivots, cleaned) = srcs.iter().map(|s| parents_pivot(s)).unzip();
+        srcs = cleaned;
+        pivots
+    } else {
+        Vec::new()
+    };
     let dest_raw = ex.word(dest)?;
     let chown = ex.opt(chown.as_ref())?;
     let chmod = ex.opt(chmod.as_ref())?;
@@ -408,6 +448,7 @@ async fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepa
     let dest_is_dir = dest_raw.ends_with('/')
         || dest_raw.ends_with("/.")
         || dest_raw == "."
+        || parents
         || srcs.len() + heredocs.len() > 1
         || srcs.iter().any(|s| glob::has_meta(s));
     let opts = CopyOptions {
@@ -419,20 +460,24 @@ async fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepa
         line,
     };
     let mut flags = String::new();
+    if parents {
+        flags.push_str("--parents ");
+    }
     for (name, v) in [("from", &from), ("chown", &chown), ("chmod", &chmod)] {
         if let Some(v) = v {
             flags.push_str(&format!("--{name}={v} "));
         }
     }
-    let mut names: Vec<String> = srcs.clone();
+    // `--exclude` is not in the text (nor in BuildKit's history): the checksum covers
+    // exactly what is copied.
+    let mut names: Vec<String> = written;
     names.extend(heredocs.iter().map(|h| format!("<<{}", h.name)));
     let text = format!("{keyword} {flags}{} {dest_raw}", names.join(" "));
     let mut inputs = cx.inputs(text.clone(), read);
     let from_src = match &from {
         None => {
             if !srcs.is_empty() {
-                let refs: Vec<&str> = srcs.iter().map(String::as_str).collect();
-                let sum = cx.checksum(&refs, line).await?;
+                let sum = copy_checksum(cx, &srcs, &pivots, &filter, line).await?;
                 inputs.add_checksum(&sum);
             }
             CopySrc::Context
@@ -466,10 +511,99 @@ async fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepa
             from: from_src,
             sources: srcs,
             heredocs,
+            filter,
+            pivots,
+            link: link
+                && chmod.is_none()
+                && chown
+                    .as_deref()
+                    .is_none_or(|c| c.split(':').all(|p| p.parse::<u32>().is_ok())),
             chown,
             opts,
         })),
     })
+}
+
+/// The `--exclude` patterns as a matcher (`.dockerignore` syntax).
+fn copy_filter(exclude: &[String], line: usize) -> Result<CopyFilter, BuildError> {
+    if exclude.is_empty() {
+        return Ok(CopyFilter::default());
+    }
+    let ignore = DockerIgnore::parse(&exclude.join("\n")).map_err(|e| BuildError::Invalid {
+        line,
+        message: format!("--exclude: {e}"),
+    })?;
+    Ok(CopyFilter {
+        exclude: Some(ignore),
+        parents: None,
+    })
+}
+
+/// A `COPY --parents` source split at its pivot (BuildKit cuts at the first `/./`): the
+/// pivot, cleaned and context-relative (`""` without one), and the source without the `./`.
+fn parents_pivot(src: &str) -> (String, String) {
+    match src.split_once("/./") {
+        Some((pivot, rest)) => {
+            let mut parts: Vec<&str> = Vec::new();
+            for c in pivot.split('/') {
+                match c {
+                    "" | "." => {}
+                    ".." => {
+                        parts.pop();
+                    }
+                    c => parts.push(c),
+                }
+            }
+            (parts.join("/"), format!("{pivot}/{rest}"))
+        }
+        None => (String::new(), src.to_string()),
+    }
+}
+
+/// The checksum of what a context COPY copies: per source, with its `--parents` pivot.
+async fn copy_checksum(
+    cx: &PrepareCx<'_>,
+    srcs: &[String],
+    pivots: &[String],
+    filter: &CopyFilter,
+    line: usize,
+) -> Result<Checksum, BuildError> {
+    let (ctx, stat) = (cx.ctx.clone(), Arc::clone(cx.stat));
+    let (srcs, pivots, filter) = (srcs.to_vec(), pivots.to_vec(), filter.clone());
+    blocking("hashing the context", move || {
+        let mut stat = stat.lock().unwrap_or_else(PoisonError::into_inner);
+        let sum = if pivots.is_empty() {
+            let refs: Vec<&str> = srcs.iter().map(String::as_str).collect();
+            ctx.checksum_with(&refs, &filter, &mut stat)
+        } else {
+            // One checksum over every source's matches, each with its own pivot's parents.
+            let mut all = Vec::new();
+            let mut failed = None;
+            for (src, pivot) in srcs.iter().zip(&pivots) {
+                let f = CopyFilter {
+                    exclude: filter.exclude.clone(),
+                    parents: Some(pivot.clone()),
+                };
+                match ctx.checksum_with(&[src.as_str()], &f, &mut stat) {
+                    Ok(sum) => all.extend(sum.entries().map(|(p, h)| (p.to_string(), *h))),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(e) => Err(e),
+                None => {
+                    all.sort();
+                    all.dedup_by(|a, b| a.0 == b.0);
+                    Ok(Checksum::from_sorted(all))
+                }
+            }
+        };
+        sum.map_err(|source| BuildError::Context { line, source })
+    })
+    .await
 }
 
 /// RUN.

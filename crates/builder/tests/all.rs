@@ -9,6 +9,8 @@ mod build;
 mod cache_gc;
 #[path = "all/context.rs"]
 mod context;
+#[path = "all/copy_flags.rs"]
+mod copy_flags;
 #[path = "all/stat_cache.rs"]
 mod stat_cache;
 #[path = "all/support.rs"]
