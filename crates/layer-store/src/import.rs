@@ -197,8 +197,14 @@ fn recompress(
     Ok((compressor.finish()?, diff_id))
 }
 
-/// Seconds since the epoch as RFC 3339 UTC (`2026-11-25T10:00:00Z`).
-pub(crate) fn rfc3339(secs: i64) -> String {
+/// Seconds since the epoch as RFC 3339 UTC (`2026-11-25T10:00:00Z`), as an image config's
+/// `created` and its history's times are written (by [`import`](crate::import), and by a
+/// builder on top of the store).
+///
+/// ```
+/// assert_eq!(boxwright_layer_store::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+/// ```
+pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.

@@ -79,7 +79,7 @@ pub use create::{create_layer, CreateError, CreateOptions, CreatedLayer, LayerSo
 pub use digest::{sha256, sha256_hex, Sha256Reader, Sha256Writer};
 pub use fsck::FsckProblem;
 pub use gc::{GcLock, GcOptions, GcReport};
-pub use import::{import, ImportError, ImportOptions, ImportSource};
+pub use import::{import, rfc3339, ImportError, ImportOptions, ImportSource};
 pub use oci_spec::image::{Digest, Platform};
 pub use snapshot::{chain_ids, DiffIdMismatch, Snapshot, SnapshotError, SnapshotMeta};
 pub use store::{
