@@ -3,10 +3,12 @@
 //! laid out under a staging directory as they will appear in the image, ready to become a
 //! layer.
 
+use std::collections::HashSet;
 use std::fs::{self, File, Metadata};
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::{lchown, symlink, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{lchown, symlink, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use boxwright_layer_store::{apply_layer_path, decompress, ApplyOptions};
 
@@ -100,6 +102,7 @@ fn copy_with_parents(
 ) -> Result<(), BuildError> {
     let dest = inside(root, &opts.dest);
     make_dir(&dest, opts)?;
+    let mut made = MadeDirs::default();
     for (path, (abs, meta)) in &source.1 {
         let kept = if pivot.is_empty() {
             path.as_str()
@@ -109,7 +112,7 @@ fn copy_with_parents(
                 None => continue,
             }
         };
-        put(&inside(&dest, kept), abs, meta, opts)?;
+        put(&inside(&dest, kept), abs, meta, opts, &mut made)?;
     }
     Ok(())
 }
@@ -180,6 +183,7 @@ fn copy_source(source: &MatchedSource, opts: &CopyOptions, root: &Path) -> Resul
         } else {
             format!("{rel}/")
         };
+        let mut made = MadeDirs::default();
         for (path, (abs, meta)) in entries {
             let Some(sub) = path.strip_prefix(&prefix) else {
                 continue;
@@ -187,7 +191,7 @@ fn copy_source(source: &MatchedSource, opts: &CopyOptions, root: &Path) -> Resul
             if path == rel {
                 continue;
             }
-            put(&inside(&dest, sub), abs, meta, opts)?;
+            put(&inside(&dest, sub), abs, meta, opts, &mut made)?;
         }
         return Ok(());
     }
@@ -208,7 +212,7 @@ fn copy_source(source: &MatchedSource, opts: &CopyOptions, root: &Path) -> Resul
     } else {
         dest
     };
-    put(&target, abs, meta, opts)
+    put(&target, abs, meta, opts, &mut MadeDirs::default())
 }
 
 /// Creates `dir` and its parents (mode 0755) if missing.
@@ -222,10 +226,33 @@ fn make_dir(dir: &Path, opts: &CopyOptions) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Writes one entry at `target`: a directory, a file (contents, mode, mtime) or a link.
-fn put(target: &Path, abs: &Path, meta: &Metadata, opts: &CopyOptions) -> Result<(), BuildError> {
+/// The directories one source's copy has made or found, so that each entry's parent is
+/// created once rather than tried for every file.
+#[derive(Default)]
+struct MadeDirs(HashSet<PathBuf>);
+
+impl MadeDirs {
+    /// Creates `dir` and its parents if missing (unless already made or found).
+    fn ensure(&mut self, dir: &Path) -> Result<(), BuildError> {
+        if !self.0.contains(dir) {
+            fs::create_dir_all(dir).map_err(BuildError::io("create", dir))?;
+            self.0.insert(dir.to_path_buf());
+        }
+        Ok(())
+    }
+}
+
+/// Writes one entry at `target`: a directory, a file (contents, mode, mtime in whole seconds,
+/// as the layer keeps it) or a link.
+fn put(
+    target: &Path,
+    abs: &Path,
+    meta: &Metadata,
+    opts: &CopyOptions,
+    made: &mut MadeDirs,
+) -> Result<(), BuildError> {
     if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent).map_err(BuildError::io("create", parent))?;
+        made.ensure(parent)?;
     }
     let kind = meta.file_type();
     let own = meta.permissions().mode() & 0o7777;
@@ -240,12 +267,13 @@ fn put(target: &Path, abs: &Path, meta: &Metadata, opts: &CopyOptions) -> Result
         }
         fs::set_permissions(target, fs::Permissions::from_mode(mode))
             .map_err(BuildError::io("chmod", target))?;
+        made.0.insert(target.to_path_buf());
     } else if kind.is_symlink() {
         let link = fs::read_link(abs).map_err(BuildError::io("read the link", abs))?;
-        remove_existing(target)?;
+        remove_existing(target, made)?;
         symlink(&link, target).map_err(BuildError::io("create the link", target))?;
     } else if kind.is_file() {
-        remove_existing(target)?;
+        remove_existing(target, made)?;
         let mut src = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW)
@@ -255,7 +283,15 @@ fn put(target: &Path, abs: &Path, meta: &Metadata, opts: &CopyOptions) -> Result
         io::copy(&mut src, &mut out).map_err(BuildError::io("copy to", target))?;
         out.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(BuildError::io("chmod", target))?;
-        if let Ok(mtime) = meta.modified() {
+        // Whole seconds: the layer keeps no more, and the staged tree becomes the layer's
+        // snapshot as it is (`Store::adopt_snapshot`).
+        let secs = meta.mtime();
+        let mtime = if secs >= 0 {
+            UNIX_EPOCH.checked_add(Duration::from_secs(secs.unsigned_abs()))
+        } else {
+            UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+        };
+        if let Some(mtime) = mtime {
             out.set_modified(mtime)
                 .map_err(BuildError::io("set the mtime of", target))?;
         }
@@ -267,10 +303,11 @@ fn put(target: &Path, abs: &Path, meta: &Metadata, opts: &CopyOptions) -> Result
     lchown(target, Some(uid), Some(gid)).map_err(BuildError::io("chown", target))
 }
 
-/// Removes a non-directory at `target`, if any.
-fn remove_existing(target: &Path) -> Result<(), BuildError> {
+/// Removes what is at `target`, if anything (forgetting the directories made, when it is one).
+fn remove_existing(target: &Path, made: &mut MadeDirs) -> Result<(), BuildError> {
     match target.symlink_metadata() {
         Ok(m) if m.is_dir() => {
+            made.0.clear();
             fs::remove_dir_all(target).map_err(BuildError::io("replace", target))
         }
         Ok(_) => fs::remove_file(target).map_err(BuildError::io("replace", target)),

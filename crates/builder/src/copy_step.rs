@@ -2,14 +2,16 @@
 //! from a stage's or image's unpacked root), heredocs written, the staging made a layer — all
 //! on a blocking thread.
 
-use boxwright_layer_store::{Image, Store};
+use std::path::Path;
+
+use boxwright_layer_store::{chain_ids, Image, SnapshotError, Store};
 
 use crate::blocking::blocking;
 use crate::context::Context;
 use crate::copy::CopySrc;
 use crate::copy::{from_context, from_dir, heredoc, resolve_owner};
 use crate::error::BuildError;
-use crate::image::{ImageState, LayerDesc};
+use crate::image::{parse_digest, ImageState, LayerDesc};
 use crate::layer::write_layer;
 use crate::staging::Staging;
 use crate::step::CopyAction;
@@ -93,7 +95,48 @@ impl CopyJob {
         for (name, content) in &self.copy.heredocs {
             heredoc(name, content, &opts, &root)?;
         }
-        write_layer(store, &root, false, self.source_date_epoch)
+        let layer = write_layer(store, &root, false, self.source_date_epoch)?;
+        self.adopt(&layer, &root);
+        Ok(layer)
+    }
+
+    /// Makes the staged tree the snapshot of its new layer, so that a later step needing it
+    /// (a RUN on top) does not unpack the layer again. Best effort: when the tree cannot be
+    /// adopted it is removed with the staging, and the layer is unpacked when needed.
+    fn adopt(&self, layer: &LayerDesc, root: &Path) {
+        let ids = (|| {
+            let mut diff_ids = Vec::with_capacity(self.state.layers.len());
+            for l in &self.state.layers {
+                diff_ids.push(parse_digest(&l.diff_id)?);
+            }
+            let parent = chain_ids(&diff_ids).pop();
+            Ok::<_, BuildError>((
+                parent,
+                parse_digest(&layer.digest)?,
+                parse_digest(&layer.diff_id)?,
+            ))
+        })();
+        let (parent, blob, diff_id) = match ids {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::debug!(error = %e, "COPY staging not adopted");
+                return;
+            }
+        };
+        let adopted = self.store.adopt_snapshot(
+            parent.as_ref(),
+            &blob,
+            &diff_id,
+            root,
+            self.source_date_epoch,
+        );
+        match adopted {
+            Ok(snapshot) => tracing::debug!(chain_id = %snapshot.chain_id, "COPY staging adopted"),
+            Err(e @ SnapshotError::NotAdoptable { .. }) => {
+                tracing::debug!(error = %e, "COPY staging not adopted")
+            }
+            Err(e) => tracing::warn!(error = %e, "COPY staging not adopted"),
+        }
     }
 }
 

@@ -51,6 +51,7 @@
 //! # }
 //! ```
 
+mod adopt;
 mod apply;
 mod archive;
 mod blob;

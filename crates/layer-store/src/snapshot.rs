@@ -24,13 +24,18 @@ use crate::store::{Image, Store, StoreError};
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
     for diff_id in diff_ids {
-        let next = match out.last() {
-            None => diff_id.clone(),
-            Some(parent) => sha256(format!("{parent} {diff_id}").as_bytes()),
-        };
+        let next = next_chain_id(out.last(), diff_id);
         out.push(next);
     }
     out
+}
+
+/// The chain ID of layer `diff_id` on top of the chain `parent` (`None` for a base layer).
+pub(crate) fn next_chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
+    match parent {
+        None => diff_id.clone(),
+        Some(parent) => sha256(format!("{parent} {diff_id}").as_bytes()),
+    }
 }
 
 /// What `meta.json` of a snapshot records.
@@ -74,6 +79,15 @@ pub enum SnapshotError {
     /// A layer's uncompressed content is not what the image config says.
     #[error("layer {}: diffID is {}, the config says {}", .0.layer, .0.actual, .0.expected)]
     DiffIdMismatch(Box<DiffIdMismatch>),
+    /// A directory offered to [`Store::adopt_snapshot`] holds something its layer does not
+    /// carry as it is on disk; the layer is unpacked instead when its snapshot is needed.
+    #[error("{}: not adoptable as a snapshot: {reason}", .path.display())]
+    NotAdoptable {
+        /// The entry.
+        path: PathBuf,
+        /// What it is.
+        reason: &'static str,
+    },
     /// The manifest and the config disagree on the number of layers.
     #[error("image {image}: the manifest has {layers} layers, the config {diff_ids} diffIDs")]
     LayerCount {
@@ -103,7 +117,8 @@ impl From<BlobError> for SnapshotError {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+/// Maps an I/O error on `path` to a [`SnapshotError`].
+pub(crate) fn io(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
     move |source| {
         SnapshotError::Store(StoreError::Io {
             path: path.to_path_buf(),
@@ -180,18 +195,14 @@ impl Store {
         Ok(out)
     }
 
-    fn snapshot_path(&self, chain_id: &Digest) -> PathBuf {
+    /// `ROOT/snapshots/<chain-id hex>`.
+    pub(crate) fn snapshot_path(&self, chain_id: &Digest) -> PathBuf {
         self.root().join("snapshots").join(chain_id.digest())
     }
 
-    fn unpack_snapshot(
-        &self,
-        layer: &Digest,
-        diff_id: &Digest,
-        chain_id: &Digest,
-        parent: Option<Digest>,
-    ) -> Result<(), SnapshotError> {
-        // One unpacker per chain ID across processes; the others wait and then find it done.
+    /// Takes the lock of the snapshot `chain_id`: one writer per chain ID across processes
+    /// (the others wait and then find it done). Held until the returned file is dropped.
+    pub(crate) fn lock_snapshot(&self, chain_id: &Digest) -> Result<fs::File, SnapshotError> {
         let lock_path = self
             .root()
             .join("locks")
@@ -203,40 +214,37 @@ impl Store {
             .open(&lock_path)
             .map_err(io(&lock_path))?;
         lock.lock().map_err(io(&lock_path))?;
-        let dest = self.snapshot_path(chain_id);
-        if dest.join("meta.json").is_file() {
-            return Ok(());
-        }
+        Ok(lock)
+    }
+
+    /// Builds the snapshot `meta.chain_id` in a locked stage under `ROOT/tmp`: `fill` puts the
+    /// layer's files at the path it is given (the stage's `fs`, not yet existing), then
+    /// `meta.json` is written last and the stage renamed into place. Call it holding
+    /// [`Store::lock_snapshot`], with the snapshot not there (no `meta.json`).
+    pub(crate) fn install_snapshot(
+        &self,
+        meta: &SnapshotMeta,
+        fill: impl FnOnce(&Path) -> Result<(), SnapshotError>,
+    ) -> Result<(), SnapshotError> {
+        let dest = self.snapshot_path(&meta.chain_id);
         let _lease = self.lease()?;
         let stage = self.tmp_dir().join(format!(
             "snapshot-{}-{}",
-            chain_id.digest(),
+            meta.chain_id.digest(),
             std::process::id()
         ));
         remove_tree(&stage)?;
         // Created and locked under tmp's shared lock (the rule in `crate::blob`), so clean_tmp
         // never sees the stage unlocked.
         let guard = crate::blob::lock_tmp(&self.tmp_dir(), false)?;
-        fs::create_dir_all(stage.join("fs")).map_err(io(&stage))?;
-        // Held while unpacking: tells clean_tmp in other processes that the stage is alive.
+        fs::create_dir_all(&stage).map_err(io(&stage))?;
+        // Held while filling: tells clean_tmp in other processes that the stage is alive.
         let stage_handle = fs::File::open(&stage).map_err(io(&stage))?;
         stage_handle.lock().map_err(io(&stage))?;
         drop(guard);
         let result = (|| {
-            apply_blob(
-                self,
-                layer,
-                diff_id,
-                &stage.join("fs"),
-                WhiteoutMode::Overlay,
-            )?;
-            let meta = SnapshotMeta {
-                chain_id: chain_id.clone(),
-                diff_id: diff_id.clone(),
-                parent,
-                blob: layer.clone(),
-            };
-            let bytes = serde_json::to_vec(&meta).map_err(|e| StoreError::Json {
+            fill(&stage.join("fs"))?;
+            let bytes = serde_json::to_vec(meta).map_err(|e| StoreError::Json {
                 what: "meta.json".into(),
                 source: e,
             })?;
@@ -249,6 +257,30 @@ impl Store {
         if result.is_err() {
             let _ = fs::remove_dir_all(&stage);
         }
+        result
+    }
+
+    fn unpack_snapshot(
+        &self,
+        layer: &Digest,
+        diff_id: &Digest,
+        chain_id: &Digest,
+        parent: Option<Digest>,
+    ) -> Result<(), SnapshotError> {
+        let _lock = self.lock_snapshot(chain_id)?;
+        if self.snapshot_path(chain_id).join("meta.json").is_file() {
+            return Ok(());
+        }
+        let meta = SnapshotMeta {
+            chain_id: chain_id.clone(),
+            diff_id: diff_id.clone(),
+            parent,
+            blob: layer.clone(),
+        };
+        let result = self.install_snapshot(&meta, |fs_dir| {
+            fs::create_dir(fs_dir).map_err(io(fs_dir))?;
+            apply_blob(self, layer, diff_id, fs_dir, WhiteoutMode::Overlay)
+        });
         tracing::debug!(%chain_id, %layer, ok = result.is_ok(), "snapshot unpacked");
         result
     }

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "all/adopt.rs"]
+mod adopt;
 #[path = "all/apply.rs"]
 mod apply;
 #[path = "all/apply_hostile.rs"]

@@ -1,6 +1,7 @@
 //! COPY/ADD flags in COPY-only builds (FROM scratch, no executor): `--exclude`, `--parents`,
 //! `ADD --checksum` on a local source, symbolic `--chmod`, and `--link`; each image is
-//! unpacked to check its files and modes, and rebuilt to check the cache.
+//! unpacked to check its files and modes, and rebuilt to check the cache. And a COPY's staged
+//! files kept as its layer's snapshot: the same tree as unpacking the layer gives.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -411,4 +412,79 @@ fn copy_from_with_parents_or_exclude_is_refused_by_name() {
             "{flag}: {err}"
         );
     }
+}
+
+/// Every entry under `dir` with its kind, mode, owner, size, content, link target and mtime
+/// (to the nanosecond).
+fn described(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut paths = files(dir);
+    fn dirs(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p: PathBuf = e.unwrap().path();
+            if p.symlink_metadata().unwrap().is_dir() {
+                out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+                dirs(base, &p, out);
+            }
+        }
+    }
+    dirs(dir, dir, &mut paths);
+    paths.sort();
+    paths
+        .iter()
+        .map(|rel| {
+            let p = dir.join(rel);
+            let m = p.symlink_metadata().unwrap();
+            let content = if m.is_file() {
+                std::fs::read_to_string(&p).unwrap()
+            } else {
+                String::new()
+            };
+            let link = std::fs::read_link(&p).ok();
+            format!(
+                "{rel} {:o} {}:{} {} {content:?} {link:?} {}.{}",
+                m.mode(),
+                m.uid(),
+                m.gid(),
+                if m.is_dir() { 0 } else { m.size() },
+                m.mtime(),
+                m.mtime_nsec()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn copy_staging_becomes_the_snapshot_unpacking_would_give() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = context_dir(&[("a/x", "x"), ("a/deep/y", "yy"), ("b", "b")]);
+    std::os::unix::fs::symlink("deep/y", ctx.path().join("a/link")).unwrap();
+    let df = "FROM scratch\nCOPY a /app/\nCOPY --chmod=600 b /app/sub/\n";
+    let (r, _, _) = build(root.path(), ctx.path(), df);
+    let store = Store::open(root.path()).unwrap();
+    // A COPY-only build never needs a snapshot: both are there because the staging was
+    // adopted, and no staging is left behind.
+    let snapshots = root.path().join("snapshots");
+    assert_eq!(std::fs::read_dir(&snapshots).unwrap().count(), 2);
+    let tmp = std::fs::read_dir(root.path().join("tmp")).unwrap().count();
+    assert_eq!(tmp, 0, "ROOT/tmp is empty");
+    let img = store.resolve(&r.image_id.digest()[..12]).unwrap();
+    let adopted: Vec<Vec<String>> = store
+        .snapshots(&img)
+        .unwrap()
+        .iter()
+        .map(|s| described(&s.dir))
+        .collect();
+    assert!(adopted[0].iter().any(|l| l.starts_with("app/link ")));
+    // The same snapshots unpacked from the layers.
+    for e in std::fs::read_dir(&snapshots).unwrap() {
+        std::fs::remove_dir_all(e.unwrap().path()).unwrap();
+    }
+    let unpacked: Vec<Vec<String>> = store
+        .snapshots(&img)
+        .unwrap()
+        .iter()
+        .map(|s| described(&s.dir))
+        .collect();
+    assert_eq!(adopted, unpacked);
 }
