@@ -14,7 +14,7 @@ use boxwright_builder::{
 use boxwright_layer_store::Store;
 use serde_json::Value;
 
-use crate::support::{context_dir, write_files};
+use crate::support::{context_dir, run_build, write_files};
 
 /// Builds `dockerfile` (text) in `ctx` into the store at `root`, with `edit` applied to the
 /// request; returns the result (or error) and the events.
@@ -35,16 +35,7 @@ fn build_with(
         ctx,
     );
     edit(&mut request);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let result = rt.block_on(builder.build(request, Some(tx)));
-    let mut events = Vec::new();
-    while let Ok(e) = rx.try_recv() {
-        events.push(e);
-    }
-    (result, events)
+    run_build(&builder, request)
 }
 
 fn build(

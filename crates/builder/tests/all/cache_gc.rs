@@ -12,7 +12,7 @@ use boxwright_builder::{
 };
 use boxwright_layer_store::{BlobStore, GcOptions, Store};
 
-use crate::support::write_files;
+use crate::support::{run_build, write_files};
 
 /// A store root and a context in one temp dir.
 struct Setup {
@@ -58,18 +58,8 @@ impl Setup {
         request.tags = vec![tag.into()];
         // Reproducible, so a rebuild that misses gives the same image as the first build.
         request.source_date_epoch = Some(1_700_000_000);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let result = rt
-            .block_on(self.builder().build(request, Some(tx)))
-            .unwrap();
-        let mut events = Vec::new();
-        while let Ok(e) = rx.try_recv() {
-            events.push(e);
-        }
-        (result, events)
+        let (result, events) = run_build(&self.builder(), request);
+        (result.unwrap(), events)
     }
 
     /// Removes the image `tag`, so only the cache holds its layers.

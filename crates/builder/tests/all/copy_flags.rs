@@ -13,7 +13,7 @@ use boxwright_builder::{
 };
 use boxwright_layer_store::Store;
 
-use crate::support::{context_dir, write_files};
+use crate::support::{context_dir, run_build, write_files};
 
 /// Builds `dockerfile` in `ctx` into the store at `root`; the result and the events.
 fn try_build(
@@ -33,16 +33,7 @@ fn try_build(
         },
         ctx,
     );
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let result = rt.block_on(builder.build(request, Some(tx)));
-    let mut events = Vec::new();
-    while let Ok(e) = rx.try_recv() {
-        events.push(e);
-    }
-    (result, events)
+    run_build(&builder, request)
 }
 
 /// Builds and unpacks the image into a temp dir; the result, events and the unpacked tree.

@@ -1,10 +1,13 @@
-//! Helpers: a temp context made from a list of files, and an old mtime.
+//! Helpers: a temp context made from a list of files, an old mtime, and a build run to its
+//! end with its events collected.
 
 use std::fs::{self, File};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use boxwright_builder::{Checksum, Context, StatCache};
+use boxwright_builder::{
+    BuildError, BuildEvent, BuildRequest, BuildResult, Builder, Checksum, Context, StatCache,
+};
 
 /// Write `files` (path, content) under `dir`, making parent directories.
 pub(crate) fn write_files(dir: &Path, files: &[(&str, &str)]) {
@@ -44,4 +47,21 @@ pub(crate) fn sum(dir: &Path, sources: &[&str]) -> Checksum {
         .unwrap()
         .checksum(sources, &mut StatCache::new())
         .unwrap()
+}
+
+/// Runs `request` on a current-thread runtime; the result (or error) and every event it sent.
+pub(crate) fn run_build(
+    builder: &Builder,
+    request: BuildRequest,
+) -> (Result<BuildResult, BuildError>, Vec<BuildEvent>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let result = rt.block_on(builder.build(request, Some(tx)));
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    (result, events)
 }
