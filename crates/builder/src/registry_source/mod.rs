@@ -84,7 +84,7 @@ pub struct Pulled {
 /// });
 /// source.pull(&store, "busybox:1.36", &platform::host()).await?;
 /// let image = store.resolve("busybox:1.36")?;
-/// println!("{}", image.id);
+/// tracing::info!(id = %image.id, "pulled");
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
