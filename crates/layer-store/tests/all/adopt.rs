@@ -7,50 +7,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use boxwright_layer_store::{
-    chain_ids, create_layer, BlobStore, CreateOptions, Digest, LayerSource, SnapshotError, Store,
-};
-use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
-use serde_json::json;
+use boxwright_layer_store::{chain_ids, Digest, LayerSource, SnapshotError, Store};
+use oci_spec::image::Descriptor;
 
-use crate::support::is_root;
+use crate::support::{commit_layer, is_root, tag_image};
 
 /// `SOURCE_DATE_EPOCH` of the tests: later than some mtimes of the tree, earlier than others.
 const EPOCH: i64 = 1_600_000_000;
-
-fn commit_layer(store: &Store, dir: &Path, epoch: Option<i64>) -> (Descriptor, Digest) {
-    let options = CreateOptions {
-        source_date_epoch: epoch,
-        ..CreateOptions::default()
-    };
-    let w = store.blobs().writer().unwrap();
-    let (w, layer) = create_layer(LayerSource::Directory(dir), w, &options).unwrap();
-    let info = w.commit(Some(&layer.digest), Some(layer.size)).unwrap();
-    (
-        Descriptor::new(
-            MediaType::from(layer.media_type.as_str()),
-            info.size,
-            info.digest,
-        ),
-        layer.diff_id,
-    )
-}
-
-fn tag_image(store: &Store, name: &str, layers: &[(Descriptor, Digest)]) {
-    let diff_ids: Vec<String> = layers.iter().map(|(_, d)| d.to_string()).collect();
-    let config = store
-        .put_config_json(&json!({"os": "linux", "architecture": "amd64", "rootfs": {"type": "layers", "diff_ids": diff_ids}}))
-        .unwrap();
-    let m = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .config(config)
-        .layers(layers.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
-        .build()
-        .unwrap();
-    let d = store.put_manifest(&m).unwrap();
-    store.tag(&d, name).unwrap();
-}
 
 fn set_time(path: &Path, secs: i64, nanos: i64) {
     let t = rustix::fs::Timespec {
@@ -227,7 +190,7 @@ fn store_with_base(root: &Path) -> (Store, (Descriptor, Digest)) {
     let base_dir = root.with_extension("base");
     fs::create_dir_all(base_dir.join("etc")).unwrap();
     fs::write(base_dir.join("etc/passwd"), b"root:x:0:0::/root:/bin/sh\n").unwrap();
-    let base = commit_layer(&store, &base_dir, None);
+    let base = commit_layer(&store, LayerSource::Directory(&base_dir), None);
     (store, base)
 }
 
@@ -239,8 +202,11 @@ fn an_adopted_tree_is_the_unpacked_layer() {
     assert_eq!(base, base_b);
     let tree = adopting.blobs().tmp_dir().join("staged");
     make_tree(&tree);
-    let top = commit_layer(&adopting, &tree, Some(EPOCH));
-    assert_eq!(commit_layer(&unpacking, &tree, Some(EPOCH)), top);
+    let top = commit_layer(&adopting, LayerSource::Directory(&tree), Some(EPOCH));
+    assert_eq!(
+        commit_layer(&unpacking, LayerSource::Directory(&tree), Some(EPOCH)),
+        top
+    );
     for store in [&adopting, &unpacking] {
         tag_image(store, "app", &[base.clone(), top.clone()]);
     }
@@ -280,7 +246,7 @@ fn adopting_an_existing_snapshot_leaves_the_dir_alone() {
     let (store, base) = store_with_base(&work.path().join("a"));
     let tree = store.blobs().tmp_dir().join("staged");
     make_tree(&tree);
-    let top = commit_layer(&store, &tree, None);
+    let top = commit_layer(&store, LayerSource::Directory(&tree), None);
     tag_image(&store, "app", &[base.clone(), top.clone()]);
     let unpacked = store.snapshots(&store.resolve("app").unwrap()).unwrap();
 
@@ -306,7 +272,7 @@ fn a_socket_is_not_adoptable() {
     let tree = store.blobs().tmp_dir().join("staged");
     make_tree(&tree);
     let _listener = std::os::unix::net::UnixListener::bind(tree.join("app/sock")).unwrap();
-    let top = commit_layer(&store, &tree, None);
+    let top = commit_layer(&store, LayerSource::Directory(&tree), None);
     let chains = chain_ids(&[base.1.clone(), top.1.clone()]);
     let err = store
         .adopt_snapshot(Some(&chains[0]), top.0.digest(), &top.1, &tree, None)

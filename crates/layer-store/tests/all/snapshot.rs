@@ -8,45 +8,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use boxwright_layer_store::BlobStore;
 use boxwright_layer_store::GcOptions;
+use boxwright_layer_store::LayerSource;
 use boxwright_layer_store::Store;
 use boxwright_layer_store::{chain_ids, SnapshotError};
-use boxwright_layer_store::{create_layer, CreateOptions, LayerSource};
-use oci_spec::image::{Descriptor, Digest, ImageManifestBuilder, MediaType};
-use serde_json::json;
+use oci_spec::image::{Descriptor, Digest};
 
-use crate::support::is_root;
-
-fn commit_layer(store: &Store, source: LayerSource<'_>) -> (Descriptor, Digest) {
-    let w = store.blobs().writer().unwrap();
-    let (w, layer) = create_layer(source, w, &CreateOptions::default()).unwrap();
-    let info = w.commit(Some(&layer.digest), Some(layer.size)).unwrap();
-    (
-        Descriptor::new(
-            MediaType::from(layer.media_type.as_str()),
-            info.size,
-            info.digest,
-        ),
-        layer.diff_id,
-    )
-}
-
-fn image_of(store: &Store, name: &str, layers: &[(Descriptor, Digest)]) {
-    let diff_ids: Vec<String> = layers.iter().map(|(_, d)| d.to_string()).collect();
-    let config = store
-        .put_config_json(&json!({"os": "linux", "architecture": "amd64", "rootfs": {"type": "layers", "diff_ids": diff_ids}}))
-        .unwrap();
-    let m = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .config(config)
-        .layers(layers.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
-        .build()
-        .unwrap();
-    let d = store.put_manifest(&m).unwrap();
-    store.tag(&d, name).unwrap();
-}
+use crate::support::{commit_layer, is_root, tag_image};
 
 /// base: a/keep, a/gone, dir/x; top: deletes a/gone, replaces dir wholesale, adds b.
 fn two_layers(store: &Store, work: &Path) -> ((Descriptor, Digest), (Descriptor, Digest)) {
@@ -61,13 +29,14 @@ fn two_layers(store: &Store, work: &Path) -> ((Descriptor, Digest), (Descriptor,
     fs::write(lower.join("dir/x"), b"x").unwrap();
     fs::write(upper.join("dir/y"), b"y").unwrap();
     fs::write(upper.join("b"), b"b").unwrap();
-    let base = commit_layer(store, LayerSource::Directory(&lower));
+    let base = commit_layer(store, LayerSource::Directory(&lower), None);
     let top = commit_layer(
         store,
         LayerSource::Diff {
             lower: &lower,
             upper: &upper,
         },
+        None,
     );
     (base, top)
 }
@@ -77,8 +46,8 @@ fn snapshots_are_overlay_lower_dirs_unpacked_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("root")).unwrap();
     let (base, top) = two_layers(&store, dir.path());
-    image_of(&store, "app", &[base.clone(), top.clone()]);
-    image_of(&store, "base-only", std::slice::from_ref(&base));
+    tag_image(&store, "app", &[base.clone(), top.clone()]);
+    tag_image(&store, "base-only", std::slice::from_ref(&base));
 
     let app = store.resolve("app").unwrap();
     let snaps = store.snapshots(&app).unwrap();
@@ -173,8 +142,8 @@ fn gc_removes_snapshots_no_image_needs() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("root")).unwrap();
     let (base, top) = two_layers(&store, dir.path());
-    image_of(&store, "app", &[base.clone(), top]);
-    image_of(&store, "base-only", &[base]);
+    tag_image(&store, "app", &[base.clone(), top]);
+    tag_image(&store, "base-only", &[base]);
     let snaps = store.snapshots(&store.resolve("app").unwrap()).unwrap();
     store.remove_image("app", false).unwrap();
     let report = store
@@ -199,7 +168,7 @@ fn a_corrupt_layer_leaves_no_snapshot() {
     let (base, _) = two_layers(&store, dir.path());
     // Claim another diffID for the base layer: unpacking must refuse it.
     let wrong = boxwright_layer_store::sha256(b"not this layer");
-    image_of(&store, "lying", &[(base.0.clone(), wrong.clone())]);
+    tag_image(&store, "lying", &[(base.0.clone(), wrong.clone())]);
     let err = store
         .snapshots(&store.resolve("lying").unwrap())
         .unwrap_err();
@@ -219,7 +188,7 @@ fn a_corrupt_layer_leaves_no_snapshot() {
     );
 
     // A blob whose bytes changed on disk is caught while it is read.
-    image_of(&store, "honest", std::slice::from_ref(&base));
+    tag_image(&store, "honest", std::slice::from_ref(&base));
     let path = store.blobs().path(base.0.digest()).unwrap();
     let mut bytes = fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
@@ -239,7 +208,7 @@ fn threads_share_one_unpack() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("root")).unwrap();
     let (base, top) = two_layers(&store, dir.path());
-    image_of(&store, "app", &[base, top]);
+    tag_image(&store, "app", &[base, top]);
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let store = store.clone();

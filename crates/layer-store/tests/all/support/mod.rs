@@ -267,3 +267,48 @@ pub(crate) fn run_any(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
 }
+
+/// Writes the layer of `source` (mtimes clamped to `epoch` when given) into the store; its
+/// descriptor and diffID.
+pub(crate) fn commit_layer(
+    store: &Store,
+    source: boxwright_layer_store::LayerSource<'_>,
+    epoch: Option<i64>,
+) -> (Descriptor, oci_spec::image::Digest) {
+    let options = boxwright_layer_store::CreateOptions {
+        source_date_epoch: epoch,
+        ..boxwright_layer_store::CreateOptions::default()
+    };
+    let w = store.blobs().writer().unwrap();
+    let (w, layer) = boxwright_layer_store::create_layer(source, w, &options).unwrap();
+    let info = w.commit(Some(&layer.digest), Some(layer.size)).unwrap();
+    (
+        Descriptor::new(
+            MediaType::from(layer.media_type.as_str()),
+            info.size,
+            info.digest,
+        ),
+        layer.diff_id,
+    )
+}
+
+/// Tags `name` as an image of `layers` (descriptor, diffID), bottom first.
+pub(crate) fn tag_image(
+    store: &Store,
+    name: &str,
+    layers: &[(Descriptor, oci_spec::image::Digest)],
+) {
+    let diff_ids: Vec<String> = layers.iter().map(|(_, d)| d.to_string()).collect();
+    let config = store
+        .put_config_json(&serde_json::json!({"os": "linux", "architecture": "amd64", "rootfs": {"type": "layers", "diff_ids": diff_ids}}))
+        .unwrap();
+    let m = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config)
+        .layers(layers.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
+        .build()
+        .unwrap();
+    let d = store.put_manifest(&m).unwrap();
+    store.tag(&d, name).unwrap();
+}
