@@ -50,9 +50,19 @@ pub struct ContainerBuilder {
     tty: bool,
     init: bool,
     overlay: OverlayMode,
+    annotations: BTreeMap<String, String>,
 }
 
 impl ContainerBuilder {
+    /// An annotation in the container's spec (OCI `annotations`, as `docker run --annotation`):
+    /// kept in `config.json` and reported by [`Containers::inspect`](crate::Containers::inspect)
+    /// in [`ContainerInfo::spec`](crate::ContainerInfo::spec). Callers record there what the
+    /// runtime does not know, such as the image a container was made from.
+    pub fn annotation(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.annotations.insert(key.into(), value.into());
+        self
+    }
+
     /// The command and its arguments (`docker run IMAGE CMD...`).
     pub fn cmd<I, S>(mut self, cmd: I) -> Self
     where
@@ -348,7 +358,12 @@ impl ContainerBuilder {
         spec.set_root(Some(root));
         spec.set_mounts(Some(mounts));
         spec.set_linux(Some(linux));
-        spec.set_annotations(None);
+        spec.set_annotations((!self.annotations.is_empty()).then(|| {
+            self.annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }));
 
         let mut c = Container::new(spec, self.rootfs)?;
         c.id = id;
@@ -474,6 +489,7 @@ impl Container {
             tty: false,
             init: false,
             overlay: OverlayMode::Auto,
+            annotations: BTreeMap::new(),
         }
     }
 }

@@ -1,0 +1,155 @@
+//! The facade's one error type, and [`Report`]: an error with its whole `source()` chain.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What the facade's verbs return.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The cause of an error, boxed (the builder's, the registry source's).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything an [`Engine`](crate::Engine) verb can fail with.
+///
+/// A part's error is kept whole (`transparent`: its message and its `source()` chain are the
+/// part's own), so matching on it reaches the part's typed variants — for instance
+/// [`StoreError::NotFound`](boxwright_layer_store::StoreError::NotFound) for an unknown image
+/// or [`StoreError::Ambiguous`](boxwright_layer_store::StoreError::Ambiguous) for a prefix that
+/// names several. Each message states only itself; print an error with [`Report`] (or
+/// [`Error::report`]) to show its causes too, as `bw` and the examples do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The layer store failed: an unknown or ambiguous image, a bad name, a corrupt blob, I/O.
+    #[error(transparent)]
+    Store(#[from] boxwright_layer_store::StoreError),
+    /// The container runtime failed: an unknown or ambiguous container, a start that failed,
+    /// a port in use, a missing bind-mount source.
+    #[cfg(feature = "run")]
+    #[error(transparent)]
+    Runtime(#[from] boxwright_runtime::Error),
+    /// A build failed (its step, line and cause are in the builder's error).
+    #[cfg(feature = "build")]
+    #[error(transparent)]
+    Build(#[from] boxwright_builder::BuildError),
+    /// The registry client failed: network, authentication, a digest mismatch.
+    #[cfg(feature = "registry")]
+    #[error(transparent)]
+    Registry(#[from] boxwright_registry_client::Error),
+    /// A pull failed (the cause is the registry client's error or the store's).
+    #[error("pulling {reference} failed")]
+    Pull {
+        /// The name as given.
+        reference: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+    /// The image is not in the store and this engine cannot pull (feature `registry` off).
+    #[error(
+        "no such image: {reference} (and this engine does not pull: feature `registry` is off)"
+    )]
+    NoSuchImage {
+        /// The name as given.
+        reference: String,
+    },
+    /// An argument the verb cannot use (a malformed `-p`, `-v`, `-e`, `--change`…).
+    #[error("invalid {what}: {value:?}{}", if reason.is_empty() { String::new() } else { format!(" ({reason})") })]
+    Invalid {
+        /// What kind of argument (`port mapping`, `volume`, `--change`…).
+        what: &'static str,
+        /// The argument as given.
+        value: String,
+        /// Why it is refused (may be empty).
+        reason: String,
+    },
+    /// The image is used by containers, and the removal was not forced.
+    #[error("image {image} is used by container{} {}", if containers.len() == 1 { "" } else { "s" }, containers.join(", "))]
+    ImageInUse {
+        /// The image as given.
+        image: String,
+        /// The containers that use it (short IDs or names).
+        containers: Vec<String>,
+    },
+    /// File system work of the facade itself failed.
+    #[error("{what} {path}")]
+    Io {
+        /// What was being done (`creating`, `reading`…).
+        what: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A task on tokio's blocking pool panicked or was cancelled.
+    #[error("a blocking task of the engine failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl Error {
+    /// An [`Error::Io`].
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Invalid`].
+    pub(crate) fn invalid(
+        what: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            what,
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// This error with its causes, for printing: see [`Report`].
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+}
+
+/// An error and every `source()` below it, joined by `: ` — what a user needs to see:
+/// `pulling localhost:5000/app failed: error sending request for url (…): client error
+/// (Connect): tcp connect error: Connection refused (os error 111)`.
+///
+/// Works for any error, not only [`Error`]: `bw` and the examples print every failure this way.
+///
+/// ```
+/// let err = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+/// let outer = boxwright::Error::Pull { reference: "app".into(), source: Box::new(err) };
+/// assert_eq!(outer.report().to_string(), "pulling app failed: no such file");
+/// ```
+#[derive(Clone, Copy)]
+pub struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut last = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(err) = cause {
+            let text = err.to_string();
+            // A wrapper that repeats its cause's text (some libraries do) is shown once.
+            if !last.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            last = text;
+            cause = err.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
