@@ -1,0 +1,543 @@
+//! The container commands after `create`: `ps`, `logs`, `start`, `stop`, `restart`, `kill`,
+//! `attach`, `exec`, `rm`, `wait`, `cp`, `container prune`.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use boxwright::runtime::{
+    AttachOptions, Chunk, ContainerInfo, DetachKeys, ExecOptions, LogOptions, RemoveOptions,
+    Status, Stdio, Stream,
+};
+use boxwright::Engine;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::cli::{
+    AttachArgs, ContainersArgs, CpArgs, ExecArgs, KillArgs, LogsArgs, PruneArgs, PsArgs, RmArgs,
+    StartArgs, StopArgs,
+};
+use crate::format::{self, ellipsis, Format, Table};
+use crate::{Failure, Outcome};
+
+/// `bw ps` / `bw container ls`.
+pub(crate) async fn ps(engine: &Engine, args: PsArgs) -> Outcome {
+    let format = Format::parse(args.format.as_deref())?;
+    let filters = args
+        .filter
+        .iter()
+        .map(|f| {
+            f.split_once('=').ok_or_else(|| {
+                Failure::msg(format!("bad format of filter (expected name=value): {f}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let all = args.all || args.last.is_some() || args.latest || !filters.is_empty();
+    let mut list = engine.containers().list(all)?;
+    list.sort_by_key(|c| std::cmp::Reverse(c.created));
+    list.retain(|c| filters.iter().all(|(k, v)| matches(c, k, v)));
+    if args.latest {
+        list.truncate(1);
+    } else if let Some(n) = args.last {
+        list.truncate(n);
+    }
+    if args.quiet {
+        for c in &list {
+            format::println(if args.no_trunc { &c.id } else { &c.id[..12] });
+        }
+        return Ok(0);
+    }
+    let items: Vec<Value> = list.iter().map(|c| ps_json(c, args.no_trunc)).collect();
+    if let Some(text) = format.items(&items)? {
+        format::print(&text);
+        return Ok(0);
+    }
+    let mut table = Table::new(vec![
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]);
+    for item in &items {
+        let cell = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
+        table.row(vec![
+            cell("ID"),
+            cell("Image"),
+            cell("Command"),
+            cell("RunningFor"),
+            cell("Status"),
+            cell("Ports"),
+            cell("Names"),
+        ]);
+    }
+    format::print(&table.render());
+    Ok(0)
+}
+
+/// Whether the container passes `--filter KEY=VALUE` (name, id, status, ancestor).
+fn matches(c: &ContainerInfo, key: &str, value: &str) -> bool {
+    match key {
+        "name" => c.name.contains(value.trim_start_matches('/')),
+        "id" => c.id.starts_with(value),
+        "status" => c.status.to_string() == value,
+        "ancestor" => {
+            let image = image_of(c);
+            let id = image_id_of(c);
+            image == value
+                || image.split(':').next() == Some(value)
+                || id
+                    .trim_start_matches("sha256:")
+                    .starts_with(value.trim_start_matches("sha256:"))
+        }
+        "exited" => {
+            c.status == Status::Exited
+                && c.exit_code.map(|e| e.to_string()) == Some(value.to_owned())
+        }
+        _ => false,
+    }
+}
+
+/// The image name a container was created from, as given.
+pub(crate) fn image_of(c: &ContainerInfo) -> String {
+    annotation(c, boxwright::ANNOTATION_IMAGE_NAME)
+}
+
+/// The image ID a container was created from.
+pub(crate) fn image_id_of(c: &ContainerInfo) -> String {
+    annotation(c, boxwright::ANNOTATION_IMAGE_ID)
+}
+
+fn annotation(c: &ContainerInfo, key: &str) -> String {
+    c.spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(key).cloned())
+        .unwrap_or_default()
+}
+
+/// The command line the container runs (its process' arguments).
+pub(crate) fn command_of(c: &ContainerInfo) -> Vec<String> {
+    c.spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default()
+}
+
+/// Docker's status column: `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created`.
+pub(crate) fn status_text(c: &ContainerInfo) -> String {
+    match c.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!(
+            "Up {}",
+            format::human_duration(format::since(c.started_at.unwrap_or(c.created)))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {}",
+            c.exit_code.unwrap_or(boxwright::runtime::UNKNOWN_EXIT_CODE),
+            format::ago_ns(c.finished_at)
+        ),
+    }
+}
+
+/// Docker's ports column: `0.0.0.0:8080->80/tcp`.
+pub(crate) fn ports_text(c: &ContainerInfo) -> String {
+    c.ports
+        .iter()
+        .map(|p| format!("{}->{}/{}", p.host, p.container_port, protocol(p.protocol)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn protocol(p: boxwright::runtime::Protocol) -> &'static str {
+    match p {
+        boxwright::runtime::Protocol::Udp => "udp",
+        _ => "tcp",
+    }
+}
+
+/// One `ps` line as the JSON `--format` sees it (Docker's field names).
+fn ps_json(c: &ContainerInfo, no_trunc: bool) -> Value {
+    let command = command_of(c).join(" ");
+    json!({
+        "ID": if no_trunc { c.id.clone() } else { c.id[..12].to_owned() },
+        "Image": image_of(c),
+        "Command": if no_trunc { format!("\"{command}\"") } else { format!("\"{}\"", ellipsis(&command, 20)) },
+        "CreatedAt": format::rfc3339_ns(c.created),
+        "RunningFor": format::ago_ns(Some(c.created)),
+        "Status": status_text(c),
+        "State": c.status.to_string(),
+        "Ports": ports_text(c),
+        "Names": c.name,
+    })
+}
+
+/// `bw logs`.
+pub(crate) async fn logs(engine: &Engine, args: LogsArgs) -> Outcome {
+    let tail = match args.tail.as_str() {
+        "all" | "-1" => None,
+        n => Some(
+            n.parse::<usize>()
+                .map_err(|_| Failure::usage(format!("invalid value {n:?} for --tail")))?,
+        ),
+    };
+    let opts = LogOptions {
+        follow: args.follow,
+        tail,
+        ..LogOptions::default()
+    };
+    let mut logs = engine.containers().logs_with(&args.container, &opts)?;
+    while let Some(chunk) = logs.next_chunk().await? {
+        write_chunk(&chunk, args.timestamps);
+    }
+    Ok(0)
+}
+
+/// Writes output to our stdout or stderr as the container wrote it.
+pub(crate) fn write_chunk(chunk: &Chunk, timestamps: bool) {
+    let stamp = match (timestamps, chunk.time) {
+        (true, Some(t)) => format!("{} ", format::rfc3339_ns(t)),
+        _ => String::new(),
+    };
+    let _ = match chunk.stream {
+        Stream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(stamp.as_bytes())
+                .and_then(|()| out.write_all(&chunk.data))
+                .and_then(|()| out.flush())
+        }
+        Stream::Stderr => {
+            let mut err = std::io::stderr().lock();
+            err.write_all(stamp.as_bytes())
+                .and_then(|()| err.write_all(&chunk.data))
+        }
+    };
+}
+
+/// `bw start`: prints each name as given; with `-a`, attaches and exits with the command's
+/// code.
+pub(crate) async fn start(engine: &Engine, args: StartArgs) -> Outcome {
+    if args.attach || args.interactive {
+        let [container] = args.containers.as_slice() else {
+            return Err(Failure::usage(
+                "you cannot start and attach multiple containers at once",
+            ));
+        };
+        let opts = AttachOptions {
+            stdin: args.interactive,
+            ..AttachOptions::default()
+        };
+        let attached = engine.containers().start_attached(container, &opts).await?;
+        return relay(attached, args.interactive).await;
+    }
+    let mut failed = None;
+    for c in &args.containers {
+        match engine.containers().start(c).await {
+            Ok(()) => format::println(c),
+            Err(e) => failed = Some(report(e)),
+        }
+    }
+    failed.map_or(Ok(0), |f: Failure| Err(Failure::printed(f.code)))
+}
+
+/// Prints one failure of a command over several objects, and keeps the last for the exit code.
+fn report(err: impl std::error::Error + 'static) -> Failure {
+    let failure = Failure::from_error(err);
+    eprintln!("bw: {}", failure.message);
+    Failure::msg(failure.message)
+}
+
+/// Relays our stdin to an attachment and its output to ours; the command's exit code.
+pub(crate) async fn relay(
+    mut attached: boxwright::runtime::Attached,
+    interactive: bool,
+) -> Outcome {
+    if interactive {
+        if let Some(mut input) = attached.stdin.take() {
+            tokio::spawn(async move {
+                let mut stdin = tokio::io::stdin();
+                let _ = tokio::io::copy(&mut stdin, &mut input).await;
+                let _ = input.shutdown().await;
+            });
+        }
+    }
+    while let Some(chunk) = attached.next_chunk().await? {
+        write_chunk(&chunk, false);
+    }
+    if attached.detached() {
+        return Ok(0);
+    }
+    let code = attached.wait().await?;
+    Ok(exit_byte(code))
+}
+
+/// An exit code as a process exit status (Docker's codes are 0-255).
+pub(crate) fn exit_byte(code: i32) -> u8 {
+    u8::try_from(code.rem_euclid(256)).unwrap_or(1)
+}
+
+/// `bw stop`.
+pub(crate) async fn stop(engine: &Engine, args: StopArgs) -> Outcome {
+    let timeout = args.time.map(Duration::from_secs);
+    let mut failed = None;
+    for c in &args.containers {
+        let result = match &args.signal {
+            Some(sig) => stop_with_signal(engine, c, sig, timeout).await,
+            None => engine
+                .containers()
+                .stop(c, timeout)
+                .await
+                .map(drop)
+                .map_err(Failure::from),
+        };
+        match result {
+            Ok(()) => format::println(c),
+            Err(e) => {
+                eprintln!("bw: {}", e.message);
+                failed = Some(e);
+            }
+        }
+    }
+    failed.map_or(Ok(0), |f: Failure| Err(Failure::printed(f.code)))
+}
+
+/// `stop -s SIG`: the signal, then `SIGKILL` after the timeout.
+async fn stop_with_signal(
+    engine: &Engine,
+    container: &str,
+    signal: &str,
+    timeout: Option<Duration>,
+) -> Result<(), Failure> {
+    let sig = parse_signal(signal)?;
+    engine.containers().kill(container, sig)?;
+    let waited = tokio::time::timeout(
+        timeout.unwrap_or(boxwright::runtime::DEFAULT_STOP_TIMEOUT),
+        engine.containers().wait(container),
+    )
+    .await;
+    if waited.is_err() {
+        engine.containers().kill(container, 9)?;
+        engine.containers().wait(container).await?;
+    }
+    Ok(())
+}
+
+/// `bw restart`.
+pub(crate) async fn restart(engine: &Engine, args: StopArgs) -> Outcome {
+    let timeout = args.time.map(Duration::from_secs);
+    let mut failed = None;
+    for c in &args.containers {
+        match engine.containers().restart(c, timeout).await {
+            Ok(()) => format::println(c),
+            Err(e) => failed = Some(report(e)),
+        }
+    }
+    failed.map_or(Ok(0), |f: Failure| Err(Failure::printed(f.code)))
+}
+
+/// `bw kill`.
+pub(crate) async fn kill(engine: &Engine, args: KillArgs) -> Outcome {
+    let sig = parse_signal(&args.signal)?;
+    let mut failed = None;
+    for c in &args.containers {
+        match engine.containers().kill(c, sig) {
+            Ok(()) => format::println(c),
+            Err(e) => failed = Some(report(e)),
+        }
+    }
+    failed.map_or(Ok(0), |f: Failure| Err(Failure::printed(f.code)))
+}
+
+/// A signal by name or number, as Docker reads `--signal`.
+pub(crate) fn parse_signal(text: &str) -> Result<i32, Failure> {
+    const NAMES: [(&str, i32); 14] = [
+        ("HUP", 1),
+        ("INT", 2),
+        ("QUIT", 3),
+        ("ABRT", 6),
+        ("KILL", 9),
+        ("USR1", 10),
+        ("SEGV", 11),
+        ("USR2", 12),
+        ("PIPE", 13),
+        ("ALRM", 14),
+        ("TERM", 15),
+        ("CHLD", 17),
+        ("CONT", 18),
+        ("STOP", 19),
+    ];
+    if let Ok(n) = text.parse::<i32>() {
+        return Ok(n);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| Failure::usage(format!("invalid signal: {text}")))
+}
+
+/// `bw attach`.
+pub(crate) async fn attach(engine: &Engine, args: AttachArgs) -> Outcome {
+    let detach_keys = match &args.detach_keys {
+        Some(k) => Some(DetachKeys::parse(k)?),
+        None => Some(DetachKeys::default()),
+    };
+    let opts = AttachOptions {
+        stdin: !args.no_stdin,
+        detach_keys,
+        ..AttachOptions::default()
+    };
+    let attached = engine.containers().attach(&args.container, &opts).await?;
+    relay(attached, !args.no_stdin).await
+}
+
+/// `bw exec`: the command's exit code; 126/127 when it cannot be executed or found.
+pub(crate) async fn exec(engine: &Engine, args: ExecArgs) -> Outcome {
+    let (container, command) = args
+        .container_and_command
+        .split_first()
+        .ok_or_else(|| Failure::usage("exec needs a container and a command"))?;
+    if args.user.is_some() {
+        return Err(Failure::usage("exec --user is not supported yet"));
+    }
+    let env = args
+        .env
+        .iter()
+        .map(|e| match e.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (e.clone(), std::env::var(e).unwrap_or_default()),
+        })
+        .collect();
+    let inherit = if args.detach {
+        Stdio::Null
+    } else {
+        Stdio::Inherit
+    };
+    let opts = ExecOptions {
+        env,
+        workdir: args.workdir.as_ref().map(Into::into),
+        tty: args.tty,
+        stdin: if args.interactive {
+            inherit
+        } else {
+            Stdio::Null
+        },
+        stdout: inherit,
+        stderr: inherit,
+    };
+    let mut child = engine
+        .containers()
+        .exec(container, command, &opts)
+        .await
+        .map_err(|e| Failure::run_or(e.into(), 1))?;
+    if args.detach {
+        return Ok(0);
+    }
+    let status = child.wait().await?;
+    Ok(exit_byte(status.code()))
+}
+
+/// `bw rm`.
+pub(crate) async fn rm(engine: &Engine, args: RmArgs) -> Outcome {
+    let opts = RemoveOptions {
+        force: args.force,
+        volumes: args.volumes,
+    };
+    let mut failed = None;
+    for c in &args.containers {
+        match engine.containers().remove_with(c, opts).await {
+            Ok(()) => format::println(c),
+            Err(e) => failed = Some(report(e)),
+        }
+    }
+    failed.map_or(Ok(0), |f: Failure| Err(Failure::printed(f.code)))
+}
+
+/// `bw wait`: each container's exit code, one per line.
+pub(crate) async fn wait(engine: &Engine, args: ContainersArgs) -> Outcome {
+    let mut failed = None;
+    for c in &args.containers {
+        match engine.containers().wait(c).await {
+            Ok(code) => format::println(&code.to_string()),
+            Err(e) => failed = Some(report(e)),
+        }
+    }
+    failed.map_or(Ok(0), |f: Failure| Err(Failure::printed(f.code)))
+}
+
+/// `bw cp CONTAINER:SRC DST` and `bw cp SRC CONTAINER:DST`.
+pub(crate) async fn cp(engine: &Engine, args: CpArgs) -> Outcome {
+    let split = |s: &str| -> Option<(String, String)> {
+        // A local path with a colon must start with `/` or `.` (as Docker asks).
+        if s.starts_with('/') || s.starts_with('.') {
+            return None;
+        }
+        s.split_once(':').map(|(c, p)| (c.to_owned(), p.to_owned()))
+    };
+    match (split(&args.source), split(&args.destination)) {
+        (Some((container, src)), None) => {
+            let files = engine.containers().files(&container)?;
+            let dst = args.destination.clone();
+            tokio::task::spawn_blocking(move || files.copy_out(&src, Path::new(&dst)))
+                .await
+                .map_err(Failure::from_error)??;
+            Ok(0)
+        }
+        (None, Some((container, dst))) => {
+            let files = engine.containers().files(&container)?;
+            let src = args.source.clone();
+            tokio::task::spawn_blocking(move || files.copy_in(Path::new(&src), &dst))
+                .await
+                .map_err(Failure::from_error)??;
+            Ok(0)
+        }
+        (Some(_), Some(_)) => Err(Failure::usage(
+            "copying between containers is not supported",
+        )),
+        (None, None) => Err(Failure::usage(
+            "must specify at least one container source (CONTAINER:PATH)",
+        )),
+    }
+}
+
+/// `bw container prune`: removes every stopped container.
+pub(crate) async fn prune(engine: &Engine, _args: PruneArgs) -> Outcome {
+    let list = engine.containers().list(true)?;
+    let mut removed = Vec::new();
+    for c in list.iter().filter(|c| !c.is_running()) {
+        engine
+            .containers()
+            .remove_with(&c.id, RemoveOptions::default())
+            .await?;
+        removed.push(c.id.clone());
+    }
+    if !removed.is_empty() {
+        format::println("Deleted Containers:");
+        for id in &removed {
+            format::println(id);
+        }
+        format::println("");
+    }
+    format::println("Total reclaimed space: 0B");
+    Ok(0)
+}
+
+/// `bw run` (wired to Engine::run when it lands on main).
+pub(crate) async fn run(_: &Engine, _: crate::cli::RunArgs) -> Outcome {
+    Err(Failure::msg("run: not wired yet"))
+}
+
+/// `bw create` (wired to Engine::create when it lands on main).
+pub(crate) async fn create(_: &Engine, _: crate::cli::RunArgs) -> Outcome {
+    Err(Failure::msg("create: not wired yet"))
+}
+
+/// `bw commit` (wired to Engine::commit when it lands on main).
+pub(crate) async fn commit(_: &Engine, _: crate::cli::CommitArgs) -> Outcome {
+    Err(Failure::msg("commit: not wired yet"))
+}
