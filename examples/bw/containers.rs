@@ -255,6 +255,19 @@ pub(crate) async fn relay(
     mut attached: boxwright::runtime::Attached,
     interactive: bool,
 ) -> Outcome {
+    // With a terminal: ours in raw mode (keys go to the container as typed), its size theirs.
+    let _raw = if attached.tty() {
+        if let Some((rows, cols)) = crate::tty::size() {
+            let _ = attached.resize(rows, cols).await;
+        }
+        if interactive {
+            crate::tty::RawMode::enter()
+        } else {
+            None
+        }
+    } else {
+        None
+    };
     if interactive {
         if let Some(mut input) = attached.stdin.take() {
             tokio::spawn(async move {

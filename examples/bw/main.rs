@@ -20,6 +20,7 @@ mod inspect;
 mod progress;
 mod registry;
 mod template;
+mod tty;
 mod volumes;
 
 use std::process::ExitCode;
