@@ -28,7 +28,8 @@ mod error;
 
 #[cfg(feature = "run")]
 pub use container::{
-    parse_signal, ContainerConfig, ContainerDetails, RunOptions, VolumeSpec, ANNOTATION_CONFIG,
+    parse_signal, CommitOptions, ContainerConfig, ContainerDetails, PsFilter, PsOptions,
+    RunOptions, VolumeSpec, ANNOTATION_CONFIG,
 };
 
 pub use engine::{Engine, ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_NAME};

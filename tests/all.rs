@@ -9,3 +9,7 @@ mod support;
 #[cfg(feature = "run")]
 #[path = "all/containers.rs"]
 mod containers;
+
+#[cfg(feature = "run")]
+#[path = "all/commit.rs"]
+mod commit;

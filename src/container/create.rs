@@ -142,6 +142,7 @@ impl Engine {
             .read_only(opts.read_only)
             .tty(opts.tty)
             .init(opts.init)
+            .overlay(opts.overlay)
             .annotation(ANNOTATION_IMAGE_ID, image.id.to_string())
             .annotation(ANNOTATION_IMAGE_NAME, given)
             .annotation(ANNOTATION_CONFIG, config_json);

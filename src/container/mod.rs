@@ -5,14 +5,21 @@
 //! over `options` (what a caller asks for) and `config` (an image's config made a container's,
 //! with Docker's override rules) over `signal`.
 
+mod changes;
+mod commit;
 mod config;
+mod cp;
 mod create;
+mod exec;
 mod lifecycle;
 mod options;
+mod ps;
 mod signal;
 mod volume;
 
+pub use commit::CommitOptions;
 pub use config::{ContainerConfig, ANNOTATION_CONFIG};
 pub use lifecycle::ContainerDetails;
 pub use options::{RunOptions, VolumeSpec};
+pub use ps::{PsFilter, PsOptions};
 pub use signal::parse_signal;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use boxwright_runtime::{Network, PortMapping};
+use boxwright_runtime::{Network, OverlayMode, PortMapping};
 
 use crate::error::{Error, Result};
 
@@ -67,6 +67,10 @@ pub struct RunOptions {
     pub stop_signal: Option<String>,
     /// `--stop-timeout`; 10 s by default.
     pub stop_timeout: Option<Duration>,
+    /// How the root is mounted (no Docker flag): overlayfs, falling back to a materialized
+    /// copy of the image when the kernel refuses it ([`OverlayMode::Auto`], the default), or
+    /// always the copy ([`OverlayMode::Never`]).
+    pub overlay: OverlayMode,
 }
 
 impl RunOptions {
@@ -206,6 +210,12 @@ impl RunOptions {
     /// `--stop-signal`.
     pub fn stop_signal(mut self, signal: impl Into<String>) -> Self {
         self.stop_signal = Some(signal.into());
+        self
+    }
+
+    /// How the root is mounted (see [`RunOptions::overlay`](#structfield.overlay)).
+    pub fn overlay(mut self, mode: OverlayMode) -> Self {
+        self.overlay = mode;
         self
     }
 
