@@ -85,6 +85,18 @@ pub enum Error {
     /// A task on tokio's blocking pool panicked or was cancelled.
     #[error("a blocking task of the engine failed")]
     Task(#[source] tokio::task::JoinError),
+    /// An image's layers could not be unpacked as snapshots (the lower dirs of a container).
+    #[error(transparent)]
+    Snapshot(#[from] boxwright_layer_store::SnapshotError),
+    /// A container's changes could not be written as a layer (`docker commit`).
+    #[error("writing the layer of container {container} failed")]
+    Layer {
+        /// The container as given.
+        container: String,
+        /// Why.
+        #[source]
+        source: boxwright_layer_store::CreateError,
+    },
 }
 
 impl Error {

@@ -21,8 +21,16 @@
 //!
 //! All three are on by default.
 
+#[cfg(feature = "run")]
+mod container;
 mod engine;
 mod error;
+
+#[cfg(feature = "run")]
+pub use container::{
+    parse_signal, CommitOptions, ContainerConfig, ContainerDetails, PsFilter, PsOptions,
+    RunOptions, VolumeSpec, ANNOTATION_CONFIG,
+};
 
 pub use engine::{Engine, ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_NAME};
 pub use error::{BoxError, Error, Report, Result};
