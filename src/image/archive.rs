@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use boxwright_layer_store::{self as store, ArchiveFormat, Digest, ImportSource};
 use serde_json::Value;
 
-use super::read;
+use super::{change, read};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -42,9 +42,13 @@ impl Loaded {
 pub struct ImportOptions {
     /// `-m`: the comment recorded in the image's history.
     pub message: Option<String>,
-    /// The image config's `config` section (`Cmd`, `Env`, `WorkingDir`, `Entrypoint`…),
-    /// what `docker import --change` sets; `null` for none.
+    /// The image config's `config` section (`Cmd`, `Env`, `WorkingDir`, `Entrypoint`…) to
+    /// start from; `null` for an empty one.
     pub config: Value,
+    /// `--change`: Dockerfile instructions applied in order to `config` (`CMD ["sh"]`,
+    /// `ENV A=1`, `WORKDIR /app`, `EXPOSE 80`, `ENTRYPOINT`, `LABEL`, `USER`, `VOLUME`,
+    /// `STOPSIGNAL`, `ONBUILD`).
+    pub changes: Vec<String>,
 }
 
 impl ImportOptions {
@@ -54,7 +58,14 @@ impl ImportOptions {
         self
     }
 
-    /// The config section, as Docker's image config spells it
+    /// `--change INSTRUCTION` (one Dockerfile instruction: `CMD ["sh"]`, `ENV A=1`…),
+    /// applied after those given before.
+    pub fn change(mut self, instruction: impl Into<String>) -> Self {
+        self.changes.push(instruction.into());
+        self
+    }
+
+    /// The config section to start from, as Docker's image config spells it
     /// (`{"Cmd": ["sh"], "Env": ["A=1"]}`).
     pub fn config(mut self, config: Value) -> Self {
         self.config = config;
@@ -159,9 +170,10 @@ impl Engine {
         self.load(file).await
     }
 
-    /// `docker import SOURCE [REPOSITORY[:TAG]]`: a root file system (a directory or a tar)
-    /// as a new one-layer image for this engine's platform, tagged `reference` when given.
-    /// Returns the image ID.
+    /// `docker import SOURCE [REPOSITORY[:TAG]] [-c CHANGE]… [-m MESSAGE]`: a root file
+    /// system (a directory or a tar) as a new one-layer image for this engine's platform,
+    /// tagged `reference` when given, its config made by `options` (a bad `--change` is
+    /// refused before anything is written). Returns the image ID.
     pub async fn import(
         &self,
         from: ImportFrom,
@@ -176,8 +188,10 @@ impl Engine {
                 platform: e.platform().clone(),
                 ..Default::default()
             };
-            if !options.config.is_null() {
-                opts.config = options.config;
+            let mut config = options.config;
+            if !config.is_null() || !options.changes.is_empty() {
+                change::apply_changes(&mut config, &options.changes)?;
+                opts.config = config;
             }
             let image = match from {
                 ImportFrom::Dir(dir) => {

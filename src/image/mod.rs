@@ -5,10 +5,13 @@
 //!
 //! ```text
 //! list  inspect  remove  prune  archive     the verbs, one area per file
-//! users  read                               who uses an image; an image's config and sizes
+//! users  read  change                       who uses an image; an image's config and sizes;
+//!                                           `--change` applied to a config
 //! ```
 
 mod archive;
+// `pub(crate)`: `docker commit --change` applies the same instructions.
+pub(crate) mod change;
 mod inspect;
 mod list;
 mod prune;

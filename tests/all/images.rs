@@ -274,7 +274,10 @@ async fn import_a_tarball_with_config_and_message() {
     assert!(status.success());
     let options = ImportOptions::default()
         .message("from a tarball")
-        .config(serde_json::json!({"Cmd": ["sh"], "Env": ["A=1"], "WorkingDir": "/tmp"}));
+        .config(serde_json::json!({"Cmd": ["sh"], "Env": ["A=1"]}))
+        .change("WORKDIR /tmp")
+        .change("ENV B=${A}2")
+        .change("EXPOSE 8080");
     let id = engine
         .import(
             ImportFrom::TarFile(tarball.clone()),
@@ -285,8 +288,34 @@ async fn import_a_tarball_with_config_and_message() {
         .unwrap();
     let info = engine.inspect_image("imported:v1").await.unwrap();
     assert_eq!(info.id, id);
-    assert_eq!(info.config["Env"], serde_json::json!(["A=1"]));
+    assert_eq!(info.config["Env"], serde_json::json!(["A=1", "B=12"]));
     assert_eq!(info.config["WorkingDir"], "/tmp");
+    assert_eq!(
+        info.config["ExposedPorts"],
+        serde_json::json!({"8080/tcp": {}})
+    );
+    assert_eq!(info.config["Cmd"], serde_json::json!(["sh"]));
+    // A change that is not a config instruction is refused, and nothing is imported.
+    let before = engine.images(None).await.unwrap().len();
+    let err = engine
+        .import(
+            ImportFrom::TarFile(tarball.clone()),
+            Some("refused"),
+            ImportOptions::default().change("RUN rm -rf /"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                what: "--change",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(engine.images(None).await.unwrap().len(), before);
     let rows = engine.history("imported:v1").await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].comment, "from a tarball");
