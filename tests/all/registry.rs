@@ -189,3 +189,48 @@ async fn a_refused_connection_shows_its_root_cause() {
         err.report()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_sends_the_index_the_store_holds() {
+    use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType};
+    let reg = Registry::start();
+    let (_dir, engine) = engine();
+    let id = busybox(&engine, "busybox").await;
+    let image = engine.image("busybox").await.unwrap();
+    let mut entry = Descriptor::new(
+        MediaType::ImageManifest,
+        image.target.size(),
+        image.manifest_digest.clone(),
+    );
+    entry.set_platform(Some(engine.platform().clone()));
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![entry])
+        .build()
+        .unwrap();
+    let store = engine.store();
+    let target = store.put_index(&index).unwrap();
+    let name = format!("{}/multi/busybox:1", reg.host());
+    store.tag(&target, &name).unwrap();
+
+    let pushed = engine.push(&name, None).await.unwrap();
+    assert_eq!(
+        pushed.digest,
+        *target.digest(),
+        "the index is the root pushed"
+    );
+    assert_eq!(
+        pushed.transferred.manifests, 2,
+        "the manifest, then the index"
+    );
+
+    // A fresh root pulls it through the index, for its platform.
+    let (_dir2, fresh) = engine_fresh();
+    let pulled = fresh.pull(&name, None).await.unwrap();
+    assert_eq!(pulled.id, id);
+    assert_eq!(
+        fresh.image(&name).await.unwrap().manifest_digest,
+        image.manifest_digest
+    );
+}
