@@ -21,11 +21,32 @@
 //!
 //! All three are on by default.
 
+#[cfg(feature = "run")]
+mod container;
 mod engine;
 mod error;
+mod image;
+// In src/registry/, named apart from the `registry` re-export of the client below.
+#[cfg(feature = "registry")]
+#[path = "registry/mod.rs"]
+mod remote;
 
+#[cfg(feature = "run")]
+pub use container::{
+    parse_signal, CommitOptions, ContainerConfig, ContainerDetails, PsFilter, PsOptions,
+    RunOptions, VolumeSpec, ANNOTATION_CONFIG,
+};
+
+#[cfg(feature = "registry")]
+pub use boxwright_builder::PullProgress;
 pub use engine::{Engine, ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_NAME};
 pub use error::{BoxError, Error, Report, Result};
+pub use image::{
+    HistoryEntry, ImageInspect, ImagePruneReport, ImageSummary, ImportFrom, ImportOptions, Loaded,
+    RmiLine, RootFs,
+};
+#[cfg(feature = "registry")]
+pub use remote::{PullReport, PushProgress, PushReport, StoreSource};
 
 #[cfg(feature = "build")]
 pub use boxwright_builder as builder;
