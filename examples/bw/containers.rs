@@ -1,21 +1,21 @@
-//! The container commands after `create`: `ps`, `logs`, `start`, `stop`, `restart`, `kill`,
-//! `attach`, `exec`, `rm`, `wait`, `cp`, `container prune`.
+//! The container commands after `create`, over the facade's verbs: `ps`, `logs`, `start`,
+//! `stop`, `restart`, `kill`, `attach`, `exec`, `rm`, `wait`, `cp`, `commit`,
+//! `container prune`.
 
 use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
 use boxwright::runtime::{
-    AttachOptions, Chunk, ContainerInfo, DetachKeys, ExecOptions, LogOptions, RemoveOptions,
-    Status, Stdio, Stream,
+    AttachOptions, Chunk, DetachKeys, ExecOptions, LogOptions, RemoveOptions, Status, Stdio, Stream,
 };
-use boxwright::Engine;
+use boxwright::{CommitOptions, ContainerDetails, Engine, PsFilter, PsOptions};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::cli::{
-    AttachArgs, ContainersArgs, CpArgs, ExecArgs, KillArgs, LogsArgs, PruneArgs, PsArgs, RmArgs,
-    StartArgs, StopArgs,
+    AttachArgs, CommitArgs, ContainersArgs, CpArgs, ExecArgs, KillArgs, LogsArgs, PruneArgs,
+    PsArgs, RmArgs, StartArgs, StopArgs,
 };
 use crate::format::{self, ellipsis, Format, Table};
 use crate::{Failure, Outcome};
@@ -26,16 +26,13 @@ pub(crate) async fn ps(engine: &Engine, args: PsArgs) -> Outcome {
     let filters = args
         .filter
         .iter()
-        .map(|f| {
-            f.split_once('=').ok_or_else(|| {
-                Failure::msg(format!("bad format of filter (expected name=value): {f}"))
-            })
-        })
+        .map(|f| f.parse::<PsFilter>().map_err(Failure::from))
         .collect::<Result<Vec<_>, _>>()?;
-    let all = args.all || args.last.is_some() || args.latest || !filters.is_empty();
-    let mut list = engine.containers().list(all)?;
-    list.sort_by_key(|c| std::cmp::Reverse(c.created));
-    list.retain(|c| filters.iter().all(|(k, v)| matches(c, k, v)));
+    let mut opts = PsOptions::new().all(args.all || args.last.is_some() || args.latest);
+    for f in filters {
+        opts = opts.filter(f);
+    }
+    let mut list = engine.ps(&opts).await?;
     if args.latest {
         list.truncate(1);
     } else if let Some(n) = args.last {
@@ -43,7 +40,7 @@ pub(crate) async fn ps(engine: &Engine, args: PsArgs) -> Outcome {
     }
     if args.quiet {
         for c in &list {
-            format::println(if args.no_trunc { &c.id } else { &c.id[..12] });
+            format::println(if args.no_trunc { c.id() } else { &c.id()[..12] });
         }
         return Ok(0);
     }
@@ -77,50 +74,15 @@ pub(crate) async fn ps(engine: &Engine, args: PsArgs) -> Outcome {
     Ok(0)
 }
 
-/// Whether the container passes `--filter KEY=VALUE` (name, id, status, ancestor).
-fn matches(c: &ContainerInfo, key: &str, value: &str) -> bool {
-    match key {
-        "name" => c.name.contains(value.trim_start_matches('/')),
-        "id" => c.id.starts_with(value),
-        "status" => c.status.to_string() == value,
-        "ancestor" => {
-            let image = image_of(c);
-            let id = image_id_of(c);
-            image == value
-                || image.split(':').next() == Some(value)
-                || id
-                    .trim_start_matches("sha256:")
-                    .starts_with(value.trim_start_matches("sha256:"))
-        }
-        "exited" => {
-            c.status == Status::Exited
-                && c.exit_code.map(|e| e.to_string()) == Some(value.to_owned())
-        }
-        _ => false,
-    }
-}
-
 /// The image name a container was created from, as given.
-pub(crate) fn image_of(c: &ContainerInfo) -> String {
-    annotation(c, boxwright::ANNOTATION_IMAGE_NAME)
-}
-
-/// The image ID a container was created from.
-pub(crate) fn image_id_of(c: &ContainerInfo) -> String {
-    annotation(c, boxwright::ANNOTATION_IMAGE_ID)
-}
-
-fn annotation(c: &ContainerInfo, key: &str) -> String {
-    c.spec
-        .annotations()
-        .as_ref()
-        .and_then(|a| a.get(key).cloned())
-        .unwrap_or_default()
+pub(crate) fn image_of(c: &ContainerDetails) -> String {
+    c.image_name.clone().unwrap_or_default()
 }
 
 /// The command line the container runs (its process' arguments).
-pub(crate) fn command_of(c: &ContainerInfo) -> Vec<String> {
-    c.spec
+pub(crate) fn command_of(c: &ContainerDetails) -> Vec<String> {
+    c.info
+        .spec
         .process()
         .as_ref()
         .and_then(|p| p.args().clone())
@@ -128,7 +90,8 @@ pub(crate) fn command_of(c: &ContainerInfo) -> Vec<String> {
 }
 
 /// Docker's status column: `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created`.
-pub(crate) fn status_text(c: &ContainerInfo) -> String {
+pub(crate) fn status_text(c: &ContainerDetails) -> String {
+    let c = &c.info;
     match c.status {
         Status::Created => "Created".into(),
         Status::Running => format!(
@@ -144,8 +107,9 @@ pub(crate) fn status_text(c: &ContainerInfo) -> String {
 }
 
 /// Docker's ports column: `0.0.0.0:8080->80/tcp`.
-pub(crate) fn ports_text(c: &ContainerInfo) -> String {
-    c.ports
+pub(crate) fn ports_text(c: &ContainerDetails) -> String {
+    c.info
+        .ports
         .iter()
         .map(|p| format!("{}->{}/{}", p.host, p.container_port, protocol(p.protocol)))
         .collect::<Vec<_>>()
@@ -160,18 +124,19 @@ fn protocol(p: boxwright::runtime::Protocol) -> &'static str {
 }
 
 /// One `ps` line as the JSON `--format` sees it (Docker's field names).
-fn ps_json(c: &ContainerInfo, no_trunc: bool) -> Value {
+fn ps_json(c: &ContainerDetails, no_trunc: bool) -> Value {
     let command = command_of(c).join(" ");
+    let id = c.id();
     json!({
-        "ID": if no_trunc { c.id.clone() } else { c.id[..12].to_owned() },
+        "ID": if no_trunc { id.to_owned() } else { id[..12].to_owned() },
         "Image": image_of(c),
         "Command": if no_trunc { format!("\"{command}\"") } else { format!("\"{}\"", ellipsis(&command, 20)) },
-        "CreatedAt": format::rfc3339_ns(c.created),
-        "RunningFor": format::ago_ns(Some(c.created)),
+        "CreatedAt": format::rfc3339_ns(c.info.created),
+        "RunningFor": format::ago_ns(Some(c.info.created)),
         "Status": status_text(c),
-        "State": c.status.to_string(),
+        "State": c.info.status.to_string(),
         "Ports": ports_text(c),
-        "Names": c.name,
+        "Names": c.name(),
     })
 }
 
@@ -189,7 +154,7 @@ pub(crate) async fn logs(engine: &Engine, args: LogsArgs) -> Outcome {
         tail,
         ..LogOptions::default()
     };
-    let mut logs = engine.containers().logs_with(&args.container, &opts)?;
+    let mut logs = engine.logs(&args.container, &opts).await?;
     while let Some(chunk) = logs.next_chunk().await? {
         write_chunk(&chunk, args.timestamps);
     }
@@ -230,12 +195,12 @@ pub(crate) async fn start(engine: &Engine, args: StartArgs) -> Outcome {
             stdin: args.interactive,
             ..AttachOptions::default()
         };
-        let attached = engine.containers().start_attached(container, &opts).await?;
+        let attached = engine.start_attached(container, opts).await?;
         return relay(attached, args.interactive).await;
     }
     let mut failed = None;
     for c in &args.containers {
-        match engine.containers().start(c).await {
+        match engine.start(c).await {
             Ok(()) => format::println(c),
             Err(e) => failed = Some(report(e)),
         }
@@ -324,16 +289,15 @@ async fn stop_with_signal(
     signal: &str,
     timeout: Option<Duration>,
 ) -> Result<(), Failure> {
-    let sig = parse_signal(signal)?;
-    engine.containers().kill(container, sig)?;
+    engine.kill(container, signal).await?;
     let waited = tokio::time::timeout(
         timeout.unwrap_or(boxwright::runtime::DEFAULT_STOP_TIMEOUT),
-        engine.containers().wait(container),
+        engine.wait(container),
     )
     .await;
     if waited.is_err() {
-        engine.containers().kill(container, 9)?;
-        engine.containers().wait(container).await?;
+        engine.kill(container, "KILL").await?;
+        engine.wait(container).await?;
     }
     Ok(())
 }
@@ -343,7 +307,7 @@ pub(crate) async fn restart(engine: &Engine, args: StopArgs) -> Outcome {
     let timeout = args.time.map(Duration::from_secs);
     let mut failed = None;
     for c in &args.containers {
-        match engine.containers().restart(c, timeout).await {
+        match engine.restart(c, timeout).await {
             Ok(()) => format::println(c),
             Err(e) => failed = Some(report(e)),
         }
@@ -353,45 +317,14 @@ pub(crate) async fn restart(engine: &Engine, args: StopArgs) -> Outcome {
 
 /// `bw kill`.
 pub(crate) async fn kill(engine: &Engine, args: KillArgs) -> Outcome {
-    let sig = parse_signal(&args.signal)?;
     let mut failed = None;
     for c in &args.containers {
-        match engine.containers().kill(c, sig) {
+        match engine.kill(c, &args.signal).await {
             Ok(()) => format::println(c),
             Err(e) => failed = Some(report(e)),
         }
     }
     failed.map_or(Ok(0), |f: Failure| Err(Failure::printed(f.code)))
-}
-
-/// A signal by name or number, as Docker reads `--signal`.
-pub(crate) fn parse_signal(text: &str) -> Result<i32, Failure> {
-    const NAMES: [(&str, i32); 14] = [
-        ("HUP", 1),
-        ("INT", 2),
-        ("QUIT", 3),
-        ("ABRT", 6),
-        ("KILL", 9),
-        ("USR1", 10),
-        ("SEGV", 11),
-        ("USR2", 12),
-        ("PIPE", 13),
-        ("ALRM", 14),
-        ("TERM", 15),
-        ("CHLD", 17),
-        ("CONT", 18),
-        ("STOP", 19),
-    ];
-    if let Ok(n) = text.parse::<i32>() {
-        return Ok(n);
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    NAMES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| Failure::usage(format!("invalid signal: {text}")))
 }
 
 /// `bw attach`.
@@ -405,7 +338,7 @@ pub(crate) async fn attach(engine: &Engine, args: AttachArgs) -> Outcome {
         detach_keys,
         ..AttachOptions::default()
     };
-    let attached = engine.containers().attach(&args.container, &opts).await?;
+    let attached = engine.attach(&args.container, opts).await?;
     relay(attached, !args.no_stdin).await
 }
 
@@ -444,10 +377,9 @@ pub(crate) async fn exec(engine: &Engine, args: ExecArgs) -> Outcome {
         stderr: inherit,
     };
     let mut child = engine
-        .containers()
         .exec(container, command, &opts)
         .await
-        .map_err(|e| Failure::run_or(e.into(), 1))?;
+        .map_err(|e| Failure::run_or(e, 1))?;
     if args.detach {
         return Ok(0);
     }
@@ -463,7 +395,7 @@ pub(crate) async fn rm(engine: &Engine, args: RmArgs) -> Outcome {
     };
     let mut failed = None;
     for c in &args.containers {
-        match engine.containers().remove_with(c, opts).await {
+        match engine.rm(c, opts).await {
             Ok(()) => format::println(c),
             Err(e) => failed = Some(report(e)),
         }
@@ -475,7 +407,7 @@ pub(crate) async fn rm(engine: &Engine, args: RmArgs) -> Outcome {
 pub(crate) async fn wait(engine: &Engine, args: ContainersArgs) -> Outcome {
     let mut failed = None;
     for c in &args.containers {
-        match engine.containers().wait(c).await {
+        match engine.wait(c).await {
             Ok(code) => format::println(&code.to_string()),
             Err(e) => failed = Some(report(e)),
         }
@@ -494,19 +426,15 @@ pub(crate) async fn cp(engine: &Engine, args: CpArgs) -> Outcome {
     };
     match (split(&args.source), split(&args.destination)) {
         (Some((container, src)), None) => {
-            let files = engine.containers().files(&container)?;
-            let dst = args.destination.clone();
-            tokio::task::spawn_blocking(move || files.copy_out(&src, Path::new(&dst)))
-                .await
-                .map_err(Failure::from_error)??;
+            engine
+                .cp_out(&container, &src, Path::new(&args.destination))
+                .await?;
             Ok(0)
         }
         (None, Some((container, dst))) => {
-            let files = engine.containers().files(&container)?;
-            let src = args.source.clone();
-            tokio::task::spawn_blocking(move || files.copy_in(Path::new(&src), &dst))
-                .await
-                .map_err(Failure::from_error)??;
+            engine
+                .cp_in(&container, Path::new(&args.source), &dst)
+                .await?;
             Ok(0)
         }
         (Some(_), Some(_)) => Err(Failure::usage(
@@ -518,17 +446,29 @@ pub(crate) async fn cp(engine: &Engine, args: CpArgs) -> Outcome {
     }
 }
 
-/// `bw container prune`: removes every stopped container.
-pub(crate) async fn prune(engine: &Engine, _args: PruneArgs) -> Outcome {
-    let list = engine.containers().list(true)?;
-    let mut removed = Vec::new();
-    for c in list.iter().filter(|c| !c.is_running()) {
-        engine
-            .containers()
-            .remove_with(&c.id, RemoveOptions::default())
-            .await?;
-        removed.push(c.id.clone());
+/// `bw commit [-m] [-a] [-c …] CONTAINER [REPOSITORY[:TAG]]`: prints the new image's ID.
+pub(crate) async fn commit(engine: &Engine, args: CommitArgs) -> Outcome {
+    let mut opts = CommitOptions::new();
+    if let Some(r) = &args.repository {
+        opts = opts.reference(r.clone());
     }
+    if let Some(m) = &args.message {
+        opts = opts.message(m.clone());
+    }
+    if let Some(a) = &args.author {
+        opts = opts.author(a.clone());
+    }
+    for c in &args.change {
+        opts = opts.change(c.clone());
+    }
+    let id = engine.commit(&args.container, opts).await?;
+    format::println(&id);
+    Ok(0)
+}
+
+/// `bw container prune`: removes every container that is not running.
+pub(crate) async fn prune(engine: &Engine, _args: PruneArgs) -> Outcome {
+    let removed = engine.container_prune().await?;
     if !removed.is_empty() {
         format::println("Deleted Containers:");
         for id in &removed {
@@ -538,19 +478,4 @@ pub(crate) async fn prune(engine: &Engine, _args: PruneArgs) -> Outcome {
     }
     format::println("Total reclaimed space: 0B");
     Ok(0)
-}
-
-/// `bw run` (wired to Engine::run when it lands on main).
-pub(crate) async fn run(_: &Engine, _: crate::cli::RunArgs) -> Outcome {
-    Err(Failure::msg("run: not wired yet"))
-}
-
-/// `bw create` (wired to Engine::create when it lands on main).
-pub(crate) async fn create(_: &Engine, _: crate::cli::RunArgs) -> Outcome {
-    Err(Failure::msg("create: not wired yet"))
-}
-
-/// `bw commit` (wired to Engine::commit when it lands on main).
-pub(crate) async fn commit(_: &Engine, _: crate::cli::CommitArgs) -> Outcome {
-    Err(Failure::msg("commit: not wired yet"))
 }

@@ -2,14 +2,14 @@
 //! names, so `{{.State.Status}}` and `{{.Config.Env}}` read as with Docker), as an indented
 //! array or through the template.
 
-use boxwright::runtime::{ContainerInfo, Error as RuntimeError};
+use boxwright::runtime::Error as RuntimeError;
 use boxwright::store::StoreError;
-use boxwright::Engine;
+use boxwright::{ContainerDetails, Engine, Error};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::cli::InspectArgs;
-use crate::containers::{command_of, image_id_of, image_of};
+use crate::containers::{command_of, image_of};
 use crate::format::{self, rfc3339_ns};
 use crate::template::Template;
 use crate::{Failure, Outcome};
@@ -85,23 +85,23 @@ fn indented(value: &Value) -> String {
 /// The object `what` names: a container, an image or a volume, in Docker's order.
 async fn lookup(engine: &Engine, what: &str, kind: Option<Kind>) -> Result<Value, Failure> {
     if kind.is_none() || kind == Some(Kind::Container) {
-        match engine.containers().inspect(what) {
-            Ok(info) => return Ok(container_json(&info)),
-            Err(RuntimeError::NoSuchContainer { .. }) if kind.is_none() => {}
+        match engine.container_inspect(what).await {
+            Ok(details) => return Ok(container_json(&details)),
+            Err(Error::Runtime(RuntimeError::NoSuchContainer { .. })) if kind.is_none() => {}
             Err(e) => return Err(e.into()),
         }
     }
     if kind.is_none() || kind == Some(Kind::Image) {
-        match image_json(engine, what).await {
-            Ok(v) => return Ok(v),
-            Err(boxwright::Error::Store(StoreError::NotFound { .. }))
-            | Err(boxwright::Error::Store(StoreError::Name(_)))
+        match engine.inspect_image(what).await {
+            Ok(image) => return serde_json::to_value(&image).map_err(Failure::from_error),
+            Err(Error::Store(StoreError::NotFound { .. }))
+            | Err(Error::Store(StoreError::Name(_)))
                 if kind.is_none() => {}
             Err(e) => return Err(e.into()),
         }
     }
     if kind.is_none() || kind == Some(Kind::Volume) {
-        match engine.volumes().inspect(what) {
+        match engine.volume_inspect(what).await {
             Ok(v) => return Ok(crate::volumes::volume_json(&v)),
             Err(e) if kind == Some(Kind::Volume) => return Err(e.into()),
             Err(_) => {}
@@ -110,44 +110,21 @@ async fn lookup(engine: &Engine, what: &str, kind: Option<Kind>) -> Result<Value
     Err(Failure::msg(format!("no such object: {what}")))
 }
 
-/// An image as `docker image inspect` shows it.
-pub(crate) async fn image_json(engine: &Engine, what: &str) -> Result<Value, boxwright::Error> {
-    let image = engine.image(what).await?;
-    let config = engine.store().config(&image.config().digest().clone())?;
-    let c = &config.json;
-    let names: Vec<String> = image
-        .names
-        .iter()
-        .map(|n| boxwright::store::name::familiar_str(n).to_owned())
-        .collect();
-    let size: u64 = image.layers().iter().map(|l| l.size()).sum::<u64>() + image.config().size();
-    Ok(json!({
-        "Id": image.id.to_string(),
-        "RepoTags": names,
-        "RepoDigests": [],
-        "Parent": "",
-        "Comment": c.get("comment").cloned().unwrap_or(json!("")),
-        "Created": c.get("created").cloned().unwrap_or(json!("")),
-        "Author": c.get("author").cloned().unwrap_or(json!("")),
-        "Config": c.get("config").cloned().unwrap_or(json!({})),
-        "Architecture": c.get("architecture").cloned().unwrap_or(json!("")),
-        "Os": c.get("os").cloned().unwrap_or(json!("")),
-        "Size": size,
-        "RootFS": {"Type": "layers", "Layers": c.pointer("/rootfs/diff_ids").cloned().unwrap_or(json!([]))},
-    }))
-}
-
 /// A container as `docker container inspect` shows it.
-pub(crate) fn container_json(c: &ContainerInfo) -> Value {
-    let args = command_of(c);
-    let process = c.spec.process().as_ref();
-    let env: Vec<String> = process.and_then(|p| p.env().clone()).unwrap_or_default();
-    let cwd = process
-        .map(|p| p.cwd().display().to_string())
-        .unwrap_or_default();
-    let user = process
-        .map(|p| format!("{}:{}", p.user().uid(), p.user().gid()))
-        .unwrap_or_default();
+pub(crate) fn container_json(details: &ContainerDetails) -> Value {
+    let c = &details.info;
+    let args = command_of(details);
+    let mut config = serde_json::to_value(&details.config).unwrap_or_else(|_| json!({}));
+    if let Some(map) = config.as_object_mut() {
+        map.insert("Image".into(), json!(image_of(details)));
+        map.insert("StdinOnce".into(), json!(c.stdin_once));
+        map.insert("StopTimeout".into(), json!(c.stop_timeout_ms / 1000));
+        map.entry("Env").or_insert_with(|| json!([]));
+        map.entry("WorkingDir").or_insert_with(|| json!(""));
+        map.entry("User").or_insert_with(|| json!(""));
+        map.entry("Hostname")
+            .or_insert_with(|| json!(c.spec.hostname().clone().unwrap_or_default()));
+    }
     let mut ports = Map::new();
     for p in &c.ports {
         let key = format!(
@@ -202,7 +179,7 @@ pub(crate) fn container_json(c: &ContainerInfo) -> Value {
             "StartedAt": c.started_at.map(rfc3339_ns).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             "FinishedAt": c.finished_at.map(rfc3339_ns).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
         },
-        "Image": image_id_of(c),
+        "Image": details.image_id.clone().unwrap_or_default(),
         "LogPath": c.log_path,
         "Name": format!("/{}", c.name),
         "RestartCount": c.restart_count,
@@ -211,19 +188,7 @@ pub(crate) fn container_json(c: &ContainerInfo) -> Value {
             "Init": c.init,
         },
         "Mounts": mounts,
-        "Config": {
-            "Hostname": c.spec.hostname().clone().unwrap_or_default(),
-            "User": user,
-            "Tty": c.tty,
-            "OpenStdin": c.interactive,
-            "StdinOnce": c.stdin_once,
-            "Env": env,
-            "Cmd": args,
-            "Image": image_of(c),
-            "WorkingDir": cwd,
-            "StopSignal": c.stop_signal.to_string(),
-            "StopTimeout": c.stop_timeout_ms / 1000,
-        },
+        "Config": config,
         "NetworkSettings": {"Ports": ports},
     })
 }

@@ -19,6 +19,7 @@ mod images;
 mod inspect;
 mod progress;
 mod registry;
+mod run;
 mod template;
 mod tty;
 mod volumes;
@@ -193,8 +194,8 @@ fn main() -> ExitCode {
 async fn dispatch(engine: &Engine, command: Command) -> Outcome {
     match command {
         Command::Build(a) => build::build(engine, a).await,
-        Command::Run(a) => containers::run(engine, a).await,
-        Command::Create(a) => containers::create(engine, a).await,
+        Command::Run(a) => run::run(engine, a).await,
+        Command::Create(a) => run::create(engine, a).await,
         Command::Ps(a) => containers::ps(engine, a).await,
         Command::Images(a) => images::images(engine, a).await,
         Command::Image(c) => image_command(engine, c).await,
@@ -253,8 +254,8 @@ async fn container_command(engine: &Engine, command: ContainerCommand) -> Outcom
         ContainerCommand::Inspect(a) => {
             inspect::inspect(engine, a, Some(inspect::Kind::Container)).await
         }
-        ContainerCommand::Run(a) => containers::run(engine, a).await,
-        ContainerCommand::Create(a) => containers::create(engine, a).await,
+        ContainerCommand::Run(a) => run::run(engine, a).await,
+        ContainerCommand::Create(a) => run::create(engine, a).await,
         ContainerCommand::Start(a) => containers::start(engine, a).await,
         ContainerCommand::Stop(a) => containers::stop(engine, a).await,
         ContainerCommand::Restart(a) => containers::restart(engine, a).await,

@@ -23,10 +23,7 @@ pub(crate) fn volume_json(v: &VolumeInfo) -> Value {
 
 /// `bw volume create [NAME]`: prints the name.
 pub(crate) async fn create(engine: &Engine, args: VolumeCreateArgs) -> Outcome {
-    let info = match &args.name {
-        Some(name) => engine.volumes().create(name)?,
-        None => engine.volumes().create_anonymous()?,
-    };
+    let info = engine.volume_create(args.name.as_deref()).await?;
     format::println(&info.name);
     Ok(0)
 }
@@ -34,7 +31,7 @@ pub(crate) async fn create(engine: &Engine, args: VolumeCreateArgs) -> Outcome {
 /// `bw volume ls`.
 pub(crate) async fn ls(engine: &Engine, args: VolumeLsArgs) -> Outcome {
     let format = Format::parse(args.format.as_deref())?;
-    let mut list = engine.volumes().list()?;
+    let mut list = engine.volume_ls().await?;
     list.sort_by(|a, b| a.name.cmp(&b.name));
     if args.quiet {
         for v in &list {
@@ -59,7 +56,7 @@ pub(crate) async fn ls(engine: &Engine, args: VolumeLsArgs) -> Outcome {
 pub(crate) async fn rm(engine: &Engine, args: VolumeRmArgs) -> Outcome {
     let mut failed = None;
     for name in &args.volumes {
-        match engine.volumes().remove(name, args.force) {
+        match engine.volume_rm(name, args.force).await {
             Ok(()) => format::println(name),
             Err(e) => {
                 let f = Failure::from_error(e);
@@ -73,7 +70,7 @@ pub(crate) async fn rm(engine: &Engine, args: VolumeRmArgs) -> Outcome {
 
 /// `bw volume prune`: unused anonymous volumes (all unused ones with `-a`).
 pub(crate) async fn prune(engine: &Engine, args: VolumePruneArgs) -> Outcome {
-    let removed = engine.volumes().prune(args.all)?;
+    let removed = engine.volume_prune(args.all).await?;
     if !removed.is_empty() {
         format::println("Deleted Volumes:");
         for name in &removed {

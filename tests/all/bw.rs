@@ -1,0 +1,409 @@
+//! `bw` as a user types it: the built example run as a process on a temporary
+//! `BOXWRIGHT_ROOT`, with busybox (Debian's busybox-static) imported through `bw import` of a
+//! root file system tar, real namespaces and overlayfs, a published port on 127.0.0.1.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous, only so that a broken test fails instead of hanging: never a timing assertion.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The `bw` example `cargo test` built beside this test binary
+/// (`target/debug/deps/all-…` → `target/debug/examples/bw`).
+fn bw_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile = exe.parent().and_then(Path::parent).unwrap();
+    let bw = profile.join("examples/bw");
+    assert!(
+        bw.exists(),
+        "{} is missing: cargo test builds it (feature set run+build+registry)",
+        bw.display()
+    );
+    bw
+}
+
+/// A shell for `bw`: one root, one working directory.
+struct Shell {
+    root: tempfile::TempDir,
+    cwd: tempfile::TempDir,
+}
+
+/// What a `bw` command gave.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Panics with the command's output unless it exited 0.
+    fn ok(self, line: &str) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "`bw {line}` failed: {}\n{}",
+            self.stderr, self.stdout
+        );
+        self
+    }
+}
+
+impl Shell {
+    fn new() -> Shell {
+        Shell {
+            root: tempfile::tempdir().unwrap(),
+            cwd: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bw_binary());
+        cmd.args(args)
+            .current_dir(self.cwd.path())
+            .env("BOXWRIGHT_ROOT", self.root.path())
+            .env("DOCKER_CONFIG", self.cwd.path().join(".docker"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `bw ARGS…` to its end.
+    fn bw(&self, args: &[&str]) -> Run {
+        let out: Output = self.command(args).output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `bw LINE` (split on spaces), which must succeed.
+    fn ok(&self, line: &str) -> Run {
+        self.bw(&line.split_whitespace().collect::<Vec<_>>())
+            .ok(line)
+    }
+
+    /// A file in the working directory.
+    fn write(&self, name: &str, text: &str) {
+        let path = self.cwd.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// `busybox.tar` in the working directory, then `bw import busybox.tar busybox` with
+    /// Docker's `--change` for the config.
+    fn import_busybox(&self) -> String {
+        let tree = tempfile::tempdir().unwrap();
+        fill_busybox(tree.path());
+        let tar = self.cwd.path().join("busybox.tar");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(tree.path())
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let run = self
+            .bw(&[
+                "import",
+                "--change",
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--change",
+                r#"CMD ["sh"]"#,
+                "busybox.tar",
+                "busybox",
+            ])
+            .ok("import busybox.tar busybox");
+        run.stdout.trim().to_owned()
+    }
+}
+
+/// Fills `root` with `/bin/busybox`, a symlink per applet, `/etc/passwd`, `/etc/group`, `/tmp`.
+fn fill_busybox(root: &Path) {
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for d in ["bin", "etc", "tmp", "root", "www"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8(list.stdout).unwrap().lines() {
+        if applet != "busybox" {
+            symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    std::fs::write(root.join("www/index.html"), "hello from bw\n").unwrap();
+}
+
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The reply to `GET /` on 127.0.0.1:`port`, retried until something answers.
+fn http_get(port: u16) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) {
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = conn.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut reply = String::new();
+            let _ = conn.read_to_string(&mut reply);
+            if !reply.is_empty() {
+                return reply;
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing answered on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `bw ARGS` until its stdout satisfies `done`.
+fn poll(shell: &Shell, args: &[&str], what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let run = shell.bw(args);
+        if run.code == 0 && done(&run.stdout) {
+            return run.stdout;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A detached web server on a published port, as typed: `run -d --name -p`, `ps` (Docker's
+/// columns, filters), `logs`, `exec`, `inspect -f`, `rmi` refused while used, `stop`, `rm`,
+/// `rmi`; `run --rm` with the command's own exit code and streams.
+#[test]
+fn run_ps_logs_stop_rm_through_bw() {
+    let sh = Shell::new();
+    let busybox_id = sh.import_busybox();
+    assert!(busybox_id.starts_with("sha256:"), "{busybox_id}");
+    let images = sh.ok("images").stdout;
+    assert!(images.starts_with("REPOSITORY"), "{images}");
+    assert!(
+        images
+            .lines()
+            .any(|l| l.starts_with("busybox ") && l.contains("latest")),
+        "{images}"
+    );
+    sh.ok("tag busybox app:1");
+
+    // A command's own exit code and output streams; --rm leaves nothing.
+    let run = sh.bw(&[
+        "run",
+        "--rm",
+        "app:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (3, "out\n", "err\n")
+    );
+    assert_eq!(sh.ok("ps -a -q").stdout, "");
+
+    let port = free_port();
+    let publish = format!("{port}:80");
+    let web = sh
+        .bw(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            &publish,
+            "-e",
+            "GREETING=hi",
+            "app:1",
+            "sh",
+            "-c",
+            "echo serving; exec httpd -f -p 80 -h /www",
+        ])
+        .ok("run -d --name web");
+    let id = web.stdout.trim().to_owned();
+    assert_eq!(id.len(), 64, "{id}");
+    assert!(http_get(port).contains("hello from bw"));
+
+    let ps = sh.ok("ps").stdout;
+    let header = ps.lines().next().unwrap();
+    for column in [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ] {
+        assert!(header.contains(column), "{ps}");
+    }
+    let line = ps.lines().find(|l| l.ends_with("web")).expect("web in ps");
+    assert!(line.starts_with(&id[..12]), "{ps}");
+    assert!(line.contains(" app:1 "), "{ps}");
+    assert!(line.contains("Up "), "{ps}");
+    assert!(line.contains(&format!(":{port}->80/tcp")), "{ps}");
+    assert_eq!(sh.ok("ps -q --filter name=web").stdout.trim(), &id[..12]);
+    assert_eq!(
+        sh.ok("ps -q --filter ancestor=app:1").stdout.trim(),
+        &id[..12]
+    );
+    assert_eq!(sh.ok("ps -q --filter status=exited").stdout.trim(), "");
+
+    poll(&sh, &["logs", "web"], "the server's first line", |o| {
+        o == "serving\n"
+    });
+    let exec = sh
+        .bw(&["exec", "web", "sh", "-c", "echo $GREETING"])
+        .ok("exec");
+    assert_eq!(exec.stdout, "hi\n");
+    assert_eq!(
+        sh.bw(&["inspect", "-f", "{{.State.Status}} {{.Name}} {{.Config.Env}}", &id[..8]])
+            .ok("inspect")
+            .stdout,
+        "running /web [PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin GREETING=hi]\n"
+    );
+    let image_id = sh
+        .bw(&["inspect", "-f", "{{.Id}}", "app:1"])
+        .ok("inspect app")
+        .stdout;
+    assert_eq!(image_id.trim(), busybox_id);
+    let env = sh
+        .bw(&["inspect", "-f", "{{json .Config.Env}}", "app:1"])
+        .ok("inspect env")
+        .stdout;
+    assert!(env.starts_with("[\"PATH=/usr/local/sbin"), "{env}");
+
+    // Another tag of the image goes; its last tag, used by web, is refused and says by whom.
+    assert_eq!(sh.ok("rmi busybox").stdout, "Untagged: busybox:latest\n");
+    let refused = sh.bw(&["rmi", "app:1"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.starts_with("bw: "), "{}", refused.stderr);
+    assert!(refused.stderr.contains("web"), "{}", refused.stderr);
+    assert!(sh.ok("images -q").stdout.contains(&busybox_id[7..19]));
+
+    sh.ok("stop -t 1 web");
+    let ps = sh.ok("ps -a").stdout;
+    assert!(
+        ps.lines()
+            .any(|l| l.ends_with("web") && l.contains("Exited (")),
+        "{ps}"
+    );
+    assert_eq!(sh.ok("ps -q").stdout, "");
+    sh.ok("rm web");
+    assert_eq!(sh.ok("ps -a -q").stdout, "");
+    let removed = sh.ok("rmi app:1").stdout;
+    assert_eq!(removed, format!("Untagged: app:1\nDeleted: {busybox_id}\n"));
+    let images = sh.ok("images").stdout;
+    assert!(!images.lines().any(|l| l.starts_with("app ")), "{images}");
+}
+
+/// Bad input: a clear `bw: …` line and Docker's exit codes, and nothing half-made left.
+#[test]
+fn bad_input_gives_dockers_exit_codes() {
+    let sh = Shell::new();
+    sh.import_busybox();
+
+    // An image the store lacks, from a registry nobody serves: 125 with the root cause.
+    let port = free_port();
+    let missing = format!("127.0.0.1:{port}/nothing:1");
+    let run = sh.bw(&["run", "--rm", &missing]);
+    assert_eq!(run.code, 125, "{}", run.stderr);
+    assert!(run.stderr.starts_with("bw: "), "{}", run.stderr);
+    assert!(
+        run.stderr.to_lowercase().contains("connection refused"),
+        "{}",
+        run.stderr
+    );
+
+    // A command that is not there: 127; one that cannot be executed: 126.
+    let run = sh.bw(&["run", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(run.code, 127, "{}", run.stderr);
+    assert!(run.stderr.contains("no-such-command"), "{}", run.stderr);
+    let run = sh.bw(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(run.code, 126, "{}", run.stderr);
+
+    // A bad reference, an unknown flag, a malformed port: 125.
+    for args in [
+        &["run", "--rm", "Bad:Ref:"][..],
+        &["run", "--no-such-flag", "busybox"],
+        &["run", "-p", "99999:80", "busybox", "true"],
+        &["create", "-v", "/does/not/exist:/data", "busybox"],
+    ] {
+        let run = sh.bw(args);
+        assert_eq!(run.code, 125, "bw {args:?}: {}", run.stderr);
+        assert!(!run.stderr.trim().is_empty(), "bw {args:?} said nothing");
+    }
+
+    // Other commands exit 1, as Docker's do.
+    let run = sh.bw(&["stop", "no-such-container"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("no such container: no-such-container"),
+        "{}",
+        run.stderr
+    );
+    let run = sh.bw(&["inspect", "no-such-thing"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no-such-thing"), "{}", run.stderr);
+    let run = sh.bw(&["inspect", "-f", "{{.Id", "busybox"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("template"), "{}", run.stderr);
+
+    // None of the failures left a container.
+    assert_eq!(sh.ok("ps -a -q").stdout, "");
+}
+
+/// The commit lab: change a file in a container, commit, the new image has it; `cp` both
+/// ways; an ambiguous prefix lists the candidates.
+#[test]
+fn commit_and_cp_through_bw() {
+    let sh = Shell::new();
+    sh.import_busybox();
+    sh.bw(&[
+        "run",
+        "--name",
+        "lab",
+        "busybox",
+        "sh",
+        "-c",
+        "echo changed > /lab.txt",
+    ])
+    .ok("run lab");
+    sh.write("in.txt", "from the host\n");
+    sh.ok("cp in.txt lab:/in.txt");
+    sh.ok("cp lab:/lab.txt out.txt");
+    assert_eq!(
+        std::fs::read_to_string(sh.cwd.path().join("out.txt")).unwrap(),
+        "changed\n"
+    );
+    sh.bw(&["commit", "-m", "the lab", "lab", "lab-image:1"])
+        .ok("commit");
+    let out = sh
+        .bw(&["run", "--rm", "lab-image:1", "cat", "/lab.txt", "/in.txt"])
+        .ok("run lab-image");
+    assert_eq!(out.stdout, "changed\nfrom the host\n");
+    let history = sh.ok("history lab-image:1").stdout;
+    assert!(history.starts_with("IMAGE"), "{history}");
+    assert!(history.contains("the lab"), "{history}");
+    let tpl = sh
+        .bw(&["history", "--format", "{{.Comment}}", "lab-image:1"])
+        .ok("history --format")
+        .stdout;
+    assert!(tpl.lines().next() == Some("the lab"), "{tpl}");
+}
