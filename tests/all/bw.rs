@@ -79,6 +79,29 @@ impl Shell {
         }
     }
 
+    /// Runs `bw ARGS…` with `input` on its stdin.
+    fn bw_input(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// `bw LINE` (split on spaces), which must succeed.
     fn ok(&self, line: &str) -> Run {
         self.bw(&line.split_whitespace().collect::<Vec<_>>())
@@ -407,3 +430,67 @@ fn commit_and_cp_through_bw() {
         .stdout;
     assert!(tpl.lines().next() == Some("the lab"), "{tpl}");
 }
+
+/// Push to and pull from a real Distribution registry on 127.0.0.1 with basic auth: `login
+/// --password-stdin`, `tag`, `push`; an empty root refused without credentials, then `login`,
+/// `pull`, `run`; `logout`.
+#[test]
+fn push_pull_login_through_bw() {
+    let registry = crate::support::Registry::start_with(Some(("bw", "s3cret")));
+    let host = registry.host();
+    let name = format!("{host}/team/bb:1");
+
+    let first = Shell::new();
+    first.import_busybox();
+    let login = first.bw_input(
+        &["login", "-u", "bw", "--password-stdin", &host],
+        "s3cret\n",
+    );
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    assert_eq!(login.stdout, "Login Succeeded\n");
+    first.bw(&["tag", "busybox", &name]).ok("tag");
+    let push = first.bw(&["push", &name]).ok("push");
+    assert!(
+        push.stdout.contains("1: digest: sha256:"),
+        "{}",
+        push.stdout
+    );
+
+    let second = Shell::new();
+    let refused = second.bw(&["pull", &name]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        refused.stderr.starts_with("bw: pulling"),
+        "{}",
+        refused.stderr
+    );
+    let wrong = second.bw_input(&["login", "-u", "bw", "--password-stdin", &host], "nope\n");
+    assert_ne!(wrong.code, 0);
+    let login = second.bw_input(&["login", "-u", "bw", "--password-stdin", &host], "s3cret");
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let pull = second.bw(&["pull", &name]).ok("pull");
+    assert!(pull.stdout.contains("Digest: sha256:"), "{}", pull.stdout);
+    assert!(
+        pull.stdout.ends_with(&format!("{name}\n")),
+        "{}",
+        pull.stdout
+    );
+    let run = second
+        .bw(&["run", "--rm", &name, "echo", "pulled"])
+        .ok("run pulled");
+    assert_eq!(run.stdout, "pulled\n");
+    let again = second.bw(&["pull", "-q", &name]).ok("pull again");
+    assert_eq!(again.stdout, format!("{name}\n"));
+
+    let logout = second.bw(&["logout", &host]).ok("logout");
+    assert_eq!(
+        logout.stdout,
+        format!("Removing login credentials for {host}\n")
+    );
+}
+
+/// The `-f` template evaluator's own unit tests, run in this binary (`cargo test` does not run
+/// an example's tests).
+#[path = "../../examples/bw/template.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod template;
