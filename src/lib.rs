@@ -24,6 +24,12 @@
 mod engine;
 mod error;
 
+// Build and host images (the `wip-build` helper's lines).
+#[cfg(feature = "build")]
+pub mod build;
+mod hostimage;
+pub use hostimage::HostImage;
+
 pub use engine::{Engine, ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_NAME};
 pub use error::{BoxError, Error, Report, Result};
 

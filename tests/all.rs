@@ -1,0 +1,16 @@
+//! The facade's integration tests, one binary: each area a module under `tests/all/`, shared
+//! helpers in `tests/all/support.rs`. Real parts only: namespaces and overlayfs (as root),
+//! busybox from Debian's busybox-static, host programs, registries on 127.0.0.1.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+#[path = "all/support.rs"]
+mod support;
+
+#[path = "all/build.rs"]
+mod build;
