@@ -16,7 +16,7 @@ pub use boxwright_builder::{
     MissReason, NoCache, OutputStream, PruneOptions, PruneReport, StepNetwork, StepResult,
 };
 pub use boxwright_layer_store::GcOptions;
-pub use render::{miss, BuildProgress};
+pub use render::{describe_miss, BuildProgress};
 
 impl Engine {
     /// The builder over this engine's store: `RUN` steps run by boxwright's runtime (feature

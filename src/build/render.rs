@@ -14,8 +14,8 @@ use boxwright_dockerfile_parser::InstructionKind;
 /// #2 [2/4] COPY greeting.txt /greeting.txt    (line 2)
 /// #2 cache miss: greeting.txt changed (1 file)
 /// #2 ran in 0.01s (1.2 kB)
-/// #3 [3/4] RUN tr a-z A-Z < /greeting.txt > /shout.txt    (line 3)
-/// #3 cache miss: step 2 (COPY greeting.txt /greeting.txt) changed: files changed: greeting.txt
+/// #3 [3/4] RUN /bin/sh -c tr a-z A-Z < /greeting.txt > /shout.txt    (line 3)
+/// #3 cache miss: earlier step #2 (COPY greeting.txt /greeting.txt) missed: greeting.txt changed (1 file)
 /// #3 ran in 0.05s (1.1 kB)
 /// #4 [4/4] CMD ["/bin/cat", "/shout.txt"]    (line 4)
 /// #4 CACHED
@@ -111,7 +111,20 @@ impl BuildProgress {
                 vec![format!("#{} CACHED", self.n(*index))]
             }
             BuildEvent::StepCacheMiss { index, reason } => {
-                vec![format!("#{} cache miss: {}", self.n(*index), miss(reason))]
+                let why = match reason {
+                    // Named by its `#N`, as the lines above show it.
+                    MissReason::EarlierStepChanged {
+                        index: first,
+                        text,
+                        reason,
+                    } => format!(
+                        "earlier step #{} ({text}) missed: {}",
+                        self.n(*first),
+                        describe_miss(reason)
+                    ),
+                    other => describe_miss(other),
+                };
+                vec![format!("#{} cache miss: {why}", self.n(*index))]
             }
             BuildEvent::RunOutput {
                 index,
@@ -171,7 +184,7 @@ impl BuildProgress {
 }
 
 /// A miss reason as a person reads it (`greeting.txt changed (1 file)`).
-pub fn miss(reason: &MissReason) -> String {
+pub fn describe_miss(reason: &MissReason) -> String {
     match reason {
         MissReason::FilesChanged { paths, count } => {
             let more = count.saturating_sub(paths.len());
@@ -238,7 +251,7 @@ mod tests {
             paths: vec!["a".into(), "b".into()],
             count: 7,
         };
-        assert_eq!(miss(&reason), "a, b and 5 more changed (7 files)");
+        assert_eq!(describe_miss(&reason), "a, b and 5 more changed (7 files)");
     }
 
     #[test]
