@@ -122,6 +122,25 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A host file starts like an ELF file but its headers do not parse.
+    #[error("reading the ELF headers of {path} failed")]
+    Elf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: object::read::Error,
+    },
+    /// A shared library a host program needs is in none of the loader's directories.
+    #[error("{library}, needed by {needed_by}, is in none of {}", searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "))]
+    LibraryNotFound {
+        /// The library's name as the program asks for it (`libc.so.6`).
+        library: String,
+        /// The program or library that needs it.
+        needed_by: PathBuf,
+        /// The directories searched, in order.
+        searched: Vec<PathBuf>,
+    },
 }
 
 impl Error {
