@@ -8,8 +8,6 @@
 //! command line `bw` cannot read exits 125. Errors are printed with their whole cause chain.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
-// Until the image, build and registry commands are wired to the facade (next commit).
-#![allow(dead_code)]
 
 mod build;
 mod cli;

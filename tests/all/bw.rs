@@ -208,6 +208,68 @@ fn poll(shell: &Shell, args: &[&str], what: &str, done: impl Fn(&str) -> bool) -
     }
 }
 
+const DOCKERFILE: &str = "FROM busybox
+WORKDIR /app
+COPY message.txt .
+RUN tr a-z A-Z < message.txt > shout.txt
+CMD [\"cat\", \"/app/shout.txt\"]
+";
+
+/// The Docker lesson, typed: `build -t app .`, every step cached on the rebuild, `run --rm
+/// app`, a changed file re-runs its `COPY` and what follows (saying why), `history`, `-q`.
+#[test]
+fn build_rebuild_run_through_bw() {
+    let sh = Shell::new();
+    sh.import_busybox();
+    sh.write("Dockerfile", DOCKERFILE);
+    sh.write("message.txt", "hello\n");
+    let first = sh.ok("build -t app .").stdout;
+    assert!(!first.contains("CACHED"), "{first}");
+    assert!(
+        first.contains("naming to docker.io/library/app:latest"),
+        "{first}"
+    );
+
+    let again = sh.ok("build -t app .").stdout;
+    let steps: Vec<&str> = again.lines().filter(|l| l.contains("/5] ")).collect();
+    assert_eq!(steps.len(), 5, "{again}");
+    let cached = again.lines().filter(|l| l.ends_with(" CACHED")).count();
+    assert_eq!(cached, 4, "every step after FROM cached:\n{again}");
+    assert!(!again.contains("cache miss"), "{again}");
+    assert_eq!(sh.ok("run --rm app").stdout, "HELLO\n");
+
+    sh.write("message.txt", "changed\n");
+    let third = sh.ok("build -t app .").stdout;
+    let workdir = third
+        .lines()
+        .position(|l| l.contains("WORKDIR /app"))
+        .unwrap();
+    assert!(
+        third.lines().nth(workdir + 1).unwrap().ends_with(" CACHED"),
+        "{third}"
+    );
+    assert!(third.contains("cache miss: message.txt changed"), "{third}");
+    assert_eq!(sh.ok("run --rm app").stdout, "CHANGED\n");
+
+    let history = sh.ok("history app").stdout;
+    assert!(
+        history.lines().nth(1).unwrap().contains("CMD [\"cat\""),
+        "{history}"
+    );
+    assert!(history.contains("<missing>"), "{history}");
+    let id = sh.ok("build -q -t app .").stdout;
+    assert_eq!(
+        id,
+        sh.bw(&["inspect", "-f", "{{.Id}}", "app"])
+            .ok("inspect")
+            .stdout
+    );
+
+    let bad = sh.bw(&["build", "-t", "app", "no-such-dir"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("no-such-dir"), "{}", bad.stderr);
+}
+
 /// A detached web server on a published port, as typed: `run -d --name -p`, `ps` (Docker's
 /// columns, filters), `logs`, `exec`, `inspect -f`, `rmi` refused while used, `stop`, `rm`,
 /// `rmi`; `run --rm` with the command's own exit code and streams.
