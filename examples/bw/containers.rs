@@ -383,8 +383,31 @@ pub(crate) async fn exec(engine: &Engine, args: ExecArgs) -> Outcome {
     if args.detach {
         return Ok(0);
     }
+    if let Some(pty) = child.pty.take() {
+        relay_pty(pty, args.interactive).await;
+    }
     let status = child.wait().await?;
     Ok(exit_byte(status.code()))
+}
+
+/// `exec -t`: the process's terminal relayed to ours (raw, with our size) until it closes.
+async fn relay_pty(pty: boxwright::runtime::Pty, interactive: bool) {
+    if let Some((rows, cols)) = crate::tty::size() {
+        let _ = pty.resize(rows, cols);
+    }
+    let _raw = if interactive {
+        crate::tty::RawMode::enter()
+    } else {
+        None
+    };
+    let (mut from, mut to) = tokio::io::split(pty);
+    if interactive {
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut to).await;
+        });
+    }
+    // The terminal ends with EIO once the process and its children are gone.
+    let _ = tokio::io::copy(&mut from, &mut tokio::io::stdout()).await;
 }
 
 /// `bw rm`.

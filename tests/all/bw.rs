@@ -551,6 +551,74 @@ fn push_pull_login_through_bw() {
     );
 }
 
+/// Named volumes, `create` then `start -a` with the command's code, `logs --tail`, `wait`,
+/// `container prune`, and `save` / `load` into another root.
+#[test]
+fn volumes_lifecycle_save_load_through_bw() {
+    let sh = Shell::new();
+    sh.import_busybox();
+    assert_eq!(sh.ok("volume create data").stdout, "data\n");
+    let write = [
+        "run",
+        "--name",
+        "writer",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ];
+    sh.bw(&write).ok("run -v data");
+    sh.ok("rm writer");
+    let read = sh.ok("run --name reader -v data:/data busybox cat /data/f");
+    assert_eq!(read.stdout, "kept\n");
+    let refused = sh.bw(&["volume", "rm", "data"]);
+    assert_eq!(refused.code, 1, "in use by reader: {}", refused.stdout);
+    assert!(refused.stderr.contains("in use"), "{}", refused.stderr);
+    sh.ok("rm reader");
+    let volumes = sh.ok("volume ls").stdout;
+    assert_eq!(volumes, "DRIVER    VOLUME NAME\nlocal     data\n");
+    let name = sh.bw(&["volume", "inspect", "-f", "{{.Name}} {{.Driver}}", "data"]);
+    assert_eq!(name.ok("volume inspect").stdout, "data local\n");
+    sh.ok("volume rm data");
+    assert_eq!(sh.ok("volume ls -q").stdout, "");
+
+    let id = sh
+        .bw(&[
+            "create",
+            "--name",
+            "c1",
+            "busybox",
+            "sh",
+            "-c",
+            "echo one; echo two; exit 2",
+        ])
+        .ok("create")
+        .stdout;
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ps = sh.ok("ps -a").stdout;
+    assert!(
+        ps.lines()
+            .any(|l| l.ends_with("c1") && l.contains("Created")),
+        "{ps}"
+    );
+    let start = sh.bw(&["start", "-a", "c1"]);
+    assert_eq!((start.code, start.stdout.as_str()), (2, "one\ntwo\n"));
+    assert_eq!(sh.ok("wait c1").stdout, "2\n");
+    assert_eq!(sh.ok("logs --tail 1 c1").stdout, "two\n");
+    let pruned = sh.ok("container prune -f").stdout;
+    assert!(pruned.contains(id.trim()), "{pruned}");
+    assert_eq!(sh.ok("ps -a -q").stdout, "");
+
+    sh.ok("save -o saved.tar busybox");
+    let other = Shell::new();
+    let tar = sh.cwd.path().join("saved.tar");
+    let loaded = other.bw(&["load", "-i", tar.to_str().unwrap()]).ok("load");
+    assert_eq!(loaded.stdout, "Loaded image: busybox:latest\n");
+    assert_eq!(other.ok("run --rm busybox echo loaded").stdout, "loaded\n");
+}
+
 /// The `-f` template evaluator's own unit tests, run in this binary (`cargo test` does not run
 /// an example's tests).
 #[path = "../../examples/bw/template.rs"]
