@@ -21,7 +21,8 @@ pub(crate) struct Progress {
 
 enum Mode {
     Quiet,
-    Lines,
+    /// Plain lines, on stderr when `true`.
+    Lines(bool),
     Bars(MultiProgress),
 }
 
@@ -34,8 +35,23 @@ impl Progress {
         } else if !plain && std::io::stdout().is_terminal() {
             Mode::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stdout()))
         } else {
-            Mode::Lines
+            Mode::Lines(false)
         };
+        Progress::with_mode(mode)
+    }
+
+    /// As [`Progress::new`] but on stderr, for work before a command whose stdout is the
+    /// container's (`run` pulling its image).
+    pub(crate) fn on_stderr() -> Progress {
+        let mode = if std::io::stderr().is_terminal() {
+            Mode::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+        } else {
+            Mode::Lines(true)
+        };
+        Progress::with_mode(mode)
+    }
+
+    fn with_mode(mode: Mode) -> Progress {
         Progress {
             mode,
             bars: HashMap::new(),
@@ -43,11 +59,18 @@ impl Progress {
         }
     }
 
+    fn print(&self, text: &str) {
+        match self.mode {
+            Mode::Lines(true) => eprintln!("{text}"),
+            _ => format::println(text),
+        }
+    }
+
     /// Prints a line (above the bars on a terminal).
     pub(crate) fn line(&self, text: &str) {
         match &self.mode {
             Mode::Quiet => {}
-            Mode::Lines => format::println(text),
+            Mode::Lines(_) => self.print(text),
             Mode::Bars(multi) => {
                 let _ = multi.println(text);
             }
@@ -65,13 +88,13 @@ impl Progress {
         };
         match &self.mode {
             Mode::Quiet => {}
-            Mode::Lines => match event.kind {
-                ProgressKind::Started => format::println(&format!("{id}: {doing}")),
-                ProgressKind::Skipped => format::println(&format!("{id}: {there}")),
+            Mode::Lines(_) => match event.kind {
+                ProgressKind::Started => self.print(&format!("{id}: {doing}")),
+                ProgressKind::Skipped => self.print(&format!("{id}: {there}")),
                 ProgressKind::Mounted => {
-                    format::println(&format!("{id}: Mounted from another repository"))
+                    self.print(&format!("{id}: Mounted from another repository"))
                 }
-                ProgressKind::Done => format::println(&format!("{id}: {done}")),
+                ProgressKind::Done => self.print(&format!("{id}: {done}")),
                 _ => {}
             },
             Mode::Bars(multi) => {
@@ -100,32 +123,29 @@ impl Progress {
         }
     }
 
-    /// A build step starts: a spinner with its text on a terminal, the text as a line
-    /// otherwise.
+    /// A build step starts: its text as a line, and on a terminal a spinner below the lines
+    /// with the running step and its time (cleared when the next step starts).
     pub(crate) fn step(&mut self, text: &str) {
-        match &self.mode {
-            Mode::Quiet => {}
-            Mode::Lines => format::println(text),
-            Mode::Bars(multi) => {
-                if let Some(old) = self.spinner.take() {
-                    old.finish();
-                }
-                let spinner = multi.add(ProgressBar::new_spinner());
-                spinner.set_style(
-                    ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                spinner.set_message(text.to_owned());
-                spinner.enable_steady_tick(Duration::from_millis(100));
-                self.spinner = Some(spinner);
+        self.line(text);
+        if let Mode::Bars(multi) = &self.mode {
+            if let Some(old) = self.spinner.take() {
+                old.finish_and_clear();
             }
+            let spinner = multi.add(ProgressBar::new_spinner());
+            spinner.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            spinner.set_message(text.to_owned());
+            spinner.enable_steady_tick(Duration::from_millis(100));
+            self.spinner = Some(spinner);
         }
     }
 
     /// Ends the bars, leaving their last state on the screen.
     pub(crate) fn finish(&mut self) {
         if let Some(s) = self.spinner.take() {
-            s.finish();
+            s.finish_and_clear();
         }
         for (_, bar) in self.bars.drain() {
             if !bar.is_finished() {

@@ -71,38 +71,42 @@ pub(crate) async fn logout(engine: &Engine, args: LogoutArgs) -> Outcome {
 /// `bw pull NAME[:TAG|@DIGEST]`: a bar per layer, then Docker's `Digest:`, `Status:` and the
 /// full name.
 pub(crate) async fn pull(engine: &Engine, args: PullArgs) -> Outcome {
+    let name = pull_image(engine, &args, Progress::new(args.quiet, false)).await?;
+    format::println(&name);
+    Ok(0)
+}
+
+/// Pulls with Docker's lines and a bar per layer shown by `progress`; the full name pulled.
+pub(crate) async fn pull_image(
+    engine: &Engine,
+    args: &PullArgs,
+    mut progress: Progress,
+) -> Result<String, Failure> {
     if args.platform.is_some() {
         return Err(Failure::usage(
             "pull --platform is not supported: images are pulled for this host's platform",
         ));
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<boxwright::builder::PullProgress>();
-    let quiet = args.quiet;
+    let (name, tag) = split_tag(&args.image);
+    progress.line(&format!("{tag}: Pulling from {name}"));
     let printer = tokio::spawn(async move {
-        let mut progress = Progress::new(quiet, false);
         while let Some(p) = rx.recv().await {
             progress.blob(&p.event, false);
         }
-        progress.finish();
+        progress
     });
-    if !quiet {
-        let (name, tag) = split_tag(&args.image);
-        format::println(&format!("{tag}: Pulling from {name}"));
-    }
     let pulled = engine.pull(&args.image, Some(tx)).await;
-    let _ = printer.await;
+    let mut progress = printer.await.map_err(Failure::from_error)?;
+    progress.finish();
     let report = pulled?;
-    if !quiet {
-        format::println(&format!("Digest: {}", report.digest));
-        let status = if report.up_to_date() {
-            format!("Status: Image is up to date for {}", args.image)
-        } else {
-            format!("Status: Downloaded newer image for {}", args.image)
-        };
-        format::println(&status);
-    }
-    format::println(&report.name);
-    Ok(0)
+    progress.line(&format!("Digest: {}", report.digest));
+    progress.line(&if report.up_to_date() {
+        format!("Status: Image is up to date for {}", args.image)
+    } else {
+        format!("Status: Downloaded newer image for {}", args.image)
+    });
+    Ok(report.name)
 }
 
 /// `bw push NAME[:TAG]`: a bar per layer, then Docker's `TAG: digest: … size: …` line.

@@ -5,9 +5,13 @@
 use boxwright::runtime::{AttachOptions, Network, PortMapping};
 use boxwright::{Engine, RunOptions, VolumeSpec};
 
-use crate::cli::RunArgs;
+use boxwright::store::StoreError;
+
+use crate::cli::{PullArgs, RunArgs};
 use crate::containers::relay;
 use crate::format;
+use crate::progress::Progress;
+use crate::EXIT_ENGINE;
 use crate::{Failure, Outcome};
 
 /// `bw run`: prints the ID with `-d`; otherwise relays the output and exits with the
@@ -43,7 +47,25 @@ pub(crate) async fn create(engine: &Engine, args: RunArgs) -> Outcome {
 /// `--pull always|missing|never`.
 async fn pull_policy(engine: &Engine, image: &str, policy: &str) -> Result<(), Failure> {
     match policy {
-        "missing" => Ok(()),
+        "missing" => match engine.image(image).await {
+            // As Docker: say so on stderr, and show the pull there (stdout is the container's).
+            Err(boxwright::Error::Store(StoreError::NotFound { .. })) => {
+                eprintln!("Unable to find image '{image}' locally");
+                let args = PullArgs {
+                    quiet: false,
+                    platform: None,
+                    image: image.to_owned(),
+                };
+                crate::registry::pull_image(engine, &args, Progress::on_stderr())
+                    .await
+                    .map(drop)
+                    .map_err(|f| Failure {
+                        code: EXIT_ENGINE,
+                        ..f
+                    })
+            }
+            _ => Ok(()),
+        },
         "always" => {
             engine.pull(image, None).await.map_err(Failure::run)?;
             Ok(())

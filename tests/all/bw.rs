@@ -18,11 +18,24 @@ fn bw_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile = exe.parent().and_then(Path::parent).unwrap();
     let bw = profile.join("examples/bw");
-    assert!(
-        bw.exists(),
-        "{} is missing: cargo test builds it (feature set run+build+registry)",
-        bw.display()
-    );
+    let built = std::fs::metadata(&bw)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: `cargo test -p boxwright` builds it (`--test all` alone does not)",
+                bw.display()
+            )
+        });
+    // `cargo test --test all` alone does not rebuild examples: refuse a stale binary.
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bw");
+    for entry in std::fs::read_dir(&sources).unwrap() {
+        let modified = entry.unwrap().metadata().unwrap().modified().unwrap();
+        assert!(
+            modified <= built,
+            "{} is older than its sources: `cargo build --example bw` first",
+            bw.display()
+        );
+    }
     bw
 }
 
@@ -409,7 +422,18 @@ fn bad_input_gives_dockers_exit_codes() {
     let missing = format!("127.0.0.1:{port}/nothing:1");
     let run = sh.bw(&["run", "--rm", &missing]);
     assert_eq!(run.code, 125, "{}", run.stderr);
-    assert!(run.stderr.starts_with("bw: "), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with(&format!("Unable to find image '{missing}' locally\n")),
+        "{}",
+        run.stderr
+    );
+    let error = run.stderr.lines().last().unwrap();
+    assert!(
+        error.starts_with(&format!("bw: pulling {missing} failed: ")),
+        "{error}"
+    );
+    assert_eq!(run.stdout, "");
     assert!(
         run.stderr.to_lowercase().contains("connection refused"),
         "{}",
