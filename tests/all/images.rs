@@ -358,3 +358,76 @@ async fn import_a_tarball_with_config_and_message() {
         "imported\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_now_reclaims_the_space_of_removed_images() {
+    use boxwright::store::BlobStore as _;
+    let (_dir, engine) = engine();
+    busybox(&engine, "busybox").await;
+    child_image(&engine, "busybox", "app", &[("hello", "hi\n")]);
+    let now = boxwright::ImagePruneOptions::default().grace(std::time::Duration::ZERO);
+    // The child's own blobs go (its layer, config, manifest); busybox's layer stays.
+    engine.rmi("app", false).await.unwrap();
+    let report = engine.image_prune_with(now.clone()).await.unwrap();
+    assert!(
+        report.space_reclaimed > 0 && report.space_reclaimed < 100_000,
+        "{report:?}"
+    );
+    assert_eq!(report.gc.blobs_removed.len(), 3);
+    assert!(engine.image("busybox").await.is_ok());
+    assert!(engine.store().fsck().unwrap().is_empty());
+    engine.rmi("busybox", false).await.unwrap();
+    let report = engine.image_prune_with(now).await.unwrap();
+    assert!(report.space_reclaimed > 1_000_000, "{report:?}");
+    assert!(engine.store().blobs().list().unwrap().is_empty());
+    assert!(engine.store().fsck().unwrap().is_empty());
+}
+
+#[cfg(feature = "build")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_keeps_the_build_caches_layers() {
+    use std::sync::Arc;
+
+    use boxwright::builder::{BuildRequest, Builder, DockerfileSource, LocalOnly, RefuseRun};
+    use boxwright::store::BlobStore as _;
+
+    let (dir, engine) = engine();
+    busybox(&engine, "busybox").await;
+    let context = dir.path().join("context");
+    std::fs::create_dir(&context).unwrap();
+    std::fs::write(context.join("hello"), "hello\n").unwrap();
+    let builder = Builder::new(
+        engine.store().clone(),
+        Arc::new(RefuseRun),
+        Arc::new(LocalOnly),
+    );
+    let request = || {
+        let mut r = BuildRequest::new(
+            DockerfileSource::Text {
+                name: "Dockerfile".into(),
+                text: "FROM busybox\nCOPY hello /hello\n".into(),
+            },
+            &context,
+        );
+        r.tags = vec!["app".into()];
+        r
+    };
+    let first = builder.build(request(), None).await.unwrap();
+    let layer = first.steps.last().unwrap().layer.clone().unwrap();
+    assert!(!first.steps.last().unwrap().cached);
+
+    // The image goes; the cache record still names its COPY layer, so gc keeps it.
+    engine.rmi("app", false).await.unwrap();
+    let now = boxwright::ImagePruneOptions::default().grace(std::time::Duration::ZERO);
+    engine.image_prune_with(now).await.unwrap();
+    assert!(
+        engine.store().blobs().has(&layer).unwrap(),
+        "the cache's layer survives"
+    );
+    let again = builder.build(request(), None).await.unwrap();
+    assert!(
+        again.steps.last().unwrap().cached,
+        "the COPY step hits the cache"
+    );
+    assert_eq!(again.image_id, first.image_id);
+}
