@@ -431,3 +431,38 @@ async fn prune_keeps_the_build_caches_layers() {
     );
     assert_eq!(again.image_id, first.image_id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_tags_and_imports_on_one_root_keep_every_entry() {
+    let (_dir, engine) = engine();
+    busybox(&engine, "busybox").await;
+    let rootfs = busybox_rootfs();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            engine.tag("busybox", &format!("many/t{i}")).await.unwrap();
+        }));
+    }
+    for i in 0..4 {
+        // Engines opened on the same root separately, as other processes would.
+        let other = boxwright::Engine::open(engine.root()).unwrap();
+        let dir = rootfs.path().to_path_buf();
+        tasks.push(tokio::spawn(async move {
+            other
+                .import(
+                    ImportFrom::Dir(dir),
+                    Some(&format!("imported/i{i}")),
+                    ImportOptions::default(),
+                )
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(engine.images(Some("many/*")).await.unwrap().len(), 12);
+    assert_eq!(engine.images(Some("imported/*")).await.unwrap().len(), 4);
+    assert!(engine.store().fsck().unwrap().is_empty());
+}

@@ -234,3 +234,35 @@ async fn push_sends_the_index_the_store_holds() {
         image.manifest_digest
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pulls_into_one_root_keep_every_tag() {
+    let reg = Registry::start();
+    let (_dir, engine) = engine();
+    busybox(&engine, "busybox").await;
+    let names: Vec<String> = (0..4)
+        .map(|i| format!("{}/many/app:{i}", reg.host()))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        child_image(&engine, "busybox", name, &[("n", &i.to_string())]);
+        engine.push(name, None).await.unwrap();
+    }
+    let (_dir2, fresh) = engine_fresh();
+    let mut tasks = Vec::new();
+    for name in names.clone() {
+        let fresh = fresh.clone();
+        tasks.push(tokio::spawn(async move {
+            fresh.pull(&name, None).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for name in &names {
+        assert_eq!(
+            fresh.image(name).await.unwrap().id,
+            engine.image(name).await.unwrap().id
+        );
+    }
+    assert!(fresh.store().fsck().unwrap().is_empty());
+}
