@@ -466,3 +466,33 @@ async fn concurrent_tags_and_imports_on_one_root_keep_every_entry() {
     assert_eq!(engine.images(Some("imported/*")).await.unwrap().len(), 4);
     assert!(engine.store().fsck().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_of_an_untagged_image_says_its_id() {
+    let (dir, engine) = engine();
+    busybox(&engine, "busybox").await;
+    let child = child_image(&engine, "busybox", "app", &[("hello", "hi\n")]);
+    // The tag moves to busybox: the child stays, untagged.
+    engine.tag("busybox", "app").await.unwrap();
+    let archive = dir.path().join("untagged.tar");
+    engine
+        .save_to(&[&child.digest()[..12]], &archive)
+        .await
+        .unwrap();
+    let (_dir2, fresh) = engine_fresh();
+    let loaded = fresh.load_from(&archive).await.unwrap();
+    assert!(loaded.names.is_empty());
+    assert_eq!(loaded.untagged, [child.clone()]);
+    assert_eq!(loaded.lines(), [format!("Loaded image ID: {child}")]);
+    assert_eq!(fresh.image(&child.digest()[..12]).await.unwrap().id, child);
+    // A missing archive is an error naming the path, with the system's cause.
+    let err = fresh
+        .load_from(dir.path().join("nope.tar"))
+        .await
+        .unwrap_err();
+    let report = err.report().to_string();
+    assert!(
+        report.contains("nope.tar") && report.contains("No such file"),
+        "{report}"
+    );
+}
