@@ -482,7 +482,7 @@ async fn load_of_an_untagged_image_says_its_id() {
     let (_dir2, fresh) = engine_fresh();
     let loaded = fresh.load_from(&archive).await.unwrap();
     assert!(loaded.names.is_empty());
-    assert_eq!(loaded.untagged, [child.clone()]);
+    assert_eq!(loaded.untagged, std::slice::from_ref(&child));
     assert_eq!(loaded.lines(), [format!("Loaded image ID: {child}")]);
     assert_eq!(fresh.image(&child.digest()[..12]).await.unwrap().id, child);
     // A missing archive is an error naming the path, with the system's cause.
