@@ -85,6 +85,18 @@ pub enum Error {
     /// A task on tokio's blocking pool panicked or was cancelled.
     #[error("a blocking task of the engine failed")]
     Task(#[source] tokio::task::JoinError),
+    /// An image's layers could not be unpacked as snapshots (the lower dirs of a container).
+    #[error(transparent)]
+    Snapshot(#[from] boxwright_layer_store::SnapshotError),
+    /// A container's changes could not be written as a layer (`docker commit`).
+    #[error("writing the layer of container {container} failed")]
+    Layer {
+        /// The container as given.
+        container: String,
+        /// Why.
+        #[source]
+        source: boxwright_layer_store::CreateError,
+    },
     /// `save` or `load` failed: an archive that cannot be read or written, a blob that is not
     /// what the archive says.
     #[error(transparent)]
@@ -109,6 +121,25 @@ pub enum Error {
         /// Why.
         #[source]
         source: BoxError,
+    },
+    /// A host file starts like an ELF file but its headers do not parse.
+    #[error("reading the ELF headers of {path} failed")]
+    Elf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: object::read::Error,
+    },
+    /// A shared library a host program needs is in none of the loader's directories.
+    #[error("{library}, needed by {needed_by}, is in none of {}", searched.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "))]
+    LibraryNotFound {
+        /// The library's name as the program asks for it (`libc.so.6`).
+        library: String,
+        /// The program or library that needs it.
+        needed_by: PathBuf,
+        /// The directories searched, in order.
+        searched: Vec<PathBuf>,
     },
 }
 

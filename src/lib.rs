@@ -21,6 +21,8 @@
 //!
 //! All three are on by default.
 
+#[cfg(feature = "run")]
+mod container;
 mod engine;
 mod error;
 mod image;
@@ -29,8 +31,20 @@ mod image;
 #[path = "registry/mod.rs"]
 mod remote;
 
+#[cfg(feature = "run")]
+pub use container::{
+    parse_signal, CommitOptions, ContainerConfig, ContainerDetails, PsFilter, PsOptions,
+    RunOptions, VolumeSpec, ANNOTATION_CONFIG,
+};
+
 #[cfg(feature = "registry")]
 pub use boxwright_builder::PullProgress;
+// Build and host images (the `wip-build` helper's lines).
+#[cfg(feature = "build")]
+pub mod build;
+mod hostimage;
+pub use hostimage::HostImage;
+
 pub use engine::{Engine, ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_NAME};
 pub use error::{BoxError, Error, Report, Result};
 pub use image::{

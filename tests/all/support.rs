@@ -1,18 +1,24 @@
-//! Shared fixtures: an engine on a temp root, busybox images, a child image made as a build
-//! step would make it, a container made through the runtime, a real registry on 127.0.0.1.
+//! Shared fixtures: an engine on a temp root, busybox images (a few applets, or every applet
+//! with /etc files), a child image made as a build step would make it, a container made through
+//! the runtime, a real registry on 127.0.0.1, bounded polls and an HTTP GET on 127.0.0.1.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use boxwright::store::{BlobStore as _, CreateOptions, Digest, LayerSource};
+use boxwright::store::{
+    import, BlobStore as _, CreateOptions, Digest, Image, ImportOptions as StoreImportOptions,
+    ImportSource, LayerSource,
+};
 use boxwright::{Engine, ImportFrom, ImportOptions};
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
+use serde_json::json;
 
 pub const BUSYBOX: &str = "/bin/busybox";
 pub const REGISTRY: &str = "/usr/bin/docker-registry";
@@ -38,7 +44,7 @@ pub fn docker_config() -> &'static Path {
 pub fn engine() -> (tempfile::TempDir, Engine) {
     LazyLock::force(&DOCKER_CONFIG);
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(dir.path().join("root")).unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
     (dir, engine)
 }
 
@@ -295,4 +301,143 @@ fn wait_ready(child: &mut Child, port: u16) -> bool {
 /// A second engine on its own fresh root (for save/load and pull into an empty store).
 pub fn engine_fresh() -> (tempfile::TempDir, Engine) {
     engine()
+}
+
+/// Generous, only so that a broken test fails instead of hanging: never a timing assertion.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
+
+/// An engine on a fresh root holding `busybox:latest` (see [`import_busybox`]).
+pub(crate) fn engine_with_busybox() -> (tempfile::TempDir, Engine) {
+    let (root, engine) = engine();
+    import_busybox(&engine, "busybox");
+    (root, engine)
+}
+
+/// Imports a busybox image named `name`: `/bin/busybox` with one symlink per applet,
+/// `/etc/passwd` and `/etc/group` (root, nobody), `/tmp`, `/root`; config `PATH` and
+/// `Cmd ["sh"]`.
+pub(crate) fn import_busybox(engine: &Engine, name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    fill_busybox(dir.path());
+    let opts = StoreImportOptions {
+        name: Some(name.to_owned()),
+        config: json!({
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["sh"],
+        }),
+        ..StoreImportOptions::default()
+    };
+    import(engine.store(), ImportSource::Directory(dir.path()), &opts).unwrap();
+}
+
+/// Fills `root` with the busybox tree.
+pub(crate) fn fill_busybox(root: &Path) {
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for d in ["bin", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8(list.stdout).unwrap().lines() {
+        if applet != "busybox" {
+            symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+}
+
+/// Polls `done` until it holds; panics, saying it waited for `what`, once [`PATIENCE`] is
+/// spent.
+pub(crate) async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The reply to `GET path` on `addr`, retried until something answers.
+pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Ok(mut conn) = tokio::net::TcpStream::connect(addr).await {
+                let _ = conn
+                    .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+                    .await;
+                let mut reply = Vec::new();
+                let _ = conn.read_to_end(&mut reply).await;
+                if !reply.is_empty() {
+                    return String::from_utf8_lossy(&reply).into_owned();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a page through the published port")
+}
+
+/// What is in `dir` (names, sorted), for "nothing left behind" checks.
+pub(crate) fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// The busybox applets the tests' images link.
+pub const BUSYBOX_APPLETS: [&str; 14] = [
+    "sh", "cat", "echo", "ls", "tr", "wc", "true", "false", "sleep", "env", "mkdir", "rm", "touch",
+    "grep",
+];
+
+/// Imports a busybox root file system (Debian's `/bin/busybox`, applets as links, `/etc`
+/// with root) as the image `name`.
+pub fn busybox_image(engine: &Engine, name: &str) -> Image {
+    let dir = tempfile::tempdir().expect("a staging directory");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
+    for applet in BUSYBOX_APPLETS {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    let options = StoreImportOptions {
+        name: Some(name.to_owned()),
+        config: serde_json::json!({"Env": ["PATH=/bin"], "Cmd": ["sh"]}),
+        ..StoreImportOptions::default()
+    };
+    import(engine.store(), ImportSource::Directory(root), &options).expect("importing busybox")
+}
+
+/// Writes `files` (path, contents) under `dir`, making parents.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
