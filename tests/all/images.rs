@@ -496,3 +496,24 @@ async fn load_of_an_untagged_image_says_its_id() {
         "{report}"
     );
 }
+
+#[cfg(feature = "run")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmi_refuses_an_image_a_facade_container_uses() {
+    let (_dir, engine) = engine();
+    let id = busybox(&engine, "busybox").await;
+    // Made by the facade's create: the image ID it records is the one rmi looks for.
+    let container = engine
+        .create("busybox", boxwright::RunOptions::new().cmd(["true"]))
+        .await
+        .unwrap();
+    for what in ["busybox", &id.digest()[..12]] {
+        let err = engine.rmi(what, false).await.unwrap_err();
+        assert!(matches!(err, Error::ImageInUse { .. }), "{what}: {err}");
+    }
+    engine.image_prune(true).await.unwrap();
+    assert_eq!(engine.image("busybox").await.unwrap().id, id);
+    engine.rm(&container, Default::default()).await.unwrap();
+    let lines = engine.rmi("busybox", false).await.unwrap();
+    assert_eq!(lines.last(), Some(&RmiLine::Deleted(id)));
+}

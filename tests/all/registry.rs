@@ -81,10 +81,30 @@ async fn push_then_pull_into_an_empty_root_and_run() {
     assert_eq!(fresh.image(&name).await.unwrap().id, id);
     assert_eq!(fresh.history(&name).await.unwrap().len(), 3);
     #[cfg(feature = "run")]
-    assert_eq!(
-        run_image(&fresh, &name, &["cat", "/hello"]).await,
-        "hi from the registry\n"
-    );
+    {
+        // Through the runtime alone (the layers' snapshots), and through the facade's run.
+        assert_eq!(
+            run_image(&fresh, &name, &["cat", "/hello"]).await,
+            "hi from the registry\n"
+        );
+        let id = fresh
+            .run(&name, boxwright::RunOptions::new().cmd(["cat", "/hello"]))
+            .await
+            .unwrap();
+        assert_eq!(fresh.wait(&id).await.unwrap(), 0);
+        let mut logs = fresh
+            .logs(&id, &boxwright::runtime::LogOptions::default())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(chunk) = logs.next_chunk().await.unwrap() {
+            out.extend_from_slice(&chunk.data);
+        }
+        assert_eq!(String::from_utf8_lossy(&out), "hi from the registry\n");
+        // The pulled image is now in use: rmi refuses it.
+        let err = fresh.rmi(&name, false).await.unwrap_err();
+        assert!(matches!(err, Error::ImageInUse { .. }), "{err}");
+    }
     // Pulling again moves no blob.
     assert!(fresh.pull(&name, None).await.unwrap().up_to_date());
     // An unknown tag is an error naming it.
