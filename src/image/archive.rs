@@ -202,10 +202,20 @@ impl Engine {
                 platform: e.platform().clone(),
                 ..Default::default()
             };
-            let mut config = options.config;
-            if !config.is_null() || !options.changes.is_empty() {
+            if !options.config.is_null() || !options.changes.is_empty() {
+                let mut config = match options.config {
+                    Value::Object(config) => config,
+                    Value::Null => serde_json::Map::new(),
+                    other => {
+                        return Err(Error::invalid(
+                            "import config",
+                            other.to_string(),
+                            "not a JSON object",
+                        ))
+                    }
+                };
                 change::apply_changes(&mut config, &options.changes)?;
-                opts.config = config;
+                opts.config = Value::Object(config);
             }
             let image = match from {
                 ImportFrom::Dir(dir) => {
