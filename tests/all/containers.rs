@@ -434,3 +434,68 @@ async fn bad_input_is_a_typed_error_and_leaves_nothing() {
     assert_eq!(engine.container_prune().await.unwrap().len(), 17);
     nothing_left();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_by_id_prefix_logs_tail_and_timestamps_and_attach() {
+    let (_root, engine) = engine_with_busybox();
+    let image = engine.image("busybox").await.unwrap();
+    let id = engine
+        .run(
+            &image.id.digest()[..8],
+            RunOptions::new().interactive(true).cmd([
+                "sh",
+                "-c",
+                "echo one; echo two; echo three; read line; echo got $line",
+            ]),
+        )
+        .await
+        .unwrap();
+    let details = engine.container_inspect(&id).await.unwrap();
+    assert_eq!(
+        details.image_id.as_deref(),
+        Some(image.id.to_string().as_str())
+    );
+    assert_eq!(details.image_name.as_deref(), Some(&image.id.digest()[..8]));
+    crate::support::wait_until("three lines", async || {
+        logs(&engine, &id).await == "one\ntwo\nthree\n"
+    })
+    .await;
+    let opts = boxwright::runtime::LogOptions {
+        tail: Some(1),
+        ..Default::default()
+    };
+    let mut tail = engine.logs(&id, &opts).await.unwrap();
+    let chunk = tail.next_chunk().await.unwrap().unwrap();
+    assert_eq!(chunk.data, b"three\n");
+    assert!(tail.next_chunk().await.unwrap().is_none());
+    let opts = boxwright::runtime::LogOptions {
+        timestamps: true,
+        ..Default::default()
+    };
+    let mut stamped = String::new();
+    let mut reader = engine.logs(&id, &opts).await.unwrap();
+    tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut stamped)
+        .await
+        .unwrap();
+    let lines: Vec<&str> = stamped.lines().collect();
+    assert_eq!(lines.len(), 3, "{stamped}");
+    for (line, word) in lines.iter().zip(["one", "two", "three"]) {
+        let (time, text) = line.split_once(' ').unwrap();
+        assert!(time.ends_with('Z') && time.contains('T'), "{line}");
+        assert_eq!(text, word);
+    }
+    // Attach: the command reads what this client writes.
+    let mut attached = engine.attach(&id, AttachOptions::default()).await.unwrap();
+    // Kept open until the end: closing it would end this attachment (no stdin-once).
+    let mut stdin = attached.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, b"hello\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = attached.next_chunk().await.unwrap() {
+        out.extend_from_slice(&chunk.data);
+    }
+    assert_eq!(String::from_utf8_lossy(&out), "got hello\n");
+    assert_eq!(attached.wait().await.unwrap(), 0);
+    drop(stdin);
+}
