@@ -499,3 +499,93 @@ async fn an_image_by_id_prefix_logs_tail_and_timestamps_and_attach() {
     assert_eq!(attached.wait().await.unwrap(), 0);
     drop(stdin);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostname_network_none_read_only_init_and_limits() {
+    let (_root, engine) = engine_with_busybox();
+    let script = "hostname; ip -o link | wc -l; touch /x 2>/dev/null || echo read-only; \
+                  tr '\\0' ' ' < /proc/1/cmdline; echo; \
+                  cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; true";
+    let opts = RunOptions::new()
+        .hostname("box")
+        .network(boxwright::runtime::Network::None)
+        .read_only(true)
+        .init(true)
+        .memory(64 << 20)
+        .pids_limit(32)
+        .cmd(["sh", "-c", script]);
+    let mut attached = engine
+        .run_attached("busybox", opts, AttachOptions::default())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = attached.next_chunk().await.unwrap() {
+        out.extend_from_slice(&chunk.data);
+    }
+    assert_eq!(attached.wait().await.unwrap(), 0);
+    let out = String::from_utf8_lossy(&out);
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[..3], ["box", "1", "read-only"], "{out}");
+    assert_eq!(lines[3], "init", "{out}");
+    assert_eq!(lines[4], (64u64 << 20).to_string(), "{out}");
+    // Ports need the default network.
+    let err = engine
+        .create(
+            "busybox",
+            RunOptions::new()
+                .network(boxwright::runtime::Network::None)
+                .publish("8080:80".parse().unwrap()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, boxwright::Error::Invalid { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn volume_create_ls_inspect_rm_prune() {
+    let (_root, engine) = engine_with_busybox();
+    let named = engine.volume_create(Some("keep")).await.unwrap();
+    assert_eq!(named.name, "keep");
+    let anon = engine.volume_create(None).await.unwrap();
+    assert!(anon.anonymous);
+    let mut names: Vec<String> = engine
+        .volume_ls()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    names.sort();
+    let mut want = vec!["keep".to_owned(), anon.name.clone()];
+    want.sort();
+    assert_eq!(names, want);
+    // In use: refused unless forced.
+    let id = engine
+        .create(
+            "busybox",
+            RunOptions::new().volume("keep:/data".parse().unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.volume_inspect("keep").await.unwrap().users,
+        std::slice::from_ref(&id)
+    );
+    assert!(matches!(
+        engine.volume_rm("keep", false).await,
+        Err(boxwright::Error::Runtime(
+            boxwright::runtime::Error::VolumeInUse { .. }
+        ))
+    ));
+    // Prune: unused anonymous ones; with `all`, unused named ones too.
+    assert_eq!(engine.volume_prune(false).await.unwrap(), [anon.name]);
+    engine.rm(&id, Default::default()).await.unwrap();
+    assert_eq!(engine.volume_prune(true).await.unwrap(), ["keep"]);
+    assert!(engine.volume_ls().await.unwrap().is_empty());
+    assert!(matches!(
+        engine.volume_inspect("keep").await,
+        Err(boxwright::Error::Runtime(
+            boxwright::runtime::Error::NoSuchVolume { .. }
+        ))
+    ));
+}
