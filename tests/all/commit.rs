@@ -130,3 +130,41 @@ async fn a_bad_change_is_refused_and_makes_no_image() {
     );
     assert_eq!(engine.store().images(None).unwrap().len(), before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_commits_keep_every_tag() {
+    let (_root, engine) = engine_with_busybox();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let id = engine
+            .run(
+                "busybox",
+                RunOptions::new().cmd(["sh", "-c", &format!("echo {i} > /n")]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(engine.wait(&id).await.unwrap(), 0);
+        ids.push(id);
+    }
+    let mut tasks = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (engine, id) = (engine.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            engine
+                .commit(&id, CommitOptions::new().reference(format!("many:{i}")))
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for i in 0..6 {
+        let (out, code) = output(
+            &engine,
+            &format!("many:{i}"),
+            RunOptions::new().cmd(["cat", "/n"]),
+        )
+        .await;
+        assert_eq!((out, code), (format!("{i}\n"), 0));
+    }
+}
