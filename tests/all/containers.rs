@@ -354,6 +354,7 @@ async fn bad_input_is_a_typed_error_and_leaves_nothing() {
     let nothing_left = || {
         assert!(entries(&root.path().join("containers")).is_empty());
         assert!(entries(&root.path().join("names")).is_empty());
+        assert!(entries(&root.path().join("trash")).is_empty());
     };
     // A bad port spec.
     let err = "80:http"
@@ -376,6 +377,13 @@ async fn bad_input_is_a_typed_error_and_leaves_nothing() {
         )
         .await
         .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            boxwright::Error::Runtime(boxwright::runtime::Error::PortAllocated { .. })
+        ),
+        "{err:?}"
+    );
     assert!(
         err.report().to_string().contains(&port.to_string()),
         "{}",
