@@ -320,8 +320,9 @@ async fn an_image_volume_is_an_anonymous_volume_and_publish_all_picks_ports() {
     let info = engine.container_inspect(&id).await.unwrap();
     assert_eq!(info.info.ports.len(), 1);
     assert_ne!(info.info.ports[0].host.port(), 0);
-    let port = info.info.ports[0].host.port();
-    let page = http_get(SocketAddr::from(([127, 0, 0, 1], port)), "/f").await;
+    let addr = info.port(80).unwrap();
+    assert_eq!(addr.ip(), std::net::Ipv4Addr::LOCALHOST);
+    let page = http_get(addr, "/f").await;
     assert!(page.contains("kept"), "{page}");
     let volumes = engine.volume_ls().await.unwrap();
     let anon: Vec<_> = volumes.iter().filter(|v| v.anonymous).collect();
