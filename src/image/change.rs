@@ -293,4 +293,69 @@ mod tests {
             "{err}"
         );
     }
+
+    /// The cases written with `commit --change` in mind.
+    mod commit_cases {
+        use serde_json::{json, Map, Value};
+
+        use super::apply_changes;
+
+        fn apply(changes: &[&str]) -> Map<String, Value> {
+            let mut c =
+                json!({"Env": ["PATH=/bin", "APP=/srv"], "Cmd": ["sh"], "WorkingDir": "/srv"})
+                    .as_object()
+                    .cloned()
+                    .unwrap();
+            let changes: Vec<String> = changes.iter().map(|s| s.to_string()).collect();
+            apply_changes(&mut c, &changes).unwrap();
+            c
+        }
+
+        #[test]
+        fn each_kind_of_change() {
+            let c = apply(&[
+                "ENV MODE=prod DIR=$APP/data",
+                "LABEL a=b",
+                "EXPOSE 80 53/udp",
+                "VOLUME /data",
+                "WORKDIR web",
+                "USER nobody",
+                "STOPSIGNAL SIGQUIT",
+                "CMD echo hi",
+                "HEALTHCHECK --interval=5s CMD true",
+            ]);
+            assert_eq!(
+                c["Env"],
+                json!(["PATH=/bin", "APP=/srv", "MODE=prod", "DIR=/srv/data"])
+            );
+            assert_eq!(c["Labels"], json!({"a": "b"}));
+            assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}}));
+            assert_eq!(c["Volumes"], json!({"/data": {}}));
+            assert_eq!(c["WorkingDir"], json!("/srv/web"));
+            assert_eq!(c["User"], json!("nobody"));
+            assert_eq!(c["StopSignal"], json!("SIGQUIT"));
+            assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
+            assert_eq!(
+                c["Healthcheck"],
+                json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000u64})
+            );
+        }
+
+        #[test]
+        fn entrypoint_resets_cmd_unless_cmd_came_first() {
+            let c = apply(&["ENTRYPOINT [\"/entry\"]"]);
+            assert_eq!(c["Cmd"], Value::Null);
+            let c = apply(&["CMD [\"x\"]", "ENTRYPOINT [\"/entry\"]"]);
+            assert_eq!(c["Cmd"], json!(["x"]));
+        }
+
+        #[test]
+        fn build_instructions_are_refused() {
+            let mut c = Map::new();
+            for change in ["RUN true", "COPY a b", "FROM busybox", "NOPE x"] {
+                let err = apply_changes(&mut c, &[change.to_owned()]).unwrap_err();
+                assert!(err.to_string().contains("--change"), "{err}");
+            }
+        }
+    }
 }
