@@ -3,7 +3,8 @@
 //!
 //! See the crate documentation, *Containers on disk*, for the layout and the monitor. This
 //! file holds the store and its lookups; each verb has its file (`create.rs`, `start.rs`,
-//! `stop.rs`, `wait.rs`, `remove.rs`, `exec.rs`, `files.rs`, `attach.rs`, `logs.rs`), an
+//! `stop.rs`, `wait.rs`, `remove.rs`, `exec.rs`, `files.rs`, `attach.rs`, `logs.rs`,
+//! `probe.rs`), an
 //! `impl Containers` importing from here, never the other way.
 
 use std::fs;
@@ -29,6 +30,7 @@ mod files;
 mod lock;
 pub(crate) mod logs;
 pub(crate) mod names;
+mod probe;
 pub(crate) mod record;
 mod remove;
 mod start;
