@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Image builds side by side: boxwright's `build` example (release) against `buildah build
-# --layers` and, when a Docker engine answers, `docker build` — same Dockerfile, same busybox
-# base, on tmpfs.
+# --layers` and, when Debian's docker.io is installed, `docker build` with BuildKit — same
+# Dockerfile, same busybox base, on tmpfs.
 #
 #   benches/build.sh                 # contexts of 2,000 and 20,000 small files
 #   SIZES="2000" RUNS=5 COLD_RUNS=3  # context sizes; hyperfine runs per warm / cold figure
@@ -9,15 +9,22 @@
 # The Dockerfile:   FROM busybox:bench / COPY . /app / RUN find /app -type f | wc -l > /count
 # For each context size: a cold build (empty cache: boxwright from a store holding only the
 # base, buildah with its cache images pruned), a no-change rebuild, and a rebuild after one file
-# changed (a new content before each run). Each figure is hyperfine's median; the ratio is
-# boxwright / buildah (below 1: boxwright is faster). Then the peak RSS of boxwright's cold build
-# of the biggest context (`/usr/bin/time -v`). No figure is asserted.
+# changed (a new content before each run). Each figure is hyperfine's median; the ratios are
+# boxwright / buildah and boxwright / docker (below 1: boxwright is faster). Then the peak RSS of
+# boxwright's cold build of the biggest context (`/usr/bin/time -v`). No figure is asserted.
 #
 # buildah runs as root with its own storage under the work dir (overlay driver), `--isolation
 # oci --runtime runc --network none` (crun refuses this machine's hybrid cgroups; chroot
 # isolation cannot take `--network none`). Everything — the work dir, buildah's images,
-# containers and mounts — is removed on exit. Docker is skipped when `docker info` fails; it is
-# never installed by this script.
+# containers and mounts — is removed on exit.
+#
+# Docker: the script starts its own private engine, Debian's `dockerd` (docker.io, 20.10), with
+# its data root, exec root and socket on the same tmpfs (`--iptables=false --bridge=none`), and
+# drives it with the package's own CLI, `/usr/bin/docker` with DOCKER_BUILDKIT=1 (a newer
+# `docker` earlier on PATH may lack buildx); builds use `--network none`; a cold build follows
+# `docker builder prune -af`. The engine is stopped (SIGTERM, then waited for) on exit. Docker
+# is skipped when the package is not installed or the engine does not answer; it is never
+# installed by this script (`apt-get install docker.io`).
 set -euo pipefail
 
 SIZES=${SIZES:-"2000 20000"}
@@ -34,15 +41,21 @@ cleanup() {
         "${BUILDAH[@]}" rm --all >/dev/null 2>&1
         "${BUILDAH[@]}" rmi --all --force >/dev/null 2>&1
     fi
-    if [[ -n "${DOCKER_OK:-}" ]]; then
-        docker rmi -f bench-app busybox:bench >/dev/null 2>&1
-        docker builder prune -af >/dev/null 2>&1
+    if [[ -n "${DK_PID:-}" ]]; then
+        kill -TERM "$DK_PID" 2>/dev/null
+        wait "$DK_PID" 2>/dev/null
     fi
     # Mounts left under the work dir (deepest first), then the dir.
     awk -v w="$WORK" '$2 ~ "^"w {print $2}' /proc/mounts | sort -r | while read -r m; do
         umount -l "$m"
     done
     rm -rf "$WORK"
+    if [[ -n "${DK:-}" ]]; then
+        awk -v w="$DK" '$2 ~ "^"w {print $2}' /proc/mounts | sort -r | while read -r m; do
+            umount -l "$m"
+        done
+        rm -rf "$DK"
+    fi
 }
 trap cleanup EXIT INT TERM
 
@@ -54,11 +67,27 @@ cd "$REPO"
 cargo build --release -q -p boxwright-builder --features runtime --example build
 BW="$REPO/target/release/examples/build"
 
+# A private Docker engine on tmpfs (short paths: the exec root holds unix sockets).
 DOCKER_OK=""
-if command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1; then
-    DOCKER_OK=1
+DOCKER_BIN=/usr/bin/docker
+if [[ -x /usr/sbin/dockerd && -x $DOCKER_BIN ]]; then
+    DK=$(mktemp -d "$BASE/bwdk.XXXXXX")
+    mkdir -p "$DK/cli"
+    dockerd --iptables=false --bridge=none --data-root "$DK/data" --exec-root "$DK/x" \
+        --pidfile "$DK/pid" -H "unix://$DK/d.sock" >"$DK/log" 2>&1 &
+    DK_PID=$!
+    DOCKER="DOCKER_BUILDKIT=1 DOCKER_CONFIG=$DK/cli $DOCKER_BIN -H unix://$DK/d.sock"
+    for _ in $(seq 300); do
+        if [[ -S "$DK/d.sock" ]] && eval "$DOCKER version" >/dev/null 2>&1; then
+            DOCKER_OK=1
+            break
+        fi
+        kill -0 "$DK_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -n "$DOCKER_OK" ]] || { echo "docker: the private engine did not start:" >&2; tail -5 "$DK/log" >&2; }
 else
-    echo "docker: no engine answers (docker info failed): docker build is skipped"
+    echo "docker: Debian's docker.io is not installed: docker build is skipped"
 fi
 
 # The busybox base: every applet linked, root in /etc/passwd.
@@ -78,7 +107,7 @@ ctr=$("${BUILDAH[@]}" from scratch)
 "${BUILDAH[@]}" commit -q "$ctr" busybox:bench >/dev/null
 "${BUILDAH[@]}" rm "$ctr" >/dev/null
 if [[ -n "$DOCKER_OK" ]]; then
-    tar -C "$WORK/bb" -c . | docker import - busybox:bench >/dev/null
+    tar -C "$WORK/bb" -c . | eval "$DOCKER import - busybox:bench" >/dev/null
 fi
 
 cat >"$WORK/Dockerfile" <<'EOF'
@@ -105,10 +134,10 @@ bw_build() { echo "\"$BW\" --root \"$WORK/bw\" -f \"$WORK/Dockerfile\" -t bench-
 bh_build() {
     echo "${BUILDAH[*]} build -q --layers --pull=never --isolation oci --runtime runc --network none -f \"$WORK/Dockerfile\" -t bench-app \"$1\" >/dev/null 2>&1"
 }
-dk_build() { echo "DOCKER_BUILDKIT=1 docker build -q --network none -f \"$WORK/Dockerfile\" -t bench-app \"$1\" >/dev/null 2>&1"; }
+dk_build() { echo "$DOCKER build -q --network none -f \"$WORK/Dockerfile\" -t bench-app \"$1\" >/dev/null 2>&1"; }
 bw_cold() { echo "rm -rf \"$WORK/bw\" && cp -a \"$WORK/bw-base\" \"$WORK/bw\""; }
 bh_cold() { echo "${BUILDAH[*]} rmi -f bench-app >/dev/null 2>&1; ${BUILDAH[*]} rmi --prune >/dev/null 2>&1; true"; }
-dk_cold() { echo "docker rmi -f bench-app >/dev/null 2>&1; docker builder prune -af >/dev/null 2>&1; true"; }
+dk_cold() { echo "$DOCKER rmi -f bench-app >/dev/null 2>&1; $DOCKER builder prune -af >/dev/null 2>&1; true"; }
 change() { echo "date +%s%N >\"$1/d000/f00000.txt\""; }
 
 # median NAME JSON: hyperfine's median of command NAME, in seconds.
@@ -154,7 +183,9 @@ bench() {
     echo "$line"
 }
 
-echo "boxwright $(git -C "$REPO" rev-parse --short HEAD), $(buildah --version), on $BASE, $(nproc) cores"
+dk_version=""
+[[ -n "$DOCKER_OK" ]] && dk_version=", docker $(eval "$DOCKER version --format '{{.Server.Version}}'") (BuildKit)"
+echo "boxwright $(git -C "$REPO" rev-parse --short HEAD), $(buildah --version)$dk_version, on $BASE, $(nproc) cores"
 echo "medians: cold of $COLD_RUNS runs, rebuilds of $RUNS runs"
 for n in $SIZES; do
     ctx="$WORK/ctx-$n"

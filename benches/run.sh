@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `docker run --rm IMAGE /bin/true` by image name, end to end: resolve the name, prepare the
+# `docker run --rm --network=none IMAGE /bin/true` by image name, end to end: resolve the name, prepare the
 # image's snapshots, mount the overlay with a fresh upper dir, apply the image's config, run,
 # remove the container — `bw` (the facade's CLI example, release build) against
 # `podman run --rm --network=none` on the same image, and `crun run` on a prepared bundle of the
@@ -64,11 +64,11 @@ unshare --mount --propagation private bash -c "
     set -e
     umount /sys/fs/cgroup/unified 2>/dev/null || true
     # Sanity: each runs and exits 0.
-    $BW run --rm $IMAGE /bin/true
+    $BW run --rm --network=none $IMAGE /bin/true
     $CRUN
     $PODMAN
     hyperfine -N --warmup 5 --runs $RUNS --export-json '$WORK/fast.json' \
-        -n 'bw run --rm' '$BW run --rm $IMAGE /bin/true' \
+        -n 'bw run --rm --network=none' '$BW run --rm --network=none $IMAGE /bin/true' \
         -n 'crun run' '$CRUN'
     hyperfine -N --warmup 2 --runs 20 --export-json '$WORK/podman.json' \
         -n 'podman run --rm --network=none' '$PODMAN'
@@ -87,7 +87,7 @@ print()
 print("run --rm IMAGE /bin/true by name, median (ms)")
 for name, ms in med.items():
     print(f"  {name:34} {ms:8.2f}")
-bw = med["bw run --rm"]
+bw = med["bw run --rm --network=none"]
 print(f"  ratio bw / podman: {bw / med['podman run --rm --network=none']:.3f} (goal <= 0.1)")
 print(f"  ratio bw / crun:   {bw / med['crun run']:.2f} (crun runs a prepared bundle: no image work)")
 PY

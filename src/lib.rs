@@ -48,8 +48,8 @@ pub use hostimage::HostImage;
 pub use engine::{Engine, ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_NAME};
 pub use error::{BoxError, Error, Report, Result};
 pub use image::{
-    HistoryEntry, ImageInspect, ImagePruneReport, ImageSummary, ImportFrom, ImportOptions, Loaded,
-    RmiLine, RootFs,
+    HistoryEntry, ImageInspect, ImagePruneOptions, ImagePruneReport, ImageSummary, ImportFrom,
+    ImportOptions, Loaded, RmiLine, RootFs,
 };
 #[cfg(feature = "registry")]
 pub use remote::{PullReport, PushProgress, PushReport, StoreSource};

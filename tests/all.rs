@@ -16,6 +16,7 @@ mod support;
 #[path = "all/containers.rs"]
 mod containers;
 
+#[cfg(all(feature = "build", feature = "run"))]
 #[path = "all/build.rs"]
 mod build;
 #[cfg(feature = "run")]

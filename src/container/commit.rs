@@ -10,10 +10,10 @@ use boxwright_runtime::RootFsRecord;
 use oci_spec::image::{Descriptor, MediaType};
 use serde_json::{json, Map, Value};
 
-use crate::container::changes::apply_changes;
 use crate::container::lifecycle::ContainerDetails;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::image::change::apply_changes;
 
 /// The diffID of an empty layer (a tar of only its end blocks), which Docker does not add.
 const EMPTY_LAYER_DIFF_ID: &str =

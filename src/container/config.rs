@@ -21,7 +21,11 @@ pub const ANNOTATION_CONFIG: &str = "org.boxwright.config";
 #[non_exhaustive]
 pub struct ContainerConfig {
     /// `KEY=VALUE` entries, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub env: Vec<String>,
     /// The command (after the entrypoint).
     #[serde(default)]
@@ -30,16 +34,32 @@ pub struct ContainerConfig {
     #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
     /// The working directory (empty: `/`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub working_dir: String,
     /// The user (empty: root).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub user: String,
     /// Exposed ports (`80/tcp` → `{}`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub exposed_ports: BTreeMap<String, Value>,
     /// Volume mount points (`/data` → `{}`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub volumes: BTreeMap<String, Value>,
     /// The stop signal, as written (`SIGQUIT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,26 +68,38 @@ pub struct ContainerConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Value>,
     /// Labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub labels: BTreeMap<String, String>,
     /// The hostname.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub hostname: String,
     /// `-t`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub tty: bool,
     /// `-i`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub open_stdin: bool,
 }
 
 impl ContainerConfig {
-    /// The `config` section of an image config document (`None` or malformed fields are
-    /// empty, as Docker reads them).
+    /// The `config` section of an image config document (`null` fields read as empty, as
+    /// Docker reads them; a section that does not parse at all is logged and read as empty).
     pub fn from_image(config: Option<&Value>) -> ContainerConfig {
-        config
-            .and_then(|c| serde_json::from_value(c.clone()).ok())
-            .unwrap_or_default()
+        let Some(config) = config.filter(|c| !c.is_null()) else {
+            return ContainerConfig::default();
+        };
+        serde_json::from_value(config.clone()).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the image's config section does not parse: ignored");
+            ContainerConfig::default()
+        })
     }
 
     /// The image's config with `opts` applied as `docker create` does: `-e` adds or overrides
@@ -135,6 +167,16 @@ impl ContainerConfig {
     }
 }
 
+/// A field that images may write as `null` (Docker writes `"Labels": null`,
+/// `"Volumes": null`…): null reads as the default.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// Sets `entry` (`KEY=VALUE`) in `env`, replacing an entry of the same key in place.
 pub(crate) fn set_env(env: &mut Vec<String>, entry: String) {
     let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
@@ -178,6 +220,23 @@ mod tests {
         assert_eq!(c.stop_signal.as_deref(), Some("SIGQUIT"));
         assert!(c.volumes.contains_key("/data"));
         assert!(c.healthcheck.is_some());
+    }
+
+    #[test]
+    fn null_fields_as_docker_writes_them() {
+        let c = ContainerConfig::from_image(Some(&json!({
+            "Env": ["PATH=/bin"],
+            "Cmd": ["sh"],
+            "Entrypoint": null,
+            "Volumes": null,
+            "Labels": null,
+            "ExposedPorts": null,
+            "OnBuild": null,
+            "WorkingDir": "",
+            "User": null
+        })));
+        assert_eq!(c.argv(), ["sh"]);
+        assert_eq!(c.env, ["PATH=/bin"]);
     }
 
     #[test]

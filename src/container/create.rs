@@ -38,6 +38,24 @@ impl Engine {
     /// `docker run -d IMAGE [CMD…]`: [`Engine::create`] then [`Engine::start`]; returns the
     /// ID. Unlike Docker, a start that fails (a port in use, a command not found) removes the
     /// container again, so a failed run leaves nothing behind.
+    ///
+    /// ```no_run
+    /// use boxwright::{Engine, RunOptions};
+    ///
+    /// # async fn demo() -> boxwright::Result<()> {
+    /// let engine = Engine::open_default()?;
+    /// // docker run -d --name web -p 127.0.0.1:8080:80 -v site:/www -e MODE=dev busybox httpd -f -h /www
+    /// let opts = RunOptions::new()
+    ///     .name("web")
+    ///     .publish("127.0.0.1:8080:80".parse()?)
+    ///     .volume("site:/www".parse()?)
+    ///     .env("MODE=dev")
+    ///     .cmd(["httpd", "-f", "-h", "/www"]);
+    /// let id = engine.run("busybox", opts).await?;
+    /// let ports = engine.container_inspect(&id).await?.info.ports;
+    /// # let _ = ports;
+    /// # Ok(()) }
+    /// ```
     pub async fn run(&self, image: &str, opts: RunOptions) -> Result<String> {
         let id = self.create(image, opts).await?;
         if let Err(e) = self.containers().start(&id).await {

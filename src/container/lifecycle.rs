@@ -1,6 +1,7 @@
 //! The verbs of a container that exists: start, stop, restart, kill, wait, attach, logs, rm,
 //! inspect and prune — the runtime's, by name or ID prefix, with the image recorded beside.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use boxwright_runtime::{
@@ -60,6 +61,25 @@ impl ContainerDetails {
     /// The name.
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// Where a client on this host connects to reach `container_port` (TCP or UDP) while the
+    /// container runs (`docker port CONTAINER PORT`): the published address, with an
+    /// unspecified one (`0.0.0.0`, `::`) made loopback (`127.0.0.1`, `::1`).
+    pub fn port(&self, container_port: u16) -> Option<SocketAddr> {
+        let published = self
+            .info
+            .ports
+            .iter()
+            .find(|p| p.container_port == container_port)?;
+        let mut addr = published.host;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        Some(addr)
     }
 }
 

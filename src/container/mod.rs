@@ -5,7 +5,6 @@
 //! over `options` (what a caller asks for) and `config` (an image's config made a container's,
 //! with Docker's override rules) over `signal`.
 
-mod changes;
 mod commit;
 mod config;
 mod cp;

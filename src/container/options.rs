@@ -228,6 +228,7 @@ impl RunOptions {
 
 /// One `-v`: a named volume, an anonymous one, or a bind mount of a host path.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum VolumeSpec {
     /// `-v NAME:DST[:ro]`: the named volume, created when missing.
     Named {

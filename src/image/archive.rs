@@ -113,23 +113,33 @@ impl Engine {
     /// [`Engine::save`] into the file `path` (`docker save -o`), written whole or not at all
     /// (a temporary file beside it, renamed into place).
     pub async fn save_to(&self, images: &[&str], path: impl AsRef<Path>) -> Result<()> {
+        let images: Vec<String> = images.iter().map(|s| (*s).to_owned()).collect();
         let path = path.as_ref().to_path_buf();
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp-{}",
-            path.file_name()
-                .map_or("save".into(), |n| n.to_string_lossy()),
-            std::process::id()
-        ));
-        let file = std::fs::File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
-        let saved = self.save(images, std::io::BufWriter::new(file)).await;
-        let finished = saved.and_then(|mut w| {
-            w.flush().map_err(|e| Error::io("writing", &tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| Error::io("renaming into place", &path, e))
-        });
-        if finished.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        finished
+        self.blocking(move |e| {
+            let name = path
+                .file_name()
+                .map_or("save".into(), |n| n.to_string_lossy());
+            let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+            let written = (|| {
+                let file =
+                    std::fs::File::create(&tmp).map_err(|err| Error::io("creating", &tmp, err))?;
+                let refs: Vec<&str> = images.iter().map(String::as_str).collect();
+                let out = std::io::BufWriter::new(file);
+                let out = store::save(e.store(), &refs, ArchiveFormat::Docker, out)?;
+                let file = out
+                    .into_inner()
+                    .map_err(|err| Error::io("writing", &tmp, err.into_error()))?;
+                file.sync_all()
+                    .map_err(|err| Error::io("writing", &tmp, err))?;
+                std::fs::rename(&tmp, &path)
+                    .map_err(|err| Error::io("renaming into place", &path, err))
+            })();
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
+        })
+        .await
     }
 
     /// `docker load`: the images of an archive written by `docker save`, `podman save`,
@@ -165,8 +175,12 @@ impl Engine {
 
     /// [`Engine::load`] from the file `path` (`docker load -i`).
     pub async fn load_from(&self, path: impl AsRef<Path>) -> Result<Loaded> {
-        let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
+        let path = path.as_ref().to_path_buf();
+        let file = self
+            .blocking(move |_| {
+                std::fs::File::open(&path).map_err(|e| Error::io("opening", &path, e))
+            })
+            .await?;
         self.load(file).await
     }
 
@@ -188,10 +202,20 @@ impl Engine {
                 platform: e.platform().clone(),
                 ..Default::default()
             };
-            let mut config = options.config;
-            if !config.is_null() || !options.changes.is_empty() {
+            if !options.config.is_null() || !options.changes.is_empty() {
+                let mut config = match options.config {
+                    Value::Object(config) => config,
+                    Value::Null => serde_json::Map::new(),
+                    other => {
+                        return Err(Error::invalid(
+                            "import config",
+                            other.to_string(),
+                            "not a JSON object",
+                        ))
+                    }
+                };
                 change::apply_changes(&mut config, &options.changes)?;
-                opts.config = config;
+                opts.config = Value::Object(config);
             }
             let image = match from {
                 ImportFrom::Dir(dir) => {

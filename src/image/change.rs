@@ -1,180 +1,204 @@
 //! Docker's `--change` (of `docker import` and `docker commit`): Dockerfile instructions
-//! applied to an image config's `config` section.
+//! applied to an image config's `config` section, parsed by the Dockerfile parser.
 
 use std::collections::BTreeMap;
 
-use boxwright_dockerfile_parser::{self as dockerfile, expand, Command, InstructionKind};
+use boxwright_dockerfile_parser::{
+    expand::expand, Command, ExposedPort, Healthcheck, Instruction, InstructionKind,
+};
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 
-/// The instructions `--change` accepts, as Docker lists them.
-const ACCEPTED: &str =
-    "CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR";
-
-/// Applies `changes` (each one Dockerfile instruction: `CMD ["sh"]`, `ENV A=1`,
-/// `WORKDIR /app`…) in order to `config`, the `config` section of an image config, as
-/// `docker import --change` and `docker commit --change` do: variables in values expand
-/// with the config's `Env`; `ENTRYPOINT` clears the inherited `Cmd` unless a `CMD` came
-/// before it in `changes`; a shell-form command runs with the config's `Shell` (default
-/// `/bin/sh -c`).
-pub(crate) fn apply_changes(config: &mut Value, changes: &[String]) -> Result<()> {
-    if !config.is_object() {
-        *config = json!({});
-    }
+/// Applies `changes` (one Dockerfile instruction each) to `config` (an image config's
+/// `config` object) in order, as `docker commit --change` and `docker import --change` do
+/// (`CMD`, `ENTRYPOINT`, `ENV`, `EXPOSE`, `HEALTHCHECK`, `LABEL`, `ONBUILD`, `STOPSIGNAL`,
+/// `USER`, `VOLUME`, `WORKDIR`; anything else is refused by name):
+/// words are expanded with the config's `Env`; shell-form commands run through its `Shell`
+/// (`/bin/sh -c` by default); an `ENTRYPOINT` clears `Cmd` unless a `CMD` change came before.
+pub(crate) fn apply_changes(config: &mut Map<String, Value>, changes: &[String]) -> Result<()> {
     let mut cmd_set = false;
     for change in changes {
-        apply(config, change, &mut cmd_set)?;
+        let bad = |reason: String| Error::invalid("--change", change.clone(), reason);
+        // A change is a stage's instruction: the parser wants the stage's FROM before it.
+        let file = boxwright_dockerfile_parser::parse(&format!("FROM scratch\n{change}"))
+            .map_err(|e| bad(e.kind().to_string()))?;
+        for ins in file.instructions.iter().skip(1) {
+            apply_one(config, ins, &mut cmd_set).map_err(bad)?;
+        }
     }
     Ok(())
 }
 
-fn apply(config: &mut Value, change: &str, cmd_set: &mut bool) -> Result<()> {
-    let invalid = |reason: String| Error::invalid("--change", change, reason);
-    // The parser wants a build stage: the change is the second line of one.
-    let parsed = dockerfile::parse(&format!("FROM scratch\n{change}\n")).map_err(|e| {
-        let text = e.to_string();
-        invalid(text.strip_prefix("line 2: ").unwrap_or(&text).to_owned())
-    })?;
-    let [_from, instruction] = parsed.instructions.as_slice() else {
-        return Err(invalid("one instruction per change".into()));
-    };
-    let env = env_of(config);
-    let vars: Vec<(String, String)> = env.into_iter().collect();
-    let expand = |word: &str| expand::expand(word, &vars).map_err(|e| invalid(e.to_string()));
-    let obj = config
-        .as_object_mut()
-        .ok_or_else(|| invalid("the config is not an object".into()))?;
-    match &instruction.kind {
+/// Applies one instruction; the reason it is refused.
+fn apply_one(
+    config: &mut Map<String, Value>,
+    ins: &Instruction,
+    cmd_set: &mut bool,
+) -> std::result::Result<(), String> {
+    let vars = env_vars(config);
+    let word = |w: &str| expand(w, &vars).map_err(|e| format!("{w}: {e}"));
+    match &ins.kind {
+        InstructionKind::Env { pairs, .. } => {
+            let mut env = strings(config.get("Env"));
+            for p in pairs {
+                let (key, value) = (word(&p.key)?, word(&p.value)?);
+                env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+                env.push(format!("{key}={value}"));
+            }
+            config.insert("Env".into(), json!(env));
+        }
+        InstructionKind::Label { pairs, .. } => {
+            let mut labels = take_object(config, "Labels");
+            for p in pairs {
+                labels.insert(word(&p.key)?, json!(word(&p.value)?));
+            }
+            config.insert("Labels".into(), Value::Object(labels));
+        }
+        InstructionKind::Workdir { path } => {
+            let p = word(path)?;
+            let dir = if p.starts_with('/') {
+                p
+            } else {
+                let cur = config
+                    .get("WorkingDir")
+                    .and_then(Value::as_str)
+                    .unwrap_or("/");
+                format!("{}/{p}", cur.trim_end_matches('/'))
+            };
+            config.insert("WorkingDir".into(), json!(dir));
+        }
+        InstructionKind::User { user } => {
+            config.insert("User".into(), json!(word(user)?));
+        }
+        InstructionKind::Expose { ports } => {
+            let mut exposed = take_object(config, "ExposedPorts");
+            for p in ports {
+                let p = word(p)?;
+                let port = ExposedPort::parse(&p).map_err(|e| format!("EXPOSE {p}: {e}"))?;
+                for n in port.start..=port.end {
+                    exposed.insert(format!("{n}/{}", port.protocol.as_str()), json!({}));
+                }
+            }
+            config.insert("ExposedPorts".into(), Value::Object(exposed));
+        }
+        InstructionKind::Volume { paths } => {
+            let mut volumes = take_object(config, "Volumes");
+            for p in paths {
+                volumes.insert(word(p)?, json!({}));
+            }
+            config.insert("Volumes".into(), Value::Object(volumes));
+        }
+        InstructionKind::Stopsignal { signal } => {
+            config.insert("StopSignal".into(), json!(word(signal)?));
+        }
         InstructionKind::Cmd { command } => {
-            obj.insert("Cmd".into(), json!(argv(obj, command)));
+            let v = vector(command, config);
+            config.insert("Cmd".into(), json!(v));
             *cmd_set = true;
         }
         InstructionKind::Entrypoint { command } => {
-            obj.insert("Entrypoint".into(), json!(argv(obj, command)));
+            let v = vector(command, config);
+            config.insert("Entrypoint".into(), json!(v));
             if !*cmd_set {
-                obj.insert("Cmd".into(), Value::Null);
+                config.insert("Cmd".into(), Value::Null);
             }
         }
-        InstructionKind::Env { pairs, .. } => {
-            let mut list = take_array(obj, "Env");
-            for pair in pairs {
-                let (key, value) = (expand(&pair.key)?, expand(&pair.value)?);
-                list.retain(|v| {
-                    v.as_str()
-                        .is_none_or(|s| s.split_once('=').map_or(s, |(k, _)| k) != key)
-                });
-                list.push(json!(format!("{key}={value}")));
-            }
-            obj.insert("Env".into(), Value::Array(list));
-        }
-        InstructionKind::Label { pairs, .. } => {
-            let mut labels = take_object(obj, "Labels");
-            for pair in pairs {
-                labels.insert(expand(&pair.key)?, json!(expand(&pair.value)?));
-            }
-            obj.insert("Labels".into(), Value::Object(labels));
-        }
-        InstructionKind::Expose { ports } => {
-            let mut exposed = take_object(obj, "ExposedPorts");
-            for port in ports {
-                let port = expand(port)?;
-                let key = if port.contains('/') {
-                    port.to_ascii_lowercase()
-                } else {
-                    format!("{port}/tcp")
-                };
-                exposed.insert(key, json!({}));
-            }
-            obj.insert("ExposedPorts".into(), Value::Object(exposed));
-        }
-        InstructionKind::Volume { paths } => {
-            let mut volumes = take_object(obj, "Volumes");
-            for path in paths {
-                volumes.insert(expand(path)?, json!({}));
-            }
-            obj.insert("Volumes".into(), Value::Object(volumes));
-        }
-        InstructionKind::Workdir { path } => {
-            let path = expand(path)?;
-            let joined = match obj.get("WorkingDir").and_then(Value::as_str) {
-                Some(base) if !path.starts_with('/') && !base.is_empty() => {
-                    format!("{}/{path}", base.trim_end_matches('/'))
-                }
-                _ => path,
-            };
-            obj.insert("WorkingDir".into(), json!(joined));
-        }
-        InstructionKind::User { user } => {
-            obj.insert("User".into(), json!(expand(user)?));
-        }
-        InstructionKind::Stopsignal { signal } => {
-            obj.insert("StopSignal".into(), json!(expand(signal)?));
+        InstructionKind::Healthcheck(hc) => {
+            config.insert("Healthcheck".into(), healthcheck(hc));
         }
         InstructionKind::Onbuild { expression, .. } => {
-            let mut triggers = take_array(obj, "OnBuild");
-            triggers.push(json!(expression));
-            obj.insert("OnBuild".into(), Value::Array(triggers));
+            let mut triggers = strings(config.get("OnBuild"));
+            triggers.push(expression.clone());
+            config.insert("OnBuild".into(), json!(triggers));
         }
         _ => {
-            return Err(invalid(format!(
-                "{} cannot be applied to an image config (accepted: {ACCEPTED})",
-                instruction.keyword.as_str()
-            )))
+            return Err(format!(
+                "{} is not a valid change command",
+                ins.keyword.as_str()
+            ))
         }
     }
     Ok(())
 }
 
-/// The config's `Env` as variables (`K=V` entries; later ones win).
-fn env_of(config: &Value) -> BTreeMap<String, String> {
-    config
-        .get("Env")
-        .and_then(Value::as_array)
+/// The config's `Env` as variables for expansion.
+fn env_vars(config: &Map<String, Value>) -> BTreeMap<String, String> {
+    strings(config.get("Env"))
         .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
         .collect()
 }
 
-/// A command's argument vector: exec form as is, shell form under the config's `Shell`.
-fn argv(config: &Map<String, Value>, command: &Command) -> Vec<String> {
+/// A JSON array of strings (anything else is empty).
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The object at `key`, taken out (empty when missing or not an object): put it back.
+fn take_object(config: &mut Map<String, Value>, key: &str) -> Map<String, Value> {
+    match config.remove(key) {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A command as the config stores it (shell form through the config's `Shell`).
+fn vector(command: &Command, config: &Map<String, Value>) -> Vec<String> {
     match command {
         Command::Exec(v) => v.clone(),
-        Command::Shell(text) => {
-            let mut shell: Vec<String> = config
-                .get("Shell")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .filter(|v: &Vec<String>| !v.is_empty())
-                .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
-            shell.push(text.clone());
-            shell
+        Command::Shell(s) => {
+            let mut v = strings(config.get("Shell"));
+            if v.is_empty() {
+                v = vec!["/bin/sh".into(), "-c".into()];
+            }
+            v.push(s.clone());
+            v
         }
     }
 }
 
-/// Takes the array `key` out of `obj` (empty when missing or not an array): put it back
-/// with `obj.insert`.
-fn take_array(obj: &mut Map<String, Value>, key: &str) -> Vec<Value> {
-    match obj.remove(key) {
-        Some(Value::Array(a)) => a,
-        _ => Vec::new(),
-    }
-}
-
-/// Takes the object `key` out of `obj` (empty when missing or not an object).
-fn take_object(obj: &mut Map<String, Value>, key: &str) -> Map<String, Value> {
-    match obj.remove(key) {
-        Some(Value::Object(o)) => o,
-        _ => Map::new(),
+/// Docker's `Healthcheck` object.
+fn healthcheck(hc: &Healthcheck) -> Value {
+    match hc {
+        Healthcheck::None => json!({"Test": ["NONE"]}),
+        Healthcheck::Cmd {
+            command,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        } => {
+            let test: Vec<String> = match command {
+                Command::Exec(v) => std::iter::once("CMD".to_owned())
+                    .chain(v.iter().cloned())
+                    .collect(),
+                Command::Shell(s) => vec!["CMD-SHELL".to_owned(), s.clone()],
+            };
+            let mut o = Map::new();
+            o.insert("Test".into(), json!(test));
+            for (k, d) in [
+                ("Interval", interval),
+                ("Timeout", timeout),
+                ("StartPeriod", start_period),
+                ("StartInterval", start_interval),
+            ] {
+                if let Some(d) = d.filter(|d| !d.is_zero()) {
+                    o.insert(k.into(), json!(d.as_nanos() as u64));
+                }
+            }
+            if let Some(r) = retries.filter(|r| *r > 0) {
+                o.insert("Retries".into(), json!(r));
+            }
+            Value::Object(o)
+        }
     }
 }
 
@@ -184,10 +208,12 @@ mod tests {
     use super::*;
 
     fn changed(base: Value, changes: &[&str]) -> Result<Value> {
-        let mut config = base;
+        let Value::Object(mut config) = base else {
+            panic!("a config section is an object")
+        };
         let changes: Vec<String> = changes.iter().map(|s| (*s).to_owned()).collect();
         apply_changes(&mut config, &changes)?;
-        Ok(config)
+        Ok(Value::Object(config))
     }
 
     #[test]
@@ -198,7 +224,7 @@ mod tests {
                 "ENV A=1 HOME=/home/app",
                 r#"ENV B="$A two""#,
                 "WORKDIR app",
-                "EXPOSE 80 53/UDP",
+                "EXPOSE 80 53/UDP 8000-8001",
                 "LABEL org.example=yes",
                 "VOLUME /data",
                 "USER app:app",
@@ -212,7 +238,10 @@ mod tests {
             json!(["PATH=/bin", "A=1", "HOME=/home/app", "B=1 two"])
         );
         assert_eq!(c["WorkingDir"], "/srv/app");
-        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}}));
+        assert_eq!(
+            c["ExposedPorts"],
+            json!({"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}})
+        );
         assert_eq!(c["Labels"]["org.example"], "yes");
         assert_eq!(c["Volumes"], json!({"/data": {}}));
         assert_eq!(c["User"], "app:app");
@@ -231,9 +260,27 @@ mod tests {
     }
 
     #[test]
+    fn relative_workdir_and_healthcheck() {
+        let c = changed(
+            json!({}),
+            &["WORKDIR app", "HEALTHCHECK --interval=5s CMD true"],
+        )
+        .unwrap();
+        assert_eq!(c["WorkingDir"], "/app");
+        assert_eq!(
+            c["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000u64})
+        );
+    }
+
+    #[test]
     fn other_instructions_are_refused_by_name() {
         let err = changed(json!({}), &["RUN echo no"]).unwrap_err();
-        assert!(err.to_string().contains("RUN cannot be applied"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("RUN is not a valid change command"),
+            "{err}"
+        );
         let err = changed(json!({}), &["FROMM x"]).unwrap_err();
         assert!(
             matches!(
@@ -245,5 +292,70 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    /// The cases written with `commit --change` in mind.
+    mod commit_cases {
+        use serde_json::{json, Map, Value};
+
+        use super::apply_changes;
+
+        fn apply(changes: &[&str]) -> Map<String, Value> {
+            let mut c =
+                json!({"Env": ["PATH=/bin", "APP=/srv"], "Cmd": ["sh"], "WorkingDir": "/srv"})
+                    .as_object()
+                    .cloned()
+                    .unwrap();
+            let changes: Vec<String> = changes.iter().map(|s| s.to_string()).collect();
+            apply_changes(&mut c, &changes).unwrap();
+            c
+        }
+
+        #[test]
+        fn each_kind_of_change() {
+            let c = apply(&[
+                "ENV MODE=prod DIR=$APP/data",
+                "LABEL a=b",
+                "EXPOSE 80 53/udp",
+                "VOLUME /data",
+                "WORKDIR web",
+                "USER nobody",
+                "STOPSIGNAL SIGQUIT",
+                "CMD echo hi",
+                "HEALTHCHECK --interval=5s CMD true",
+            ]);
+            assert_eq!(
+                c["Env"],
+                json!(["PATH=/bin", "APP=/srv", "MODE=prod", "DIR=/srv/data"])
+            );
+            assert_eq!(c["Labels"], json!({"a": "b"}));
+            assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}}));
+            assert_eq!(c["Volumes"], json!({"/data": {}}));
+            assert_eq!(c["WorkingDir"], json!("/srv/web"));
+            assert_eq!(c["User"], json!("nobody"));
+            assert_eq!(c["StopSignal"], json!("SIGQUIT"));
+            assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
+            assert_eq!(
+                c["Healthcheck"],
+                json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000u64})
+            );
+        }
+
+        #[test]
+        fn entrypoint_resets_cmd_unless_cmd_came_first() {
+            let c = apply(&["ENTRYPOINT [\"/entry\"]"]);
+            assert_eq!(c["Cmd"], Value::Null);
+            let c = apply(&["CMD [\"x\"]", "ENTRYPOINT [\"/entry\"]"]);
+            assert_eq!(c["Cmd"], json!(["x"]));
+        }
+
+        #[test]
+        fn build_instructions_are_refused() {
+            let mut c = Map::new();
+            for change in ["RUN true", "COPY a b", "FROM busybox", "NOPE x"] {
+                let err = apply_changes(&mut c, &[change.to_owned()]).unwrap_err();
+                assert!(err.to_string().contains("--change"), "{err}");
+            }
+        }
     }
 }

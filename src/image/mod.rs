@@ -22,5 +22,5 @@ mod users;
 pub use archive::{ImportFrom, ImportOptions, Loaded};
 pub use inspect::{HistoryEntry, ImageInspect, RootFs};
 pub use list::ImageSummary;
-pub use prune::ImagePruneReport;
+pub use prune::{ImagePruneOptions, ImagePruneReport};
 pub use remove::RmiLine;

@@ -1,6 +1,7 @@
 //! `docker image prune [-a]`: [`Engine::image_prune`].
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use boxwright_layer_store::{GcOptions, GcReport};
 
@@ -23,6 +24,43 @@ pub struct ImagePruneReport {
     pub gc: GcReport,
 }
 
+/// How [`Engine::image_prune_with`] prunes (`docker image prune`'s flags, and the store's
+/// grace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImagePruneOptions {
+    /// `-a`: every image no container uses, not only the dangling ones.
+    pub all: bool,
+    /// Blobs and snapshots younger than this stay even when nothing holds them (for writers
+    /// in other processes that hold no lease: every boxwright writer holds one). 15 minutes
+    /// by default, the store's.
+    pub grace: Duration,
+}
+
+impl Default for ImagePruneOptions {
+    fn default() -> Self {
+        ImagePruneOptions {
+            all: false,
+            grace: GcOptions::default().grace,
+        }
+    }
+}
+
+impl ImagePruneOptions {
+    /// `-a`.
+    pub fn all(mut self, all: bool) -> Self {
+        self.all = all;
+        self
+    }
+
+    /// The grace of the store's garbage collection (`Duration::ZERO`: collect everything
+    /// unreferenced now).
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+}
+
 impl Engine {
     /// `docker image prune [-a]`: removes the dangling (untagged) images, or with `all` every
     /// image no container uses, never one a container (running or not) was made from; then
@@ -34,13 +72,21 @@ impl Engine {
     /// the layers no image holds.
     ///
     /// Difference from Docker: blobs written in the last 15 minutes stay (the store's grace
-    /// for writers in other processes that have not tagged their image yet).
+    /// for writers in other processes that have not tagged their image yet): see
+    /// [`Engine::image_prune_with`] to collect them now.
     pub async fn image_prune(&self, all: bool) -> Result<ImagePruneReport> {
-        self.blocking(move |e| prune(e, all)).await
+        self.image_prune_with(ImagePruneOptions::default().all(all))
+            .await
+    }
+
+    /// [`Engine::image_prune`] with options (the store's grace among them).
+    pub async fn image_prune_with(&self, options: ImagePruneOptions) -> Result<ImagePruneReport> {
+        self.blocking(move |e| prune(e, &options)).await
     }
 }
 
-fn prune(engine: &Engine, all: bool) -> Result<ImagePruneReport> {
+fn prune(engine: &Engine, options: &ImagePruneOptions) -> Result<ImagePruneReport> {
+    let all = options.all;
     let store = engine.store();
     let mut report = ImagePruneReport::default();
     let mut seen = BTreeSet::new();
@@ -67,14 +113,18 @@ fn prune(engine: &Engine, all: bool) -> Result<ImagePruneReport> {
         );
         report.deleted.push(RmiLine::Deleted(image.id.clone()));
     }
-    report.gc = gc(engine)?;
+    let gc_options = GcOptions {
+        grace: options.grace,
+        ..GcOptions::default()
+    };
+    report.gc = gc(engine, &gc_options)?;
     report.space_reclaimed = report.gc.bytes_freed;
     Ok(report)
 }
 
 /// The store's gc, with the build cache's layers as roots when the builder is compiled in.
 #[cfg(feature = "build")]
-fn gc(engine: &Engine) -> Result<GcReport> {
+fn gc(engine: &Engine, options: &GcOptions) -> Result<GcReport> {
     use std::sync::Arc;
 
     use boxwright_builder::{Builder, LocalOnly, PruneOptions, RefuseRun};
@@ -84,13 +134,11 @@ fn gc(engine: &Engine) -> Result<GcReport> {
         Arc::new(RefuseRun),
         Arc::new(LocalOnly),
     );
-    Ok(builder
-        .gc(&PruneOptions::default(), &GcOptions::default())?
-        .store)
+    Ok(builder.gc(&PruneOptions::default(), options)?.store)
 }
 
 /// The store's gc.
 #[cfg(not(feature = "build"))]
-fn gc(engine: &Engine) -> Result<GcReport> {
-    Ok(engine.store().gc(&GcOptions::default())?)
+fn gc(engine: &Engine, options: &GcOptions) -> Result<GcReport> {
+    Ok(engine.store().gc(options)?)
 }

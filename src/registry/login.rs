@@ -19,7 +19,7 @@ impl Engine {
     /// replaced; set it again after logging in).
     pub async fn login(&mut self, registry: &str, username: &str, password: &str) -> Result<()> {
         let registry = server(registry);
-        let mut config = DockerConfig::load()?;
+        let mut config = self.blocking(|_| Ok(DockerConfig::load()?)).await?;
         let credential = Credential {
             username: username.to_owned(),
             password: password.to_owned(),
@@ -35,7 +35,7 @@ impl Engine {
             registry: registry.clone(),
             source: Box::new(e),
         })?;
-        self.reload_credentials()
+        self.reload_credentials().await
     }
 
     /// `docker logout REGISTRY`: removes the stored credential for `registry` (from the
@@ -43,16 +43,17 @@ impl Engine {
     /// engine stops using it (see [`Engine::login`] about its registry source).
     pub async fn logout(&mut self, registry: &str) -> Result<bool> {
         let registry = server(registry);
-        let mut config = DockerConfig::load()?;
+        let mut config = self.blocking(|_| Ok(DockerConfig::load()?)).await?;
         let removed = boxwright_registry_client::logout(&mut config, &registry).await?;
-        self.reload_credentials()?;
+        self.reload_credentials().await?;
         Ok(removed)
     }
 
     /// Makes the registry source anew from `config.json`, so the credentials just stored or
     /// removed apply.
-    fn reload_credentials(&mut self) -> Result<()> {
-        *self = self.clone().with_registry(RegistrySource::new()?);
+    async fn reload_credentials(&mut self) -> Result<()> {
+        let source = self.blocking(|_| Ok(RegistrySource::new()?)).await?;
+        *self = self.clone().with_registry(source);
         Ok(())
     }
 }

@@ -130,3 +130,91 @@ async fn a_bad_change_is_refused_and_makes_no_image() {
     );
     assert_eq!(engine.store().images(None).unwrap().len(), before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_commits_keep_every_tag() {
+    let (_root, engine) = engine_with_busybox();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let id = engine
+            .run(
+                "busybox",
+                RunOptions::new().cmd(["sh", "-c", &format!("echo {i} > /n")]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(engine.wait(&id).await.unwrap(), 0);
+        ids.push(id);
+    }
+    let mut tasks = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (engine, id) = (engine.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            engine
+                .commit(&id, CommitOptions::new().reference(format!("many:{i}")))
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for i in 0..6 {
+        let (out, code) = output(
+            &engine,
+            &format!("many:{i}"),
+            RunOptions::new().cmd(["cat", "/n"]),
+        )
+        .await;
+        assert_eq!((out, code), (format!("{i}\n"), 0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_image_stop_signal_is_what_stop_sends() {
+    let (_root, engine) = engine_with_busybox();
+    let id = engine.create("busybox", RunOptions::new()).await.unwrap();
+    engine
+        .commit(
+            &id,
+            CommitOptions::new()
+                .reference("usr1")
+                .change("STOPSIGNAL SIGUSR1"),
+        )
+        .await
+        .unwrap();
+    let script = "trap 'exit 5' USR1; echo up; while :; do sleep 0.1; done";
+    let id = engine
+        .run("usr1", RunOptions::new().cmd(["sh", "-c", script]))
+        .await
+        .unwrap();
+    let details = engine.container_inspect(&id).await.unwrap();
+    assert_eq!(details.info.stop_signal, 10);
+    assert_eq!(details.config.stop_signal.as_deref(), Some("SIGUSR1"));
+    crate::support::wait_until("the trap to be set", async || {
+        let mut logs = engine
+            .logs(&id, &boxwright::runtime::LogOptions::default())
+            .await
+            .unwrap();
+        logs.next_chunk().await.unwrap().is_some()
+    })
+    .await;
+    assert_eq!(engine.stop(&id, None).await.unwrap(), 5);
+    // --stop-signal overrides the image's.
+    let id = engine
+        .run(
+            "usr1",
+            RunOptions::new().stop_signal("TERM").cmd(["sleep", "600"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        engine
+            .container_inspect(&id)
+            .await
+            .unwrap()
+            .info
+            .stop_signal,
+        15
+    );
+    engine.kill(&id, "9").await.unwrap();
+}

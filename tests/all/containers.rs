@@ -320,8 +320,9 @@ async fn an_image_volume_is_an_anonymous_volume_and_publish_all_picks_ports() {
     let info = engine.container_inspect(&id).await.unwrap();
     assert_eq!(info.info.ports.len(), 1);
     assert_ne!(info.info.ports[0].host.port(), 0);
-    let port = info.info.ports[0].host.port();
-    let page = http_get(SocketAddr::from(([127, 0, 0, 1], port)), "/f").await;
+    let addr = info.port(80).unwrap();
+    assert_eq!(addr.ip(), std::net::Ipv4Addr::LOCALHOST);
+    let page = http_get(addr, "/f").await;
     assert!(page.contains("kept"), "{page}");
     let volumes = engine.volume_ls().await.unwrap();
     let anon: Vec<_> = volumes.iter().filter(|v| v.anonymous).collect();
@@ -354,6 +355,7 @@ async fn bad_input_is_a_typed_error_and_leaves_nothing() {
     let nothing_left = || {
         assert!(entries(&root.path().join("containers")).is_empty());
         assert!(entries(&root.path().join("names")).is_empty());
+        assert!(entries(&root.path().join("trash")).is_empty());
     };
     // A bad port spec.
     let err = "80:http"
@@ -376,6 +378,13 @@ async fn bad_input_is_a_typed_error_and_leaves_nothing() {
         )
         .await
         .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            boxwright::Error::Runtime(boxwright::runtime::Error::PortAllocated { .. })
+        ),
+        "{err:?}"
+    );
     assert!(
         err.report().to_string().contains(&port.to_string()),
         "{}",
@@ -433,4 +442,159 @@ async fn bad_input_is_a_typed_error_and_leaves_nothing() {
     assert!(running.is_empty());
     assert_eq!(engine.container_prune().await.unwrap().len(), 17);
     nothing_left();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_by_id_prefix_logs_tail_and_timestamps_and_attach() {
+    let (_root, engine) = engine_with_busybox();
+    let image = engine.image("busybox").await.unwrap();
+    let id = engine
+        .run(
+            &image.id.digest()[..8],
+            RunOptions::new().interactive(true).cmd([
+                "sh",
+                "-c",
+                "echo one; echo two; echo three; read line; echo got $line",
+            ]),
+        )
+        .await
+        .unwrap();
+    let details = engine.container_inspect(&id).await.unwrap();
+    assert_eq!(
+        details.image_id.as_deref(),
+        Some(image.id.to_string().as_str())
+    );
+    assert_eq!(details.image_name.as_deref(), Some(&image.id.digest()[..8]));
+    crate::support::wait_until("three lines", async || {
+        logs(&engine, &id).await == "one\ntwo\nthree\n"
+    })
+    .await;
+    let opts = boxwright::runtime::LogOptions {
+        tail: Some(1),
+        ..Default::default()
+    };
+    let mut tail = engine.logs(&id, &opts).await.unwrap();
+    let chunk = tail.next_chunk().await.unwrap().unwrap();
+    assert_eq!(chunk.data, b"three\n");
+    assert!(tail.next_chunk().await.unwrap().is_none());
+    let opts = boxwright::runtime::LogOptions {
+        timestamps: true,
+        ..Default::default()
+    };
+    let mut stamped = String::new();
+    let mut reader = engine.logs(&id, &opts).await.unwrap();
+    tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut stamped)
+        .await
+        .unwrap();
+    let lines: Vec<&str> = stamped.lines().collect();
+    assert_eq!(lines.len(), 3, "{stamped}");
+    for (line, word) in lines.iter().zip(["one", "two", "three"]) {
+        let (time, text) = line.split_once(' ').unwrap();
+        assert!(time.ends_with('Z') && time.contains('T'), "{line}");
+        assert_eq!(text, word);
+    }
+    // Attach: the command reads what this client writes.
+    let mut attached = engine.attach(&id, AttachOptions::default()).await.unwrap();
+    // Kept open until the end: closing it would end this attachment (no stdin-once).
+    let mut stdin = attached.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, b"hello\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = attached.next_chunk().await.unwrap() {
+        out.extend_from_slice(&chunk.data);
+    }
+    assert_eq!(String::from_utf8_lossy(&out), "got hello\n");
+    assert_eq!(attached.wait().await.unwrap(), 0);
+    drop(stdin);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostname_network_none_read_only_init_and_limits() {
+    let (_root, engine) = engine_with_busybox();
+    let script = "hostname; ip -o link | wc -l; touch /x 2>/dev/null || echo read-only; \
+                  tr '\\0' ' ' < /proc/1/cmdline; echo; \
+                  cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; true";
+    let opts = RunOptions::new()
+        .hostname("box")
+        .network(boxwright::runtime::Network::None)
+        .read_only(true)
+        .init(true)
+        .memory(64 << 20)
+        .pids_limit(32)
+        .cmd(["sh", "-c", script]);
+    let mut attached = engine
+        .run_attached("busybox", opts, AttachOptions::default())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = attached.next_chunk().await.unwrap() {
+        out.extend_from_slice(&chunk.data);
+    }
+    assert_eq!(attached.wait().await.unwrap(), 0);
+    let out = String::from_utf8_lossy(&out);
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[..3], ["box", "1", "read-only"], "{out}");
+    assert_eq!(lines[3], "init", "{out}");
+    assert_eq!(lines[4], (64u64 << 20).to_string(), "{out}");
+    // Ports need the default network.
+    let err = engine
+        .create(
+            "busybox",
+            RunOptions::new()
+                .network(boxwright::runtime::Network::None)
+                .publish("8080:80".parse().unwrap()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, boxwright::Error::Invalid { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn volume_create_ls_inspect_rm_prune() {
+    let (_root, engine) = engine_with_busybox();
+    let named = engine.volume_create(Some("keep")).await.unwrap();
+    assert_eq!(named.name, "keep");
+    let anon = engine.volume_create(None).await.unwrap();
+    assert!(anon.anonymous);
+    let mut names: Vec<String> = engine
+        .volume_ls()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    names.sort();
+    let mut want = vec!["keep".to_owned(), anon.name.clone()];
+    want.sort();
+    assert_eq!(names, want);
+    // In use: refused unless forced.
+    let id = engine
+        .create(
+            "busybox",
+            RunOptions::new().volume("keep:/data".parse().unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.volume_inspect("keep").await.unwrap().users,
+        std::slice::from_ref(&id)
+    );
+    assert!(matches!(
+        engine.volume_rm("keep", false).await,
+        Err(boxwright::Error::Runtime(
+            boxwright::runtime::Error::VolumeInUse { .. }
+        ))
+    ));
+    // Prune: unused anonymous ones; with `all`, unused named ones too.
+    assert_eq!(engine.volume_prune(false).await.unwrap(), [anon.name]);
+    engine.rm(&id, Default::default()).await.unwrap();
+    assert_eq!(engine.volume_prune(true).await.unwrap(), ["keep"]);
+    assert!(engine.volume_ls().await.unwrap().is_empty());
+    assert!(matches!(
+        engine.volume_inspect("keep").await,
+        Err(boxwright::Error::Runtime(
+            boxwright::runtime::Error::NoSuchVolume { .. }
+        ))
+    ));
 }

@@ -358,3 +358,162 @@ async fn import_a_tarball_with_config_and_message() {
         "imported\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_now_reclaims_the_space_of_removed_images() {
+    use boxwright::store::BlobStore as _;
+    let (_dir, engine) = engine();
+    busybox(&engine, "busybox").await;
+    child_image(&engine, "busybox", "app", &[("hello", "hi\n")]);
+    let now = boxwright::ImagePruneOptions::default().grace(std::time::Duration::ZERO);
+    // The child's own blobs go (its layer, config, manifest); busybox's layer stays.
+    engine.rmi("app", false).await.unwrap();
+    let report = engine.image_prune_with(now.clone()).await.unwrap();
+    assert!(
+        report.space_reclaimed > 0 && report.space_reclaimed < 100_000,
+        "{report:?}"
+    );
+    assert_eq!(report.gc.blobs_removed.len(), 3);
+    assert!(engine.image("busybox").await.is_ok());
+    assert!(engine.store().fsck().unwrap().is_empty());
+    engine.rmi("busybox", false).await.unwrap();
+    let report = engine.image_prune_with(now).await.unwrap();
+    assert!(report.space_reclaimed > 1_000_000, "{report:?}");
+    assert!(engine.store().blobs().list().unwrap().is_empty());
+    assert!(engine.store().fsck().unwrap().is_empty());
+}
+
+#[cfg(feature = "build")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_keeps_the_build_caches_layers() {
+    use std::sync::Arc;
+
+    use boxwright::builder::{BuildRequest, Builder, DockerfileSource, LocalOnly, RefuseRun};
+    use boxwright::store::BlobStore as _;
+
+    let (dir, engine) = engine();
+    busybox(&engine, "busybox").await;
+    let context = dir.path().join("context");
+    std::fs::create_dir(&context).unwrap();
+    std::fs::write(context.join("hello"), "hello\n").unwrap();
+    let builder = Builder::new(
+        engine.store().clone(),
+        Arc::new(RefuseRun),
+        Arc::new(LocalOnly),
+    );
+    let request = || {
+        let mut r = BuildRequest::new(
+            DockerfileSource::Text {
+                name: "Dockerfile".into(),
+                text: "FROM busybox\nCOPY hello /hello\n".into(),
+            },
+            &context,
+        );
+        r.tags = vec!["app".into()];
+        r
+    };
+    let first = builder.build(request(), None).await.unwrap();
+    let layer = first.steps.last().unwrap().layer.clone().unwrap();
+    assert!(!first.steps.last().unwrap().cached);
+
+    // The image goes; the cache record still names its COPY layer, so gc keeps it.
+    engine.rmi("app", false).await.unwrap();
+    let now = boxwright::ImagePruneOptions::default().grace(std::time::Duration::ZERO);
+    engine.image_prune_with(now).await.unwrap();
+    assert!(
+        engine.store().blobs().has(&layer).unwrap(),
+        "the cache's layer survives"
+    );
+    let again = builder.build(request(), None).await.unwrap();
+    assert!(
+        again.steps.last().unwrap().cached,
+        "the COPY step hits the cache"
+    );
+    assert_eq!(again.image_id, first.image_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_tags_and_imports_on_one_root_keep_every_entry() {
+    let (_dir, engine) = engine();
+    busybox(&engine, "busybox").await;
+    let rootfs = busybox_rootfs();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            engine.tag("busybox", &format!("many/t{i}")).await.unwrap();
+        }));
+    }
+    for i in 0..4 {
+        // Engines opened on the same root separately, as other processes would.
+        let other = boxwright::Engine::open(engine.root()).unwrap();
+        let dir = rootfs.path().to_path_buf();
+        tasks.push(tokio::spawn(async move {
+            other
+                .import(
+                    ImportFrom::Dir(dir),
+                    Some(&format!("imported/i{i}")),
+                    ImportOptions::default(),
+                )
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(engine.images(Some("many/*")).await.unwrap().len(), 12);
+    assert_eq!(engine.images(Some("imported/*")).await.unwrap().len(), 4);
+    assert!(engine.store().fsck().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_of_an_untagged_image_says_its_id() {
+    let (dir, engine) = engine();
+    busybox(&engine, "busybox").await;
+    let child = child_image(&engine, "busybox", "app", &[("hello", "hi\n")]);
+    // The tag moves to busybox: the child stays, untagged.
+    engine.tag("busybox", "app").await.unwrap();
+    let archive = dir.path().join("untagged.tar");
+    engine
+        .save_to(&[&child.digest()[..12]], &archive)
+        .await
+        .unwrap();
+    let (_dir2, fresh) = engine_fresh();
+    let loaded = fresh.load_from(&archive).await.unwrap();
+    assert!(loaded.names.is_empty());
+    assert_eq!(loaded.untagged, std::slice::from_ref(&child));
+    assert_eq!(loaded.lines(), [format!("Loaded image ID: {child}")]);
+    assert_eq!(fresh.image(&child.digest()[..12]).await.unwrap().id, child);
+    // A missing archive is an error naming the path, with the system's cause.
+    let err = fresh
+        .load_from(dir.path().join("nope.tar"))
+        .await
+        .unwrap_err();
+    let report = err.report().to_string();
+    assert!(
+        report.contains("nope.tar") && report.contains("No such file"),
+        "{report}"
+    );
+}
+
+#[cfg(feature = "run")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmi_refuses_an_image_a_facade_container_uses() {
+    let (_dir, engine) = engine();
+    let id = busybox(&engine, "busybox").await;
+    // Made by the facade's create: the image ID it records is the one rmi looks for.
+    let container = engine
+        .create("busybox", boxwright::RunOptions::new().cmd(["true"]))
+        .await
+        .unwrap();
+    for what in ["busybox", &id.digest()[..12]] {
+        let err = engine.rmi(what, false).await.unwrap_err();
+        assert!(matches!(err, Error::ImageInUse { .. }), "{what}: {err}");
+    }
+    engine.image_prune(true).await.unwrap();
+    assert_eq!(engine.image("busybox").await.unwrap().id, id);
+    engine.rm(&container, Default::default()).await.unwrap();
+    let lines = engine.rmi("busybox", false).await.unwrap();
+    assert_eq!(lines.last(), Some(&RmiLine::Deleted(id)));
+}

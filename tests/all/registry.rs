@@ -81,10 +81,30 @@ async fn push_then_pull_into_an_empty_root_and_run() {
     assert_eq!(fresh.image(&name).await.unwrap().id, id);
     assert_eq!(fresh.history(&name).await.unwrap().len(), 3);
     #[cfg(feature = "run")]
-    assert_eq!(
-        run_image(&fresh, &name, &["cat", "/hello"]).await,
-        "hi from the registry\n"
-    );
+    {
+        // Through the runtime alone (the layers' snapshots), and through the facade's run.
+        assert_eq!(
+            run_image(&fresh, &name, &["cat", "/hello"]).await,
+            "hi from the registry\n"
+        );
+        let id = fresh
+            .run(&name, boxwright::RunOptions::new().cmd(["cat", "/hello"]))
+            .await
+            .unwrap();
+        assert_eq!(fresh.wait(&id).await.unwrap(), 0);
+        let mut logs = fresh
+            .logs(&id, &boxwright::runtime::LogOptions::default())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(chunk) = logs.next_chunk().await.unwrap() {
+            out.extend_from_slice(&chunk.data);
+        }
+        assert_eq!(String::from_utf8_lossy(&out), "hi from the registry\n");
+        // The pulled image is now in use: rmi refuses it.
+        let err = fresh.rmi(&name, false).await.unwrap_err();
+        assert!(matches!(err, Error::ImageInUse { .. }), "{err}");
+    }
     // Pulling again moves no blob.
     assert!(fresh.pull(&name, None).await.unwrap().up_to_date());
     // An unknown tag is an error naming it.
@@ -233,4 +253,36 @@ async fn push_sends_the_index_the_store_holds() {
         fresh.image(&name).await.unwrap().manifest_digest,
         image.manifest_digest
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pulls_into_one_root_keep_every_tag() {
+    let reg = Registry::start();
+    let (_dir, engine) = engine();
+    busybox(&engine, "busybox").await;
+    let names: Vec<String> = (0..4)
+        .map(|i| format!("{}/many/app:{i}", reg.host()))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        child_image(&engine, "busybox", name, &[("n", &i.to_string())]);
+        engine.push(name, None).await.unwrap();
+    }
+    let (_dir2, fresh) = engine_fresh();
+    let mut tasks = Vec::new();
+    for name in names.clone() {
+        let fresh = fresh.clone();
+        tasks.push(tokio::spawn(async move {
+            fresh.pull(&name, None).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for name in &names {
+        assert_eq!(
+            fresh.image(name).await.unwrap().id,
+            engine.image(name).await.unwrap().id
+        );
+    }
+    assert!(fresh.store().fsck().unwrap().is_empty());
 }

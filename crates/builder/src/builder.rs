@@ -145,8 +145,11 @@ impl Builder {
         let (result, log) = run.finish(plan.target)?;
         run.cache.save_build(&name, &target_id, &log)?;
         let stat = run.stat.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = stat.save(&stat_path) {
-            tracing::warn!(error = %e, "the stat cache was not saved");
+        // Unchanged since it was loaded: the file already holds it.
+        if stat.is_dirty() {
+            if let Err(e) = stat.save(&stat_path) {
+                tracing::warn!(error = %e, "the stat cache was not saved");
+            }
         }
         Ok(result)
     }

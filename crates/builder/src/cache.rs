@@ -209,7 +209,9 @@ impl Cache {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Records this build of `dockerfile` for `target`.
+    /// Records this build of `dockerfile` for `target`; a log the same as the last one's is
+    /// not written again (a no-change rebuild writes nothing: with a big context the log holds
+    /// every matched file's hash).
     pub(crate) fn save_build(
         &self,
         dockerfile: &str,
@@ -217,7 +219,11 @@ impl Cache {
         log: &BuildLog,
     ) -> Result<(), BuildError> {
         let bytes = serde_json::to_vec(log).map_err(BuildError::store("encoding the build log"))?;
-        write_atomic(&self.log_path(dockerfile, target), &bytes)
+        let path = self.log_path(dockerfile, target);
+        if fs::read(&path).is_ok_and(|old| old == bytes) {
+            return Ok(());
+        }
+        write_atomic(&path, &bytes)
     }
 }
 

@@ -333,53 +333,104 @@ impl Context {
                 path: abs.clone(),
                 source,
             })?;
-        let mut stack = Vec::new();
+        let mut frontier = Vec::new();
         if meta.is_dir() {
-            stack.push(rel.clone());
+            frontier.push(rel.clone());
         }
         if !rel.is_empty() {
             found.entry(rel).or_insert((abs, meta));
         }
-        while let Some(dir_rel) = stack.pop() {
-            let dir = self.abs(&dir_rel);
-            let read = fs::read_dir(&dir).map_err(|source| ContextError::Read {
+        // Level by level, each level's directories listed (and their entries `lstat`ed) by
+        // up to one thread per core: with a big context the walk is most of a no-change
+        // rebuild.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        while !frontier.is_empty() {
+            let listed = if threads < 2 || frontier.len() < 2 {
+                frontier
+                    .iter()
+                    .map(|d| self.list_dir(d, filter, &prefix))
+                    .collect::<Vec<_>>()
+            } else {
+                let chunk = frontier.len().div_ceil(threads);
+                let prefix = prefix.as_str();
+                std::thread::scope(|scope| {
+                    let workers: Vec<_> = frontier
+                        .chunks(chunk)
+                        .map(|dirs| {
+                            scope.spawn(move || {
+                                dirs.iter()
+                                    .map(|d| self.list_dir(d, filter, prefix))
+                                    .collect::<Vec<_>>()
+                            })
+                        })
+                        .collect();
+                    workers
+                        .into_iter()
+                        .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                        .collect::<Vec<_>>()
+                })
+            };
+            let mut next = Vec::new();
+            for result in listed {
+                let (entries, subdirs) = result?;
+                next.extend(subdirs);
+                for (child, path, meta) in entries {
+                    if let Entry::Vacant(slot) = found.entry(child) {
+                        slot.insert((path, meta));
+                    }
+                }
+            }
+            frontier = next;
+        }
+        Ok(())
+    }
+
+    /// One directory of a tree walk: its entries that are neither ignored nor excluded
+    /// (context-relative path, absolute path, `lstat`), and the subdirectories to descend into
+    /// (an excluded directory too when a later `!` pattern may re-include something below).
+    #[allow(clippy::type_complexity)]
+    fn list_dir(
+        &self,
+        dir_rel: &str,
+        filter: &CopyFilter,
+        prefix: &str,
+    ) -> Result<(Vec<(String, PathBuf, fs::Metadata)>, Vec<String>), ContextError> {
+        let dir = self.abs(dir_rel);
+        let read = fs::read_dir(&dir).map_err(|source| ContextError::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        let (mut entries, mut subdirs) = (Vec::new(), Vec::new());
+        for entry in read {
+            let entry = entry.map_err(|source| ContextError::Read {
                 path: dir.clone(),
                 source,
             })?;
-            for entry in read {
-                let entry = entry.map_err(|source| ContextError::Read {
-                    path: dir.clone(),
-                    source,
-                })?;
-                let child = join(&dir_rel, &entry.file_name().to_string_lossy());
-                let path = entry.path();
-                let meta = entry.metadata().map_err(|source| ContextError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                if self.ignore.is_excluded(&child) {
-                    if meta.is_dir() && self.ignore.must_descend(&child) {
-                        stack.push(child);
-                    }
-                    continue;
+            let child = join(dir_rel, &entry.file_name().to_string_lossy());
+            let path = entry.path();
+            let meta = entry.metadata().map_err(|source| ContextError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            if self.ignore.is_excluded(&child) {
+                if meta.is_dir() && self.ignore.must_descend(&child) {
+                    subdirs.push(child);
                 }
-                let (excluded, descend) =
-                    filter.excluded(child.strip_prefix(&prefix).unwrap_or(&child));
-                if excluded {
-                    if meta.is_dir() && descend {
-                        stack.push(child);
-                    }
-                    continue;
-                }
-                if meta.is_dir() {
-                    stack.push(child.clone());
-                }
-                if let Entry::Vacant(slot) = found.entry(child) {
-                    slot.insert((path, meta));
-                }
+                continue;
             }
+            let (excluded, descend) = filter.excluded(child.strip_prefix(prefix).unwrap_or(&child));
+            if excluded {
+                if meta.is_dir() && descend {
+                    subdirs.push(child);
+                }
+                continue;
+            }
+            if meta.is_dir() {
+                subdirs.push(child.clone());
+            }
+            entries.push((child, path, meta));
         }
-        Ok(())
+        Ok((entries, subdirs))
     }
 }
 

@@ -119,6 +119,7 @@
 //!     hosts hostname resolv.conf the container's /etc/hosts, /etc/hostname, /etc/resolv.conf
 //!     upper/ work/               the read-write layer, for an overlay created with an empty upper
 //! ROOT/trash/ID/                 removed containers, deleted by the next create or rm
+//! ROOT/tied/ID -> PID.START      containers tied to an owner process (see Tied containers)
 //! ```
 //!
 //! IDs are 64 random hex digits, usable by unique prefix ([`Error::AmbiguousId`] lists the
@@ -152,8 +153,9 @@
 //! `SIGKILL` (the container is going away: its stop signal and timeout are skipped), and after
 //! the exit removes the container as for `--rm`. What needs allocation — deleting the
 //! directory from the trash, releasing its volumes and removing its anonymous ones — is done
-//! by the next `create` or `rm` in the store. A tied container whose owner ended before its
-//! start is removed by `start` ([`Error::OwnerGone`]).
+//! by the next `create` or `rm` in the store. A tied container that no monitor watches when
+//! its owner ends (created and never started, or exited already) is removed by the next
+//! `create` or `rm` (which sweep `ROOT/tied`), or by `start` ([`Error::OwnerGone`]).
 //!
 //! **exec** ([`Containers::exec`]) joins the init's namespaces with one `setns(pidfd, flags)`
 //! in a first child, which clones (with `CLONE_PARENT`, so the caller waits for it) the process

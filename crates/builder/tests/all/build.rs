@@ -848,3 +848,59 @@ fn run_bind_mount_from_a_stage_sees_its_files_and_is_keyed_by_it() {
     );
     assert_eq!(exec.seen.lock().unwrap()[1].0, "v2");
 }
+
+/// The inode of the one file in `dir` whose name starts with `prefix` (a rewrite renames a new
+/// file in, so the inode changes).
+fn inode_of(dir: &Path, prefix: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut found: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.metadata().unwrap().ino())
+        .collect();
+    assert_eq!(found.len(), 1, "{prefix} in {}", dir.display());
+    found.pop().unwrap()
+}
+
+#[test]
+fn a_no_change_rebuild_rewrites_neither_the_build_log_nor_a_settled_stat_cache() {
+    let root = tempfile::tempdir().unwrap();
+    let ctx = app_context();
+    let df = "FROM scratch\nCOPY . /app\n";
+    let cache = root.path().join("cache");
+    let (first, _) = build(root.path(), ctx.path(), df, |_| {});
+    let log = inode_of(&cache.join("builds"), "");
+    // The context was just written: its stat records are racy and hashed again next time.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    build(root.path(), ctx.path(), df, |_| {});
+    // Each comparison is with the state just before: a rewrite's new file cannot take the
+    // inode of the file it replaces, which is alive while it is written.
+    assert_eq!(
+        inode_of(&cache.join("builds"), ""),
+        log,
+        "the build log was rewritten"
+    );
+    let stat = inode_of(&cache, "stat-cache");
+    let (again, events) = build(root.path(), ctx.path(), df, |_| {});
+    assert_eq!(again.image_id, first.image_id);
+    assert_eq!(cached(&events), 1);
+    assert_eq!(
+        inode_of(&cache.join("builds"), ""),
+        log,
+        "the build log was rewritten"
+    );
+    assert_eq!(
+        inode_of(&cache, "stat-cache"),
+        stat,
+        "the stat cache was rewritten"
+    );
+
+    // A change is still seen, and both are written again.
+    write_files(ctx.path(), &[("src/main.js", "changed")]);
+    let (changed, events) = build(root.path(), ctx.path(), df, |_| {});
+    assert_ne!(changed.image_id, first.image_id);
+    assert_eq!(cached(&events), 0);
+    assert_ne!(inode_of(&cache.join("builds"), ""), log);
+    assert_ne!(inode_of(&cache, "stat-cache"), stat);
+}

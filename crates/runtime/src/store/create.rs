@@ -42,6 +42,7 @@ impl Containers {
             .map(|pid| owner_record(pid, container.id()))
             .transpose()?;
         let _store = self.lock_store()?;
+        self.sweep_orphans();
         self.collect_trash();
         let id = container.id().to_owned();
         let dir = self.containers_dir().join(&id);
@@ -98,6 +99,9 @@ impl Containers {
                 owner,
             };
             write_json(&dir.join("container.json"), &record)?;
+            if let Some(owner) = owner {
+                self.record_tie(&id, owner)?;
+            }
             write_json(&dir.join("state.json"), &State::created())?;
             let log = dir.join("container.log");
             fs::File::create(&log).map_err(|e| Error::io("creating", &log, e))?;
@@ -107,6 +111,7 @@ impl Containers {
             Ok(())
         })();
         if let Err(e) = written {
+            let _ = fs::remove_file(self.tied_dir().join(&id));
             let _ = fs::remove_file(self.names_dir().join(&name));
             let _ = fs::remove_dir_all(&dir);
             return Err(e);

@@ -3,7 +3,8 @@
 //!
 //! See the crate documentation, *Containers on disk*, for the layout and the monitor. This
 //! file holds the store and its lookups; each verb has its file (`create.rs`, `start.rs`,
-//! `stop.rs`, `wait.rs`, `remove.rs`, `exec.rs`, `files.rs`, `attach.rs`, `logs.rs`), an
+//! `stop.rs`, `wait.rs`, `remove.rs`, `exec.rs`, `files.rs`, `attach.rs`, `logs.rs`,
+//! `probe.rs`, `orphans.rs`), an
 //! `impl Containers` importing from here, never the other way.
 
 use std::fs;
@@ -29,6 +30,8 @@ mod files;
 mod lock;
 pub(crate) mod logs;
 pub(crate) mod names;
+mod orphans;
+mod probe;
 pub(crate) mod record;
 mod remove;
 mod start;
@@ -56,7 +59,7 @@ impl Containers {
     /// Opens (creating if needed) a store under `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, Error> {
         let root = root.into();
-        for d in ["containers", "names", "trash"] {
+        for d in ["containers", "names", "trash", "tied"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(|e| Error::io("creating", &p, e))?;
         }
@@ -78,6 +81,11 @@ impl Containers {
 
     pub(crate) fn trash_dir(&self) -> PathBuf {
         self.root.join("trash")
+    }
+
+    /// `ROOT/tied`: one symlink `ID -> PID.START` per container tied to an owner.
+    pub(crate) fn tied_dir(&self) -> PathBuf {
+        self.root.join("tied")
     }
 
     pub(crate) fn lock_store(&self) -> Result<Locked, Error> {
@@ -102,6 +110,7 @@ impl Containers {
                     tracing::warn!(id = %record.id, error = %err, "cannot release the volumes of a removed container");
                 }
             }
+            let _ = fs::remove_file(self.tied_dir().join(e.file_name()));
             if let Err(err) = fs::remove_dir_all(e.path()) {
                 tracing::warn!(path = %e.path().display(), error = %err, "cannot delete a removed container");
             }

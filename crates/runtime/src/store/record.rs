@@ -80,10 +80,10 @@ pub struct CreateOptions {
     ///
     /// The process is recorded by PID *and* start time (read by `create`, which fails with
     /// [`Error::OwnerGone`](crate::Error::OwnerGone) if it has ended), so a recycled PID is
-    /// never taken for it. A tied container whose owner has ended before it starts is removed
-    /// by [`Containers::start`](crate::Containers::start), which fails with that error. What
-    /// outlives the owner unwatched: a tied container that had already exited (its monitor
-    /// is gone) stays until removed. [`CreateOptions::tied_to_caller`] ties it to this
+    /// never taken for it. A tied container that is not running when its owner ends (created
+    /// and never started, or exited already: no monitor watches it) is removed by the next
+    /// `create` or `rm` in the store, or by [`Containers::start`](crate::Containers::start),
+    /// which then fails with that error. [`CreateOptions::tied_to_caller`] ties it to this
     /// process.
     pub owner: Option<u32>,
 }

@@ -62,8 +62,15 @@ impl Containers {
     /// `remove_volumes`), frees its name and moves its directory to the trash, under the
     /// store lock; then empties the trash.
     pub(crate) fn discard(&self, e: Stored, remove_volumes: bool) -> Result<(), Error> {
-        let id = e.record.id.clone();
         let _store = self.lock_store()?;
+        self.discard_locked(e, remove_volumes)?;
+        self.sweep_orphans();
+        Ok(())
+    }
+
+    /// [`Containers::discard`], called under the store lock.
+    pub(crate) fn discard_locked(&self, e: Stored, remove_volumes: bool) -> Result<(), Error> {
+        let id = e.record.id.clone();
         let mounts: Vec<VolumeMount> = e.record.volumes.iter().map(VolumeRecord::mount).collect();
         volumes::release(&mounts, &id, remove_volumes)?;
         let link = self.names_dir().join(&e.record.name);
@@ -77,6 +84,7 @@ impl Containers {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return Err(Error::io("removing", &e.dir, err)),
         }
+        let _ = fs::remove_file(self.tied_dir().join(&id));
         self.collect_trash();
         Ok(())
     }

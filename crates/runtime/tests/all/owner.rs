@@ -1,6 +1,7 @@
 //! Containers tied to a process ([`CreateOptions::owner`]): killed and removed when their
 //! owner is killed with `SIGKILL` (a CI timeout killing a test harness), while an untied one
-//! outlives its creator; a tied container whose owner ended before its start is removed.
+//! outlives its creator; a tied container no monitor watches (created, or exited) is removed
+//! by the next `create` or by `start` once its owner has ended.
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::OwnedFd;
@@ -184,4 +185,70 @@ async fn a_tied_container_whose_owner_ended_before_its_start_is_removed() {
     let err = store.create(&sleeper(rootfs.path()), &opts).unwrap_err();
     assert!(matches!(err, Error::OwnerGone { .. }), "{err:?}");
     assert!(store.list(true).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tied_containers_no_monitor_watches_go_with_the_next_create() {
+    let rootfs = busybox_rootfs();
+    let state = tempfile::tempdir().unwrap();
+    let store = Containers::open(state.path()).unwrap();
+    let mut owner = std::process::Command::new("/bin/busybox")
+        .args(["sleep", "600"])
+        .spawn()
+        .unwrap();
+    let tied = |name: &str| CreateOptions {
+        name: Some(name.into()),
+        owner: Some(owner.id()),
+        ..CreateOptions::default()
+    };
+    // One created and never started, one that has exited: no monitor watches either.
+    let created = store
+        .create(&sleeper(rootfs.path()), &tied("created"))
+        .unwrap();
+    let exited = Container::builder(rootfs.path())
+        .cmd(["true"])
+        .build()
+        .unwrap();
+    let exited = store.run(&exited, &tied("exited")).await.unwrap();
+    assert_eq!(crate::common::wait(&store, &exited).await, 0);
+    let dirs = [created.as_str(), exited.as_str()].map(|id| store.inspect(id).unwrap().dir);
+    // Their owner alive, the next create keeps them.
+    let kept = store
+        .create(&sleeper(rootfs.path()), &CreateOptions::default())
+        .unwrap();
+    assert_eq!(store.list(true).unwrap().len(), 3);
+
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    let other = store
+        .create(&sleeper(rootfs.path()), &CreateOptions::default())
+        .unwrap();
+    let mut left: Vec<String> = store
+        .list(true)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    left.sort();
+    let mut want = vec![kept, other];
+    want.sort();
+    assert_eq!(left, want);
+    for d in dirs {
+        assert!(!d.exists(), "{d:?}");
+    }
+    for name in ["created", "exited"] {
+        assert!(!state.path().join("names").join(name).exists());
+    }
+    assert_eq!(
+        std::fs::read_dir(state.path().join("tied"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(state.path().join("trash"))
+            .unwrap()
+            .count(),
+        0
+    );
 }

@@ -302,3 +302,52 @@ async fn a_client_connects_to_the_connect_addr_of_a_port_bound_on_every_address(
     assert!(page.ends_with("hello-any\n"), "{page}");
     store.remove(&id, true).await.unwrap();
 }
+
+/// `Containers::is_listening` reads the container's own socket table: false while nothing
+/// listens (though slirp4netns already accepts on the host side), true once httpd does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is_listening_tells_when_the_containers_server_listens() {
+    use boxwright_runtime::{CreateOptions, ExecOptions};
+    let (root, _state, store) = fixture();
+    let c = Container::builder(root.path())
+        .cmd(["sleep", "600"])
+        .network(Network::Private)
+        .publish_port(local("127.0.0.1:0:80"))
+        .build()
+        .unwrap();
+    let id = store
+        .run(&c, &CreateOptions::default().tied_to_caller())
+        .await
+        .unwrap();
+    assert!(!store.is_listening(&id, 80).unwrap());
+
+    let mut httpd = store
+        .exec(
+            &id,
+            [
+                "sh",
+                "-c",
+                "mkdir -p /www && echo up > /www/index.html && httpd -p 80 -h /www",
+            ],
+            &ExecOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(httpd.wait().await.unwrap().code(), 0);
+    wait_until("httpd listening", async || {
+        store.is_listening(&id, 80).unwrap()
+    })
+    .await;
+    assert!(!store.is_listening(&id, 81).unwrap());
+    let addr = store.inspect(&id).unwrap().ports[0].connect_addr();
+    let page = http_get(addr, "/index.html").await;
+    assert!(page.ends_with("up\n"), "{page}");
+
+    store.kill(&id, SIGKILL).unwrap();
+    store.wait(&id).await.unwrap();
+    assert!(matches!(
+        store.is_listening(&id, 80),
+        Err(Error::NotRunning { .. })
+    ));
+    store.remove(&id, false).await.unwrap();
+}
