@@ -196,7 +196,7 @@ pub(crate) async fn start(engine: &Engine, args: StartArgs) -> Outcome {
             ..AttachOptions::default()
         };
         let attached = engine.start_attached(container, opts).await?;
-        return relay(attached, args.interactive).await;
+        return relay(engine, attached, args.interactive).await;
     }
     let mut failed = None;
     for c in &args.containers {
@@ -217,9 +217,12 @@ fn report(err: impl std::error::Error + 'static) -> Failure {
 
 /// Relays our stdin to an attachment and its output to ours; the command's exit code.
 pub(crate) async fn relay(
+    engine: &Engine,
     mut attached: boxwright::runtime::Attached,
     interactive: bool,
 ) -> Outcome {
+    // Docker's --sig-proxy: without a terminal, the signals we get go to the container.
+    let _proxy = (!attached.tty()).then(|| sig_proxy(engine.clone(), attached.id().to_owned()));
     // With a terminal: ours in raw mode (keys go to the container as typed), its size theirs.
     let _raw = if attached.tty() {
         if let Some((rows, cols)) = crate::tty::size() {
@@ -250,6 +253,51 @@ pub(crate) async fn relay(
     }
     let code = attached.wait().await?;
     Ok(exit_byte(code))
+}
+
+/// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the container until dropped.
+fn sig_proxy(engine: Engine, id: String) -> AbortOnDrop {
+    use tokio::signal::unix::{signal, SignalKind};
+    let task = tokio::spawn(async move {
+        let kinds = [
+            (SignalKind::interrupt(), "INT"),
+            (SignalKind::terminate(), "TERM"),
+            (SignalKind::hangup(), "HUP"),
+            (SignalKind::quit(), "QUIT"),
+        ];
+        let mut streams = Vec::new();
+        for (kind, name) in kinds {
+            if let Ok(s) = signal(kind) {
+                streams.push((s, name));
+            }
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for (mut stream, name) in streams {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while stream.recv().await.is_some() {
+                    if tx.send(name).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        while let Some(name) = rx.recv().await {
+            if let Err(e) = engine.kill(&id, name).await {
+                eprintln!("bw: forwarding SIG{name}: {}", boxwright::Report(&e));
+            }
+        }
+    });
+    AbortOnDrop(task)
+}
+
+/// A task stopped when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// An exit code as a process exit status (Docker's codes are 0-255).
@@ -339,7 +387,7 @@ pub(crate) async fn attach(engine: &Engine, args: AttachArgs) -> Outcome {
         ..AttachOptions::default()
     };
     let attached = engine.attach(&args.container, opts).await?;
-    relay(attached, !args.no_stdin).await
+    relay(engine, attached, !args.no_stdin).await
 }
 
 /// `bw exec`: the command's exit code; 126/127 when it cannot be executed or found.

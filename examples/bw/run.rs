@@ -32,7 +32,7 @@ pub(crate) async fn run(engine: &Engine, args: RunArgs) -> Outcome {
         .run_attached(&image, opts, attach)
         .await
         .map_err(Failure::run)?;
-    relay(attached, args.interactive).await
+    relay(engine, attached, args.interactive).await
 }
 
 /// `bw create`: prints the new container's ID.

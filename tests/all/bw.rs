@@ -643,6 +643,35 @@ fn volumes_lifecycle_save_load_through_bw() {
     assert_eq!(other.ok("run --rm busybox echo loaded").stdout, "loaded\n");
 }
 
+/// Docker's signal proxy: SIGINT to an attached `bw run` reaches the container's command,
+/// whose exit code `bw` then exits with.
+#[test]
+fn signals_reach_the_container_through_bw() {
+    use std::io::BufRead as _;
+    let sh = Shell::new();
+    sh.import_busybox();
+    let script = "trap 'echo got INT; exit 7' INT; echo ready; while :; do sleep 0.1; done";
+    let mut child = sh
+        .command(&["run", "--rm", "--init", "busybox", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got INT\n");
+    assert_eq!(child.wait().unwrap().code(), Some(7));
+}
+
 /// The `-f` template evaluator's own unit tests, run in this binary (`cargo test` does not run
 /// an example's tests).
 #[path = "../../examples/bw/template.rs"]
