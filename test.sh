@@ -15,7 +15,7 @@ packages=(
     podman:/usr/bin/podman oci-image-tool:/usr/bin/oci-image-tool zstd:/usr/bin/zstd
     crun:/usr/bin/crun runc:/usr/sbin/runc buildah:/usr/bin/buildah
     docker-registry:/usr/bin/docker-registry uidmap:/usr/bin/newuidmap
-    slirp4netns:/usr/bin/slirp4netns
+    slirp4netns:/usr/bin/slirp4netns docker.io:/usr/sbin/dockerd
 )
 missing=()
 for entry in "${packages[@]}"; do

@@ -85,9 +85,43 @@ pub enum Error {
     /// A task on tokio's blocking pool panicked or was cancelled.
     #[error("a blocking task of the engine failed")]
     Task(#[source] tokio::task::JoinError),
-    /// Importing a root file system as an image failed (the store's import).
+    /// An image's layers could not be unpacked as snapshots (the lower dirs of a container).
+    #[error(transparent)]
+    Snapshot(#[from] boxwright_layer_store::SnapshotError),
+    /// A container's changes could not be written as a layer (`docker commit`).
+    #[error("writing the layer of container {container} failed")]
+    Layer {
+        /// The container as given.
+        container: String,
+        /// Why.
+        #[source]
+        source: boxwright_layer_store::CreateError,
+    },
+    /// `save` or `load` failed: an archive that cannot be read or written, a blob that is not
+    /// what the archive says.
+    #[error(transparent)]
+    Archive(#[from] boxwright_layer_store::ArchiveError),
+    /// `import` failed: the directory or tar could not be read.
     #[error(transparent)]
     Import(#[from] boxwright_layer_store::ImportError),
+    /// A push failed (the cause is the registry client's error).
+    #[error("pushing {reference} failed")]
+    Push {
+        /// The name as given.
+        reference: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+    /// A login failed: the registry refused the credential or could not be reached.
+    #[error("logging in to {registry} failed")]
+    Login {
+        /// The registry as Docker keys it (`localhost:5000`).
+        registry: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
     /// A host file starts like an ELF file but its headers do not parse.
     #[error("reading the ELF headers of {path} failed")]
     Elf {

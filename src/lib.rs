@@ -21,8 +21,15 @@
 //!
 //! All three are on by default.
 
+#[cfg(feature = "run")]
+mod container;
 mod engine;
 mod error;
+mod image;
+// In src/registry/, named apart from the `registry` re-export of the client below.
+#[cfg(feature = "registry")]
+#[path = "registry/mod.rs"]
+mod remote;
 
 // Build and host images (the `wip-build` helper's lines).
 #[cfg(feature = "build")]
@@ -30,8 +37,22 @@ pub mod build;
 mod hostimage;
 pub use hostimage::HostImage;
 
+#[cfg(feature = "run")]
+pub use container::{
+    parse_signal, CommitOptions, ContainerConfig, ContainerDetails, PsFilter, PsOptions,
+    RunOptions, VolumeSpec, ANNOTATION_CONFIG,
+};
+
+#[cfg(feature = "registry")]
+pub use boxwright_builder::PullProgress;
 pub use engine::{Engine, ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_NAME};
 pub use error::{BoxError, Error, Report, Result};
+pub use image::{
+    HistoryEntry, ImageInspect, ImagePruneReport, ImageSummary, ImportFrom, ImportOptions, Loaded,
+    RmiLine, RootFs,
+};
+#[cfg(feature = "registry")]
+pub use remote::{PullReport, PushProgress, PushReport, StoreSource};
 
 #[cfg(feature = "build")]
 pub use boxwright_builder as builder;

@@ -79,8 +79,9 @@ CMD [\"cat\", \"/app/out.txt\"]\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rebuild_is_all_cached_and_a_changed_file_reruns_only_what_follows() {
-    let (dir, engine) = support::engine();
-    support::busybox(&engine, "bb");
+    let (_root, engine) = support::engine();
+    let dir = tempfile::tempdir().unwrap();
+    support::busybox_image(&engine, "bb");
     let ctx = dir.path().join("ctx");
     support::write_files(&ctx, &[("deps.txt", "a\nb\n"), ("src.txt", "hello\n")]);
 
@@ -148,8 +149,9 @@ async fn rebuild_is_all_cached_and_a_changed_file_reruns_only_what_follows() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_run_is_an_error_with_its_step() {
-    let (dir, engine) = support::engine();
-    support::busybox(&engine, "bb");
+    let (_root, engine) = support::engine();
+    let dir = tempfile::tempdir().unwrap();
+    support::busybox_image(&engine, "bb");
     let ctx = dir.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     let err = build(
@@ -177,10 +179,11 @@ async fn a_failing_run_is_an_error_with_its_step() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn from_an_image_the_store_lacks_goes_to_its_registry() {
-    let (dir, engine) = support::engine();
+    let (_root, engine) = support::engine();
+    let dir = tempfile::tempdir().unwrap();
     let ctx = dir.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
-    let port = support::closed_port();
+    let port = support::free_port();
     let dockerfile = format!("FROM 127.0.0.1:{port}/nothing/here:1\nCMD [\"x\"]\n");
     let err = build(&engine, &dockerfile, &ctx, "never:1")
         .await
@@ -201,7 +204,8 @@ const HOST_PROGRAMS: [&str; 5] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_base_runs_build_steps_and_is_deterministic() {
-    let (dir, engine) = support::engine();
+    let (_root, engine) = support::engine();
+    let dir = tempfile::tempdir().unwrap();
     let spec = HostImage::new(HOST_PROGRAMS).cmd(["/bin/sh"]);
     let base = engine.import_host("hostbase:1", &spec).await.unwrap();
 
@@ -231,7 +235,7 @@ async fn a_host_base_runs_build_steps_and_is_deterministic() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_program_that_is_missing_is_an_error_naming_it() {
-    let (_dir, engine) = support::engine();
+    let (_root, engine) = support::engine();
     let err = engine
         .import_host("x", &HostImage::new(["/no/such/program"]))
         .await

@@ -31,6 +31,7 @@ use crate::staging::Staging;
 use crate::stat_cache::StatCache;
 use crate::step::{prepare, Action, CopyAction, PrepareCx, Prepared};
 use crate::vars::Args;
+use crate::workdir::WorkdirJob;
 
 /// Builds images from Dockerfiles into a layer store.
 ///
@@ -626,6 +627,18 @@ impl BuildRun<'_> {
                 None
             }
             Action::Copy(copy) => Some(self.copy_job(copy, state)?.run().await?),
+            Action::Workdir { path, user } => {
+                ConfigChange::Workdir(path.clone()).apply(&mut next);
+                let job = WorkdirJob {
+                    store: self.builder.store.clone(),
+                    state: state.clone(),
+                    path: path.clone(),
+                    user: user.clone(),
+                    line,
+                    source_date_epoch: self.request.source_date_epoch,
+                };
+                Some(job.run().await?)
+            }
             Action::Run(action) => {
                 let (_guards, binds) = self.stage_binds(&action.stage_binds, line).await?;
                 let mut action = action.clone();
@@ -645,7 +658,10 @@ impl BuildRun<'_> {
                 )
             }
         };
-        next.add_history(&self.created, &prepared.created_by, layer.is_none());
+        // ONBUILD writes no history entry in BuildKit (the trigger is in the config only).
+        if !matches!(prepared.action, Action::Config(ConfigChange::Onbuild(_))) {
+            next.add_history(&self.created, &prepared.created_by, layer.is_none());
+        }
         if let Some(l) = &layer {
             next.add_layer(l.clone());
         }

@@ -13,6 +13,7 @@ use crate::copy::{from_context, from_dir, heredoc, resolve_owner};
 use crate::error::BuildError;
 use crate::image::{parse_digest, ImageState, LayerDesc};
 use crate::layer::write_layer;
+use crate::lower::{is_dir_in, keep_lower_dirs};
 use crate::staging::Staging;
 use crate::step::CopyAction;
 
@@ -43,18 +44,11 @@ impl CopyJob {
         let staging = Staging::new(store, "copy")?;
         let root = staging.subdir("root")?;
         let mut opts = self.copy.opts.clone();
-        let needs_names = self
-            .copy
-            .chown
-            .as_deref()
-            .is_some_and(|spec| spec.split(':').any(|p| p.parse::<u32>().is_err()));
-        // The parent's layers (top first) answer `--chown` names and whether a destination
-        // without a trailing slash is a directory there.
-        // A `--link` copy reads nothing of the parent: its layer is the same on any base.
-        let roots = if (needs_names || !opts.dest_is_dir)
-            && !self.copy.link
-            && !self.state.layers.is_empty()
-        {
+        // The parent's layers (top first) answer `--chown` names, whether a destination
+        // without a trailing slash is a directory there, and the metadata of the directories
+        // the layer only passes through. A `--link` copy reads nothing of the parent: its
+        // layer is the same on any base.
+        let roots = if !self.copy.link && !self.state.layers.is_empty() {
             let img = self.state.as_image(store)?;
             let snaps = store
                 .snapshots(&img)
@@ -95,6 +89,7 @@ impl CopyJob {
         for (name, content) in &self.copy.heredocs {
             heredoc(name, content, &opts, &root)?;
         }
+        keep_lower_dirs(&root, &roots, &opts.dest)?;
         let layer = write_layer(store, &root, false, self.source_date_epoch)?;
         self.adopt(&layer, &root);
         Ok(layer)
@@ -138,19 +133,4 @@ impl CopyJob {
             Err(e) => tracing::warn!(error = %e, "COPY staging not adopted"),
         }
     }
-}
-
-/// Whether `path` is a directory in the overlay of `roots` (snapshot dirs, top first): the
-/// topmost layer that has the path decides; a whiteout (a 0:0 character device) hides it.
-fn is_dir_in(roots: &[std::path::PathBuf], path: &str) -> bool {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    for root in roots {
-        match crate::copy::inside(root, path).symlink_metadata() {
-            Ok(m) if m.is_dir() => return true,
-            Ok(m) if m.file_type().is_char_device() && m.rdev() == 0 => return false,
-            Ok(_) => return false,
-            Err(_) => {}
-        }
-    }
-    false
 }

@@ -123,7 +123,7 @@ impl ConfigChange {
             ConfigChange::Entrypoint(ep, _) => format!("ENTRYPOINT {}", go_quoted(ep)),
             ConfigChange::Shell(s) => format!("SHELL [{}]", s.join(" ")),
             ConfigChange::Stopsignal(s) => format!("STOPSIGNAL {s}"),
-            ConfigChange::Healthcheck(hc) => format!("HEALTHCHECK {hc}"),
+            ConfigChange::Healthcheck(hc) => format!("HEALTHCHECK {}", go_health(hc)),
             ConfigChange::Onbuild(t) => format!("ONBUILD {t}"),
             ConfigChange::Maintainer(m) => format!("MAINTAINER {m}"),
         }
@@ -137,6 +137,88 @@ fn kv(pairs: &[(String, String)]) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Go's `%q` of Docker 20.10's `*HealthConfig` (what BuildKit's history shows):
+/// `&{["CMD-SHELL" "curl x"] "5s" "3s" "0s" '\x02'}` — the test, the interval, timeout and
+/// start period as Go durations, the retries as a quoted rune.
+fn go_health(hc: &Value) -> String {
+    let test: Vec<String> = hc["Test"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let dur = |k: &str| go_duration(hc[k].as_u64().unwrap_or(0));
+    let retries = hc["Retries"].as_u64().unwrap_or(0);
+    format!(
+        "&{{{} \"{}\" \"{}\" \"{}\" {}}}",
+        go_quoted(&test),
+        dur("Interval"),
+        dur("Timeout"),
+        dur("StartPeriod"),
+        go_rune(retries)
+    )
+}
+
+/// Go's `time.Duration.String()` of `ns` nanoseconds: `0s`, `1.5s`, `2m0s`, `1h0m5s`, `250ms`.
+fn go_duration(ns: u64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    if ns < 1_000_000_000 {
+        let (unit, div) = if ns < 1_000 {
+            ("ns", 1)
+        } else if ns < 1_000_000 {
+            ("\u{b5}s", 1_000)
+        } else {
+            ("ms", 1_000_000)
+        };
+        return format!("{}{unit}", fraction(ns / div, ns % div, div));
+    }
+    let (h, rest) = (ns / 3_600_000_000_000, ns % 3_600_000_000_000);
+    let (m, rest) = (rest / 60_000_000_000, rest % 60_000_000_000);
+    let secs = fraction(rest / 1_000_000_000, rest % 1_000_000_000, 1_000_000_000);
+    match (h, m) {
+        (0, 0) => format!("{secs}s"),
+        (0, m) => format!("{m}m{secs}s"),
+        (h, m) => format!("{h}h{m}m{secs}s"),
+    }
+}
+
+/// `whole.frac` with the fraction's trailing zeros (and a bare point) left out.
+fn fraction(whole: u64, frac: u64, div: u64) -> String {
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let digits = div.to_string().len() - 1;
+    let f = format!("{frac:0digits$}");
+    format!("{whole}.{}", f.trim_end_matches('0'))
+}
+
+/// Go's `%q` of an integer: a quoted rune (`'\x02'`, `'\n'`, `'A'`).
+fn go_rune(n: u64) -> String {
+    let inner = match n {
+        7 => "\\a".to_string(),
+        8 => "\\b".to_string(),
+        9 => "\\t".to_string(),
+        10 => "\\n".to_string(),
+        11 => "\\v".to_string(),
+        12 => "\\f".to_string(),
+        13 => "\\r".to_string(),
+        39 => "\\'".to_string(),
+        92 => "\\\\".to_string(),
+        0..=31 | 127 => format!("\\x{n:02x}"),
+        32..=126 => char::from(n as u8).to_string(),
+        n => match char::from_u32(n as u32) {
+            Some(c) if !c.is_control() => c.to_string(),
+            _ if n <= 0xffff => format!("\\u{n:04x}"),
+            _ => format!("\\U{n:08x}"),
+        },
+    };
+    format!("'{inner}'")
 }
 
 /// Go's `%q` of a `[]string`: `["a" "b c"]`.
@@ -162,5 +244,39 @@ fn object<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String,
     match slot {
         Value::Object(m) => m,
         _ => unreachable!("made an object above"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthcheck_history_is_docker_20_10_go_formatting() {
+        // As `docker history` shows BuildKit's images (Docker 20.10).
+        let hc = json!({"Test": ["CMD-SHELL", "wget -q localhost || exit 1"],
+            "Interval": 5_000_000_000u64, "Timeout": 3_000_000_000u64,
+            "StartPeriod": 2_000_000_000u64, "Retries": 2});
+        assert_eq!(
+            go_health(&hc),
+            r#"&{["CMD-SHELL" "wget -q localhost || exit 1"] "5s" "3s" "2s" '\x02'}"#
+        );
+        assert_eq!(
+            go_health(&json!({"Test": ["NONE"]})),
+            r#"&{["NONE"] "0s" "0s" "0s" '\x00'}"#
+        );
+    }
+
+    #[test]
+    fn go_durations_and_runes() {
+        let s = 1_000_000_000;
+        assert_eq!(go_duration(90 * s), "1m30s");
+        assert_eq!(go_duration(3600 * s + 5 * s), "1h0m5s");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(250_000_000), "250ms");
+        assert_eq!(go_duration(1_500), "1.5\u{b5}s");
+        assert_eq!(go_rune(10), r"'\n'");
+        assert_eq!(go_rune(65), "'A'");
+        assert_eq!(go_rune(39), r"'\''");
     }
 }

@@ -111,10 +111,21 @@
 //! landing in the same timestamp granule as the hashing is still seen. Records are never
 //! dropped on their own: call [`StatCache::retain`] to prune.
 //!
+//! # Compared with Docker
+//!
+//! `tests/docker_interop.rs` builds the same Dockerfiles with a private Debian `dockerd`
+//! (20.10, BuildKit) and compares the images: file trees (type, mode, owner, link target,
+//! content), the config and the history. As there: `WORKDIR` makes a layer (the directories
+//! it creates, owned by the stage's `USER`, or an empty layer when the directory exists); a
+//! layer keeps the directories it only passes through with their mode and owner in the parent
+//! (a `COPY x /tmp/` leaves `/tmp` at 1777); a `RUN` leaves the `/proc`, `/dev` and `/sys` it
+//! needed; the history's `COPY`/`ADD` text leaves out `--from`, `--chown` and `--chmod`, a
+//! `RUN`'s names every declared `ARG` (`|2 A=1 B= …`), `HEALTHCHECK`'s is Go's `%q` of
+//! Docker's `HealthConfig`, and `ONBUILD` writes no entry. Not compared: times, and heredocs
+//! (Docker 20.10's frontend predates them).
+//!
 //! # Limitations
 //!
-//! - `WORKDIR` only sets the config (BuildKit also creates the directory in a layer); a `RUN`
-//!   step's executor creates it, and a COPY creates its destination.
 //! - Not implemented (an error names them): `ADD` of URLs and git repositories (so
 //!   `ADD --checksum`, which BuildKit allows only with them, always fails with BuildKit's
 //!   own error), `COPY --from` with `--parents` or `--exclude`, `RUN --mount=type=ssh`, and
@@ -126,7 +137,6 @@
 //! - A COPY destination without a trailing `/` is a file unless several sources, a wildcard or
 //!   an existing directory at that path in the parent image make it a directory (a link to a
 //!   directory there is not followed).
-//! - `HEALTHCHECK`'s history text is not BuildKit's Go formatting.
 //! - Context files are hashed one after another (no parallel hashing).
 
 #![forbid(unsafe_code)]
@@ -149,6 +159,7 @@ mod hash;
 mod image;
 mod instr;
 mod layer;
+mod lower;
 #[cfg(feature = "registry")]
 mod registry_source;
 mod request;
@@ -162,6 +173,7 @@ mod staging;
 mod stat_cache;
 mod step;
 mod vars;
+mod workdir;
 
 pub use builder::Builder;
 pub use cache_gc::{CacheGcReport, PruneOptions, PruneReport};

@@ -62,6 +62,14 @@ pub(crate) enum Action {
     Copy(Box<CopyAction>),
     /// A RUN (a layer).
     Run(RunAction),
+    /// A WORKDIR: the config's `WorkingDir`, and a layer with the directories it makes (an
+    /// empty one when it exists), as BuildKit.
+    Workdir {
+        /// The directory, absolute and clean.
+        path: String,
+        /// The stage's `USER` then, who owns the directories made.
+        user: Option<String>,
+    },
 }
 
 /// A prepared step.
@@ -243,10 +251,22 @@ fn prepare_config(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepared,
     if let ConfigChange::Entrypoint(_, true) = change {
         text.push_str(" (resets CMD)");
     }
+    let action = match change {
+        ConfigChange::Workdir(path) => Action::Workdir {
+            path,
+            user: cx
+                .state
+                .cfg("User")
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty())
+                .map(String::from),
+        },
+        change => Action::Config(change),
+    };
     Ok(Prepared {
         inputs: cx.inputs(text, read),
         created_by,
-        action: Action::Config(change),
+        action,
     })
 }
 
@@ -459,9 +479,13 @@ async fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepa
         extract,
         line,
     };
+    // The key's text names every flag; the history's, as BuildKit's, not `--from`,
+    // `--chown` nor `--chmod` (Docker 20.10 writes `COPY src dest # buildkit`).
     let mut flags = String::new();
+    let mut history_flags = String::new();
     if parents {
         flags.push_str("--parents ");
+        history_flags.push_str("--parents ");
     }
     for (name, v) in [("from", &from), ("chown", &chown), ("chmod", &chmod)] {
         if let Some(v) = v {
@@ -473,6 +497,7 @@ async fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepa
     let mut names: Vec<String> = written;
     names.extend(heredocs.iter().map(|h| format!("<<{}", h.name)));
     let text = format!("{keyword} {flags}{} {dest_raw}", names.join(" "));
+    let history = format!("{keyword} {history_flags}{} {dest_raw}", names.join(" "));
     let mut inputs = cx.inputs(text.clone(), read);
     let from_src = match &from {
         None => {
@@ -506,7 +531,7 @@ async fn prepare_copy(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepa
     }
     Ok(Prepared {
         inputs,
-        created_by: format!("{text} # buildkit"),
+        created_by: format!("{history} # buildkit"),
         action: Action::Copy(Box::new(CopyAction {
             from: from_src,
             sources: srcs,
@@ -697,12 +722,7 @@ async fn prepare_run(ins: &Instruction, cx: &mut PrepareCx<'_>) -> Result<Prepar
         Some(Network::None) => StepNetwork::None,
         Some(Network::Host) => StepNetwork::Host,
     };
-    let declared: Vec<String> = cx
-        .args
-        .declared()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let declared = cx.args.history_args();
     let prefix = if declared.is_empty() {
         String::new()
     } else {

@@ -32,6 +32,9 @@ pub(crate) struct Args {
     global: BTreeMap<String, String>,
     /// The current stage's declared arguments that have a value.
     stage: BTreeMap<String, String>,
+    /// The current stage's declared arguments in declaration order, with or without a value
+    /// (what a `RUN`'s history names: `|2 A=1 B= sh -c …`).
+    order: Vec<String>,
 }
 
 impl Args {
@@ -46,12 +49,14 @@ impl Args {
             automatic,
             global,
             stage: BTreeMap::new(),
+            order: Vec::new(),
         }
     }
 
     /// Starts a stage: no stage argument is in scope yet.
     pub(crate) fn enter_stage(&mut self) {
         self.stage.clear();
+        self.order.clear();
     }
 
     /// Declares a global `ARG` with its default, already expanded.
@@ -76,6 +81,9 @@ impl Args {
             .or(default)
             .or_else(|| self.global.get(name).cloned())
             .or_else(|| self.automatic.get(name).cloned());
+        if !self.order.iter().any(|n| n == name) {
+            self.order.push(name.to_string());
+        }
         match &value {
             Some(v) => {
                 self.stage.insert(name.to_string(), v.clone());
@@ -107,9 +115,18 @@ impl Args {
         out
     }
 
-    /// The stage's declared arguments with values (what a `RUN`'s history names).
+    /// The stage's declared arguments with values.
     pub(crate) fn declared(&self) -> &BTreeMap<String, String> {
         &self.stage
+    }
+
+    /// The stage's declared arguments in declaration order as BuildKit's `RUN` history names
+    /// them: `NAME=value`, or `NAME=` for one without a value.
+    pub(crate) fn history_args(&self) -> Vec<String> {
+        self.order
+            .iter()
+            .map(|n| format!("{n}={}", self.stage.get(n).map_or("", String::as_str)))
+            .collect()
     }
 }
 

@@ -147,12 +147,11 @@ async fn node_walkthrough_caches_as_docker_does_and_names_every_miss() {
             )
         })
         .collect();
-    // The base's own entries first (one layer), then ours. BuildKit's WORKDIR also makes a
-    // layer with the directory; this builder's WORKDIR only sets the config (a documented
-    // limitation), so its entry is an empty layer here.
+    // The base's own entries first (one layer), then ours. WORKDIR makes a layer with the
+    // directory, as BuildKit's.
     let ours = &history[history.len() - 6..];
     let expect = [
-        ("WORKDIR /app", true),
+        ("WORKDIR /app", false),
         ("COPY package.json . # buildkit", false),
         (
             "RUN /bin/sh -c sh -c 'mkdir -p node_modules/dep && cp package.json node_modules/dep/ && echo installed' # buildkit",

@@ -413,9 +413,10 @@ fn tree(dir: &Path) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_step_that_changes_nothing_leaves_upper_empty() {
+async fn a_step_that_changes_nothing_leaves_only_proc_dev_and_sys() {
     // The busybox root has no /proc, /dev, /sys, /etc/hosts…: the runtime makes them as mount
-    // points, and they are no change of the step's.
+    // points, and they are no change of the step's, but for /proc, /dev and /sys, which stay
+    // as empty directories, as in BuildKit's layers (runc leaves them).
     let f = Fixture::new();
     let host = f.host_dir("host");
     let mut step = f.step("true");
@@ -436,7 +437,13 @@ async fn a_step_that_changes_nothing_leaves_upper_empty() {
     ];
     let ran = run(step).await;
     assert_eq!(ran.exit.code, 0, "{}", ran.stderr);
-    assert_eq!(tree(&f.upper), Vec::<String>::new());
+    assert_eq!(tree(&f.upper), ["dev", "proc", "sys"]);
+    for d in ["dev", "proc", "sys"] {
+        let meta = std::fs::symlink_metadata(f.upper.join(d)).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.mode() & 0o7777, 0o755, "/{d}");
+        assert_eq!((meta.uid(), meta.gid()), (0, 0), "/{d}");
+    }
     assert!(f.lower.join("tmp").is_dir());
 }
 
@@ -462,7 +469,17 @@ async fn mount_stubs_go_and_the_steps_changes_stay() {
     assert_eq!(ran.exit.code, 0, "{}", ran.stderr);
     assert_eq!(
         tree(&f.upper),
-        ["app", "app/here", "etc", "etc/new", "mnt", "mnt/other"]
+        [
+            "app",
+            "app/here",
+            "dev",
+            "etc",
+            "etc/new",
+            "mnt",
+            "mnt/other",
+            "proc",
+            "sys"
+        ]
     );
 
     // A workdir the runtime makes stays, empty, as Docker's does.
@@ -471,7 +488,7 @@ async fn mount_stubs_go_and_the_steps_changes_stay() {
     step.workdir = "/srv/app".into();
     let ran = run(step).await;
     assert_eq!(ran.exit.code, 0, "{}", ran.stderr);
-    assert_eq!(tree(&g.upper), ["srv", "srv/app"]);
+    assert_eq!(tree(&g.upper), ["dev", "proc", "srv", "srv/app", "sys"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -479,7 +496,7 @@ async fn a_changed_mode_of_a_stubs_parent_stays() {
     let f = Fixture::new();
     let ran = run(f.step("chmod 700 /etc")).await;
     assert_eq!(ran.exit.code, 0, "{}", ran.stderr);
-    assert_eq!(tree(&f.upper), ["etc"]);
+    assert_eq!(tree(&f.upper), ["dev", "etc", "proc", "sys"]);
     let mode = std::fs::metadata(f.upper.join("etc")).unwrap().mode() & 0o7777;
     assert_eq!(mode, 0o700);
 }

@@ -241,6 +241,16 @@ pub enum Error {
         id: String,
     },
 
+    /// The process a container is tied to ([`crate::CreateOptions::owner`]) has ended: at
+    /// `create`, nothing was made; at `start`, the container was removed instead.
+    #[error("the process {pid} that container {id} is tied to has ended")]
+    OwnerGone {
+        /// The container.
+        id: String,
+        /// The owner's PID.
+        pid: u32,
+    },
+
     /// The operation needs a running container (exec, kill).
     #[error("container {id} is not running")]
     NotRunning {

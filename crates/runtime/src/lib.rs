@@ -110,7 +110,7 @@
 //! ROOT/containers/ID/
 //!     config.json                the runtime Spec
 //!     container.json             name, created, root file system, --rm, stop signal and timeout,
-//!                                --init, published ports, volumes
+//!                                --init, published ports, volumes, the owner (PID, start time)
 //!     state.json                 created|running|exited, PIDs and their start times, exit code
 //!     lock                       the container's lock (start and state updates)
 //!     container.log              stdout and stderr of detached runs, in CRI lines (see Logs)
@@ -143,6 +143,17 @@
 //! (`/proc/PID/stat`), and signals go through a pidfd checked against that start time, so a
 //! recycled PID is never signalled. If the monitor itself is killed, the container can still be
 //! stopped, but its exit code is lost ([`UNKNOWN_EXIT_CODE`]).
+//!
+//! **Tied containers.** A container created with [`CreateOptions::owner`] (or
+//! [`CreateOptions::tied_to_caller`]) ends with that process, however it ends (a test
+//! harness killed by a CI timeout's `SIGKILL` included), with no reaper process of its own:
+//! `start` opens a pidfd of the owner, checked against the start time `create` recorded, and
+//! the monitor polls it in its `ppoll` loop. Once it is readable the monitor sends the init
+//! `SIGKILL` (the container is going away: its stop signal and timeout are skipped), and after
+//! the exit removes the container as for `--rm`. What needs allocation — deleting the
+//! directory from the trash, releasing its volumes and removing its anonymous ones — is done
+//! by the next `create` or `rm` in the store. A tied container whose owner ended before its
+//! start is removed by `start` ([`Error::OwnerGone`]).
 //!
 //! **exec** ([`Containers::exec`]) joins the init's namespaces with one `setns(pidfd, flags)`
 //! in a first child, which clones (with `CLONE_PARENT`, so the caller waits for it) the process

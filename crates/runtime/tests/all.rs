@@ -37,6 +37,8 @@ mod init;
 mod isolation;
 #[path = "all/lifecycle.rs"]
 mod lifecycle;
+#[path = "all/owner.rs"]
+mod owner;
 #[path = "all/ports.rs"]
 mod ports;
 #[path = "all/rootless.rs"]

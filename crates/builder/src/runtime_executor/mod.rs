@@ -36,11 +36,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///   is used ([`OverlayMode::Always`]): the runtime's fallback copy of the merged view would
 ///   leave the step's changes outside `upper`, so a kernel that refuses the overlay fails the
 ///   step with [`ExecutorError::Start`] instead. The mount points the runtime makes for the
-///   step (`/proc`, `/dev`, `/sys`, `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, the
-///   `RUN --mount` targets) when the image lacks them are removed from `upper` after the step
-///   if still empty, with the directories copied up only to hold them, as BuildKit removes its
-///   mount stubs: a step that changes nothing leaves `upper` empty. (Only after a step that
-///   ran to its end: after an error or a dropped future the builder removes `upper` anyway.)
+///   step (`/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, the `RUN --mount` targets)
+///   when the image lacks them are removed from `upper` after the step if still empty, with
+///   the directories copied up only to hold them, as BuildKit removes its mount stubs; the
+///   `/proc`, `/dev` and `/sys` it made stay, empty, as runc leaves them in BuildKit's layers:
+///   a step that changes nothing leaves only those in `upper`. (Only after a step that ran to
+///   its end: after an error or a dropped future the builder removes `upper` anyway.)
 /// - **Command.** `args`, `env` (`KEY=value`; a string without `=` is the variable set to the
 ///   empty string; a later duplicate wins), `workdir` (the runtime creates it when missing,
 ///   as Docker does), `user` as written (the runtime resolves names and groups in the step's

@@ -1,6 +1,7 @@
 //! Mount stubs: the empty files and directories the runtime makes in a step's root as mount
 //! points (`/proc`, `/dev`, `/sys`, `/etc/hosts`, a `RUN --mount` target…), found before the
-//! step and removed from its upper dir after it, so the layer holds only the step's changes.
+//! step and removed from its upper dir after it, so the layer holds only the step's changes
+//! (`/proc`, `/dev` and `/sys` aside, which BuildKit's layers keep).
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -10,6 +11,9 @@ use cap_std::fs::{Dir, FileTypeExt, MetadataExt};
 
 /// The overlayfs xattrs that make a directory opaque (rootful, then `userxattr` mounts).
 const OPAQUE_XATTRS: [&str; 2] = ["trusted.overlay.opaque", "user.overlay.opaque"];
+
+/// Mount points the runtime makes that stay in the layer, as runc leaves them under BuildKit.
+const KEPT: [&str; 3] = ["proc", "dev", "sys"];
 
 /// What the step's mounts will add to an empty upper dir that is no change of the step's.
 #[derive(Debug, Default)]
@@ -63,6 +67,11 @@ impl Stubs {
                 rel.pop();
             }
         }
+        // `/proc`, `/dev` and `/sys` made for a step stay in its layer, as with BuildKit's
+        // runc (a base without them gains them with its first RUN).
+        stubs
+            .created
+            .retain(|p| !KEPT.iter().any(|k| p.as_os_str() == *k));
         let depth = |p: &Path| std::cmp::Reverse(p.components().count());
         stubs.created.sort_by_key(|p| depth(p));
         stubs.created.dedup();

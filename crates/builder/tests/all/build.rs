@@ -131,7 +131,8 @@ fn copy_only_image_has_the_config_and_history_the_dockerfile_says() {
         .collect();
     let expect = [
         ("ENV APP=/app PATH=/bin", true),
-        ("WORKDIR /app", true),
+        // BuildKit's WORKDIR makes a layer (the directory, or nothing when it exists).
+        ("WORKDIR /app", false),
         ("COPY package.json . # buildkit", false),
         ("COPY src/ ./src/ # buildkit", false),
         ("LABEL org.example.name=demo app", true),
@@ -144,10 +145,10 @@ fn copy_only_image_has_the_config_and_history_the_dockerfile_says() {
     ];
     let expect: Vec<(String, bool)> = expect.iter().map(|(s, b)| (s.to_string(), *b)).collect();
     assert_eq!(history, expect);
-    assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
     assert_eq!(result.steps.len(), 11);
     assert!(result.steps.iter().all(|s| !s.cached));
-    assert_eq!(result.steps.iter().filter(|s| s.layer.is_some()).count(), 2);
+    assert_eq!(result.steps.iter().filter(|s| s.layer.is_some()).count(), 3);
 
     // The image is tagged and its files are where COPY put them.
     let store = Store::open(root.path()).unwrap();
@@ -526,10 +527,10 @@ fn run_steps_get_the_stage_env_and_shell_and_are_cached_by_their_args() {
     assert!(steps[0].env.contains(&"HOME=/root".to_string()));
     assert!(steps[0].env.contains(&"MODE=dev".to_string()));
     assert!(steps[0].env.iter().any(|e| e.starts_with("PATH=")));
-    assert_eq!(steps[0].lower.len(), 1, "the COPY layer below");
+    assert_eq!(steps[0].lower.len(), 2, "the WORKDIR and COPY layers below");
     assert_eq!(steps[1].args, ["echo", "exec"]);
     assert_eq!(steps[2].args, ["/bin/bash", "-c", "echo $MODE"]);
-    assert_eq!(steps[2].lower.len(), 3);
+    assert_eq!(steps[2].lower.len(), 4);
     assert!(matches!(
         steps[0].mounts[0],
         boxwright_builder::StepMount::Bind {

@@ -1,5 +1,5 @@
 //! After the init has exited: reaping it, the `exit` file, the container's cgroups, and
-//! `--rm`'s move of the container to the trash.
+//! `--rm`'s move of the container to the trash (also that of a container whose owner ended).
 
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -8,7 +8,9 @@ use libc::c_int;
 
 use crate::sys::{self};
 
-/// Auto-removal (`--rm`) done by the monitor once the exit is recorded.
+/// Auto-removal (`--rm`, or an owner that ended) done by the monitor once the exit is
+/// recorded. What needs allocation — releasing the volumes, deleting the directory — is left
+/// to the next store operation that empties the trash.
 #[derive(Debug)]
 pub(crate) struct AutoRemove {
     /// The store's lock file, its own open file description (flock is per description).

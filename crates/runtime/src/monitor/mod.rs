@@ -7,7 +7,9 @@
 //! its stack.
 //!
 //! - [`relay`]: the `ppoll` loop over the command's output, the log and the attach clients;
-//! - [`exit`]: reaping the init, the `exit` file, cgroups and `--rm` after it;
+//! - [`exit`]: reaping the init, the `exit` file, cgroups and `--rm` after it (or the
+//!   removal of a container whose owner has ended: the relay polls the owner's pidfd and
+//!   kills the init when it is readable);
 //! - [`proto`]: the attach socket's wire format and the log's timestamps, shared with the
 //!   client side (`attach`, `logs`).
 
@@ -46,7 +48,17 @@ pub(crate) struct MonitorPlan {
     pub(crate) dir_fd: RawFd,
     /// cgroup directories to remove after the exit.
     pub(crate) cgroup_dirs: Vec<CString>,
-    pub(crate) auto_remove: Option<AutoRemove>,
+    /// What removing the container takes; present with `--rm` or an owner.
+    pub(crate) removal: Option<AutoRemove>,
+    /// `--rm`: remove the container whenever its command ends (else only when its owner has
+    /// ended).
+    pub(crate) auto_remove: bool,
+    /// A pidfd of the process the container is tied to ([`CreateOptions::owner`]), verified
+    /// against its start time before the clone; -1 when none. Once it is readable the init is
+    /// killed and the container removed.
+    ///
+    /// [`CreateOptions::owner`]: crate::CreateOptions::owner
+    pub(crate) owner_fd: RawFd,
     /// The command's stdio, its log and the attach socket (see [`RelayPlan`]).
     pub(crate) relay: RelayPlan,
 }
@@ -87,16 +99,21 @@ fn monitor(
     // Relays the command's output to the log and to attached clients, and their input to the
     // command, until the init has exited and its output is drained.
     let mut relay = relay::Relay::new(&mon.relay);
-    relay.run(pidfd);
+    let owner_ended = relay.run(pidfd, mon.owner_fd);
     sys::io::close(pidfd);
+    if mon.owner_fd >= 0 {
+        sys::io::close(mon.owner_fd);
+    }
 
     let (kind, value) = exit::reap(pid);
     exit::record(mon.dir_fd, kind, value);
     // Attached clients learn the exit once it is recorded.
     relay.finish(mon.dir_fd, kind, value);
     exit::remove_cgroups(&mon.cgroup_dirs);
-    if let Some(rm) = &mon.auto_remove {
-        exit::auto_remove(rm);
+    if let Some(rm) = &mon.removal {
+        if mon.auto_remove || owner_ended {
+            exit::auto_remove(rm);
+        }
     }
     exit_now(0)
 }

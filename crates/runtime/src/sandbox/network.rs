@@ -2,7 +2,7 @@
 //! outbound access. What runs it (the proxy, slirp4netns) is `process::net`.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use crate::error::Error;
@@ -135,6 +135,10 @@ impl FromStr for PortMapping {
 }
 
 /// A port published by a started container: where it listens on the host.
+///
+/// [`host`](Self::host) is the address bound, as `docker port` shows it: `0.0.0.0:N` for
+/// the default host IP, which is no address to connect to; a client uses
+/// [`connect_addr`](Self::connect_addr).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PublishedPort {
     /// The host address and port actually bound (the chosen port when 0 was asked for).
@@ -143,6 +147,20 @@ pub struct PublishedPort {
     pub container_port: u16,
     /// TCP or UDP.
     pub protocol: Protocol,
+}
+
+impl PublishedPort {
+    /// The address a client on this host connects to: the loopback address of the same
+    /// family when the port is bound on every address (`127.0.0.1:N` for `0.0.0.0:N`,
+    /// `[::1]:N` for `[::]:N`), else [`host`](Self::host) itself.
+    pub fn connect_addr(&self) -> SocketAddr {
+        let ip = match self.host.ip() {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        SocketAddr::new(ip, self.host.port())
+    }
 }
 
 /// The network setup a container asks for, decided when it is built.
@@ -157,6 +175,24 @@ pub(crate) struct NetConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_connect_to_loopback_for_an_unspecified_bind() {
+        let at = |host: &str| {
+            PublishedPort {
+                host: host.parse().unwrap(),
+                container_port: 80,
+                protocol: Protocol::Tcp,
+            }
+            .connect_addr()
+            .to_string()
+        };
+        assert_eq!(at("0.0.0.0:32768"), "127.0.0.1:32768");
+        assert_eq!(at("[::]:32768"), "[::1]:32768");
+        assert_eq!(at("127.0.0.1:8080"), "127.0.0.1:8080");
+        assert_eq!(at("192.0.2.7:8080"), "192.0.2.7:8080");
+        assert_eq!(at("[fe80::1]:53"), "[fe80::1]:53");
+    }
 
     #[test]
     fn port_specs_parse_like_docker() {

@@ -5,13 +5,14 @@ use std::os::unix::fs::symlink;
 
 use crate::error::Error;
 use crate::process::net::find_slirp4netns;
+use crate::process::proc::proc_stat;
 use crate::process::volumes::claim;
 use crate::sandbox::container::Container;
 use crate::sandbox::rootfs::RootFs;
 use crate::store::names::{generated_name, random_u64, valid_name};
 use crate::store::record::{
-    now_ns, write_json, ContainerRecord, CreateOptions, RootFsRecord, State, VolumeRecord,
-    DEFAULT_STOP_TIMEOUT,
+    now_ns, write_json, ContainerRecord, CreateOptions, OwnerRecord, RootFsRecord, State,
+    VolumeRecord, DEFAULT_STOP_TIMEOUT,
 };
 use crate::store::Containers;
 
@@ -36,6 +37,10 @@ impl Containers {
                     .into(),
             });
         }
+        let owner = opts
+            .owner
+            .map(|pid| owner_record(pid, container.id()))
+            .transpose()?;
         let _store = self.lock_store()?;
         self.collect_trash();
         let id = container.id().to_owned();
@@ -90,6 +95,7 @@ impl Containers {
                 interactive: opts.interactive,
                 tty,
                 stdin_once: opts.stdin_once,
+                owner,
             };
             write_json(&dir.join("container.json"), &record)?;
             write_json(&dir.join("state.json"), &State::created())?;
@@ -146,5 +152,21 @@ impl Containers {
         Err(Error::InvalidName {
             name: "(no free generated name)".into(),
         })
+    }
+}
+
+/// The live process `pid` with its start time, for a container tied to it.
+fn owner_record(pid: u32, id: &str) -> Result<OwnerRecord, Error> {
+    let gone = || Error::OwnerGone {
+        id: id.to_owned(),
+        pid,
+    };
+    let raw = i32::try_from(pid).map_err(|_| gone())?;
+    match proc_stat(raw) {
+        Some(p) if p.state != 'Z' && p.state != 'X' => Ok(OwnerRecord {
+            pid: raw,
+            start: p.start,
+        }),
+        _ => Err(gone()),
     }
 }

@@ -90,13 +90,15 @@ impl Containers {
             return;
         };
         for e in entries.flatten() {
-            // A `--rm` container moved here by its monitor still uses its volumes: release
-            // them, and remove its anonymous ones as Docker's `--rm` does (for a container
-            // removed by `remove_with`, this was done already and changes nothing).
+            // A `--rm` container moved here by its monitor (or a tied one, whose owner has
+            // ended) still uses its volumes: release them, and remove its anonymous ones as
+            // Docker's `--rm` does (for a container removed by `remove_with`, this was done
+            // already and changes nothing).
             if let Ok(record) = read_json::<ContainerRecord>(&e.path().join("container.json")) {
                 let mounts: Vec<VolumeMount> =
                     record.volumes.iter().map(VolumeRecord::mount).collect();
-                if let Err(err) = volumes::release(&mounts, &record.id, record.auto_remove) {
+                let disposable = record.auto_remove || record.owner.is_some();
+                if let Err(err) = volumes::release(&mounts, &record.id, disposable) {
                     tracing::warn!(id = %record.id, error = %err, "cannot release the volumes of a removed container");
                 }
             }
@@ -268,6 +270,7 @@ impl Containers {
             interactive: e.record.interactive,
             tty: e.record.tty,
             stdin_once: e.record.stdin_once,
+            owner: e.record.owner.map(|o| o.pid as u32),
             dir: e.dir,
             spec,
         })

@@ -69,6 +69,41 @@ pub struct CreateOptions {
     /// attachment. Set by `docker run -i` without `-d` ([`Containers::run_attached`](crate::Containers::run_attached)). No
     /// effect with a terminal.
     pub stdin_once: bool,
+    /// The PID of the process this container is tied to (none by default): when that process
+    /// ends — however it ends, `SIGKILL` included — the container's monitor kills the
+    /// container's init with `SIGKILL` (its stop signal and timeout are skipped: the container
+    /// is going away, and a test harness killed by a CI timeout wants it gone at once) and
+    /// removes the container, as `--rm` does. Its directory (with an upper and work dir the
+    /// runtime made) moves to the store's trash at once, so it is no longer listed; the trash,
+    /// its volumes' release and its anonymous volumes go with the next `create` or `rm` in
+    /// the store.
+    ///
+    /// The process is recorded by PID *and* start time (read by `create`, which fails with
+    /// [`Error::OwnerGone`](crate::Error::OwnerGone) if it has ended), so a recycled PID is
+    /// never taken for it. A tied container whose owner has ended before it starts is removed
+    /// by [`Containers::start`](crate::Containers::start), which fails with that error. What
+    /// outlives the owner unwatched: a tied container that had already exited (its monitor
+    /// is gone) stays until removed. [`CreateOptions::tied_to_caller`] ties it to this
+    /// process.
+    pub owner: Option<u32>,
+}
+
+impl CreateOptions {
+    /// Ties the container to the calling process ([`CreateOptions::owner`] set to
+    /// [`std::process::id`]): when this process ends, even killed by `SIGKILL`, the container
+    /// is killed and removed.
+    pub fn tied_to_caller(mut self) -> Self {
+        self.owner = Some(std::process::id());
+        self
+    }
+}
+
+/// The process a container is tied to, as recorded: its PID and start time (clock ticks
+/// since boot, `/proc/PID/stat`), so that a recycled PID is never taken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OwnerRecord {
+    pub(crate) pid: i32,
+    pub(crate) start: u64,
 }
 
 /// The root file system as recorded.
@@ -150,6 +185,9 @@ pub(crate) struct ContainerRecord {
     pub(crate) tty: bool,
     #[serde(default)]
     pub(crate) stdin_once: bool,
+    /// The process the container is tied to ([`CreateOptions::owner`]).
+    #[serde(default)]
+    pub(crate) owner: Option<OwnerRecord>,
 }
 
 /// A volume in `container.json`.
@@ -327,6 +365,8 @@ pub struct ContainerInfo {
     pub tty: bool,
     /// Docker's `StdinOnce` (see [`CreateOptions::stdin_once`]).
     pub stdin_once: bool,
+    /// The PID of the process the container is tied to ([`CreateOptions::owner`]).
+    pub owner: Option<u32>,
     /// The runtime spec it runs with.
     pub spec: Spec,
 }

@@ -61,7 +61,7 @@ impl Containers {
     /// Releases a stopped container's volumes (removing its anonymous ones with
     /// `remove_volumes`), frees its name and moves its directory to the trash, under the
     /// store lock; then empties the trash.
-    fn discard(&self, e: Stored, remove_volumes: bool) -> Result<(), Error> {
+    pub(crate) fn discard(&self, e: Stored, remove_volumes: bool) -> Result<(), Error> {
         let id = e.record.id.clone();
         let _store = self.lock_store()?;
         let mounts: Vec<VolumeMount> = e.record.volumes.iter().map(VolumeRecord::mount).collect();

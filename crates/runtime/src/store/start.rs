@@ -25,7 +25,7 @@ use crate::sandbox::network::{NetConfig, PortMapping};
 use crate::sandbox::prepare::{high, pipe, Prepared};
 use crate::sandbox::rootfs::{OverlayMode, RootFs};
 use crate::store::attach::listen;
-use crate::store::lock::lock;
+use crate::store::lock::{lock, Locked};
 use crate::store::record::{read_json, write_json, CreateOptions, Status};
 use crate::store::{Containers, Stored};
 
@@ -38,6 +38,21 @@ fn open_dir(path: &Path) -> Result<OwnedFd, Error> {
     )
     .map_err(|e| Error::io("opening", path, e.into()))?;
     high(fd)
+}
+
+/// A pidfd (at 3 or above) of the process the container is tied to, if it has one; the
+/// error [`Error::OwnerGone`] when that process has ended (or its PID names another one).
+fn owner_pidfd(e: &Stored) -> Result<Option<OwnedFd>, Error> {
+    let Some(o) = e.record.owner else {
+        return Ok(None);
+    };
+    match verified_pidfd(Some(o.pid), Some(o.start)) {
+        Some(fd) => high(fd).map(Some),
+        None => Err(Error::OwnerGone {
+            id: e.record.id.clone(),
+            pid: o.pid as u32,
+        }),
+    }
 }
 
 /// A stored container made ready to start: the container, its spec, its ports and
@@ -98,6 +113,11 @@ impl Containers {
         if st.status == Status::Running {
             return Ok(None);
         }
+        // A tied container whose owner has ended is removed rather than started.
+        let owner = match owner_pidfd(&e) {
+            Ok(fd) => fd,
+            Err(gone) => return Err(self.discard_orphan(e, _l, gone).await),
+        };
         let Loaded {
             container,
             spec,
@@ -114,6 +134,7 @@ impl Containers {
             &p,
             first_client.as_ref(),
             slirp_exit.as_ref().map(|(_, w)| w),
+            owner,
         )?;
         let first = monitor::spawn_detached(&p.plan, p.flags, &mon.plan)
             .map_err(|err| Error::sys("clone3", err))?;
@@ -223,6 +244,17 @@ impl Containers {
         Err(err)
     }
 
+    /// Removes a container whose owner has ended (`gone`) instead of starting it: its lock
+    /// is released first (removal takes the store's). Returns the error to report.
+    async fn discard_orphan(&self, e: Stored, lock: Locked, gone: Error) -> Error {
+        drop(lock);
+        tracing::debug!(id = %e.record.id, "its owner has ended: removing it");
+        match self.blocking(move |store| store.discard(e, true)).await {
+            Ok(()) => gone,
+            Err(err) => err,
+        }
+    }
+
     /// The stored container as it starts: its stdio relayed by the monitor, its options, its
     /// root chosen (see [`Containers::choose_root`]), its volumes claimed again, its ports and
     /// slirp4netns.
@@ -276,13 +308,15 @@ impl Containers {
     }
 
     /// The monitor's plan: the log, `/dev/null`, the report and acknowledgement pipes, the
-    /// attach socket, the `--rm` descriptors, and which of the caller's descriptors it keeps.
+    /// attach socket, the removal's descriptors, the owner's pidfd, and which of the caller's
+    /// descriptors it keeps.
     fn monitor(
         &self,
         e: &Stored,
         p: &Prepared,
         first_client: Option<&(OwnedFd, u8)>,
         slirp_exit_w: Option<&OwnedFd>,
+        owner: Option<OwnedFd>,
     ) -> Result<Monitor, Error> {
         let log_path = e.dir.join("container.log");
         let log = rustix::fs::open(
@@ -309,33 +343,14 @@ impl Containers {
             .map(|c| c.dirs().to_vec())
             .unwrap_or_default();
 
-        let mut monitor_fds: Vec<OwnedFd> = Vec::new();
-        let auto_remove = if e.record.auto_remove {
-            let lock_path = self.root.join("lock");
-            let lock_fd = high(
-                rustix::fs::open(
-                    &lock_path,
-                    OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o644),
-                )
-                .map_err(|err| Error::io("opening", &lock_path, err.into()))?,
-            )?;
-            let names = open_dir(&self.names_dir())?;
-            let containers = open_dir(&self.containers_dir())?;
-            let trash = open_dir(&self.trash_dir())?;
-            let ar = AutoRemove {
-                lock_fd: lock_fd.as_raw_fd(),
-                names_fd: names.as_raw_fd(),
-                name: CString::new(e.record.name.clone()).unwrap_or_default(),
-                containers_fd: containers.as_raw_fd(),
-                trash_fd: trash.as_raw_fd(),
-                id: cpath(Path::new(&e.record.id))?,
-            };
-            monitor_fds.extend([lock_fd, names, containers, trash]);
-            Some(ar)
+        let (removal, mut monitor_fds) = if e.record.auto_remove || owner.is_some() {
+            let (ar, fds) = self.removal(e)?;
+            (Some(ar), fds)
         } else {
-            None
+            (None, Vec::new())
         };
+        let owner_fd = owner.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        monitor_fds.extend(owner);
 
         let plan_fds: Vec<RawFd> = p
             .child_fds
@@ -395,7 +410,9 @@ impl Containers {
                 .iter()
                 .map(|d| cpath(d))
                 .collect::<Result<_, _>>()?,
-            auto_remove,
+            removal,
+            auto_remove: e.record.auto_remove,
+            owner_fd,
             relay,
         };
 
@@ -409,6 +426,33 @@ impl Containers {
             log_offset,
             cgroup_dirs,
         })
+    }
+
+    /// What the monitor needs to remove the container (`--rm`, or an owner that ended): the
+    /// store's lock (its own open file description), `names/`, `containers/` and `trash/`,
+    /// and the descriptors to keep open until it is cloned.
+    fn removal(&self, e: &Stored) -> Result<(AutoRemove, Vec<OwnedFd>), Error> {
+        let lock_path = self.root.join("lock");
+        let lock_fd = high(
+            rustix::fs::open(
+                &lock_path,
+                OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )
+            .map_err(|err| Error::io("opening", &lock_path, err.into()))?,
+        )?;
+        let names = open_dir(&self.names_dir())?;
+        let containers = open_dir(&self.containers_dir())?;
+        let trash = open_dir(&self.trash_dir())?;
+        let ar = AutoRemove {
+            lock_fd: lock_fd.as_raw_fd(),
+            names_fd: names.as_raw_fd(),
+            name: CString::new(e.record.name.clone()).unwrap_or_default(),
+            containers_fd: containers.as_raw_fd(),
+            trash_fd: trash.as_raw_fd(),
+            id: cpath(Path::new(&e.record.id))?,
+        };
+        Ok((ar, vec![lock_fd, names, containers, trash]))
     }
 
     /// Materializes an overlay's merged view before a detached start when it is to be used:

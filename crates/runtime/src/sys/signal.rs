@@ -78,6 +78,22 @@ pub(crate) fn kill(pid: i32, sig: c_int) -> Result<(), Errno> {
     result(unsafe { libc::syscall(libc::SYS_kill, pid as c_long, sig as c_long) }).map(drop)
 }
 
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)`: a signal to the process a pidfd names (never to
+/// a process that took its PID after it ended).
+pub(crate) fn pidfd_send_signal(pidfd: c_int, sig: c_int) -> Result<(), Errno> {
+    // SAFETY: integer arguments and a null siginfo, which the kernel allows.
+    result(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd as c_long,
+            sig as c_long,
+            ptr::null::<libc::siginfo_t>(),
+            0 as c_ulong,
+        )
+    })
+    .map(drop)
+}
+
 /// Blocks every signal in the calling thread; returns the mask to restore.
 pub(crate) fn block_all_in_thread() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; all zeroes is a valid (empty) set.

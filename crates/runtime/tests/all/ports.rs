@@ -267,3 +267,38 @@ async fn detached_container_publishes_a_port_through_slirp4netns() {
     .await;
     std::net::TcpListener::bind(addr).expect("the host port is free again");
 }
+
+/// `-p 0:80`: bound on every address (`0.0.0.0`) at a port the kernel chose; a client
+/// connects to the published port's `connect_addr()` (`127.0.0.1`), not to `host`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_connects_to_the_connect_addr_of_a_port_bound_on_every_address() {
+    use boxwright_runtime::CreateOptions;
+    let (root, _state, store) = fixture();
+    let c = Container::builder(root.path())
+        .cmd([
+            "sh",
+            "-c",
+            "mkdir -p /www && echo hello-any > /www/index.html && exec httpd -f -p 80 -h /www",
+        ])
+        .network(Network::Private)
+        .publish_port(local("0:80"))
+        .build()
+        .unwrap();
+    let id = store
+        .run(&c, &CreateOptions::default().tied_to_caller())
+        .await
+        .unwrap();
+    let port = store.inspect(&id).unwrap().ports[0];
+    assert_eq!(port.host.ip(), Ipv4Addr::UNSPECIFIED);
+    assert_ne!(port.host.port(), 0);
+    let addr = port.connect_addr();
+    assert_eq!(
+        addr,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port.host.port()))
+    );
+
+    let page = http_get(addr, "/index.html").await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.ends_with("hello-any\n"), "{page}");
+    store.remove(&id, true).await.unwrap();
+}

@@ -52,8 +52,9 @@ const LOG_LINES: usize = 64;
 /// pipe open).
 const DRAIN_IDLE_NS: i64 = 2_000_000_000;
 const DRAIN_MAX_NS: i64 = 10_000_000_000;
-/// The poll set's fixed entries: pidfd, listen, terminal, stdout, stderr, master, stdin.
-const FIXED: usize = 7;
+/// The poll set's fixed entries: pidfd, listen, terminal, stdout, stderr, master, stdin,
+/// owner.
+const FIXED: usize = 8;
 
 /// One attach client.
 #[derive(Clone, Copy)]
@@ -153,37 +154,53 @@ impl<'a> Relay<'a> {
         }
     }
 
-    /// Relays until the init (`pidfd`) has exited and its output is drained.
-    pub(crate) fn run(&mut self, pidfd: RawFd) {
+    /// Relays until the init (`pidfd`) has exited and its output is drained. When `owner`
+    /// (a pidfd, or -1) becomes readable — the process the container is tied to has ended —
+    /// the init is sent `SIGKILL` (the relay goes on until it has exited); returns whether
+    /// that happened.
+    pub(crate) fn run(&mut self, pidfd: RawFd, owner: RawFd) -> bool {
         if self.p.first >= 0 {
             self.clients[0] = self.new_client(self.p.first);
             self.clients[0].wants = self.p.first_wants;
             self.attach(0);
         }
         let mut pidfd = pidfd;
+        let mut owner = owner;
+        let mut owner_ended = false;
         let mut exited_at: Option<i64> = None;
         let mut buf = [0u8; OUT_BUF];
         loop {
             let timeout = match exited_at {
                 Some(at) => match self.drain_timeout(at) {
                     Some(left) => Some(left),
-                    None => return,
+                    None => return owner_ended,
                 },
                 None => None,
             };
-            let mut fds = self.poll_set(pidfd);
+            let mut fds = self.poll_set(pidfd, owner);
             match sys::io::ppoll(&mut fds, timeout) {
                 Err(libc::EINTR) => continue,
                 // Cannot poll (should not happen): the caller's waitid still reaps the init.
-                Err(_) => return,
+                Err(_) => return owner_ended,
                 // Drained: nothing more came for a while after the exit.
-                Ok(0) => return,
+                Ok(0) => return owner_ended,
                 Ok(_) => {}
             }
             self.dispatch(&fds, &mut buf);
+            if ready(&fds[7]) {
+                // The owner has ended: so does the container (its PID namespace goes with
+                // its init). The pidfd is not polled again; the caller closes it.
+                if pidfd >= 0 {
+                    let _ = sys::signal::pidfd_send_signal(pidfd, libc::SIGKILL);
+                }
+                owner = -1;
+                owner_ended = true;
+            }
             if ready(&fds[0]) {
-                // Exited (the caller closes the pidfd and reaps it).
+                // Exited (the caller closes the pidfd and reaps it); an owner ending now no
+                // longer concerns this run.
                 pidfd = -1;
+                owner = -1;
                 exited_at = Some(sys::time::monotonic_ns());
             }
         }
@@ -206,7 +223,7 @@ impl<'a> Relay<'a> {
 
     /// The descriptors to poll: the fixed ones (absent ones are -1, which `ppoll` skips),
     /// then the clients.
-    fn poll_set(&self, pidfd: RawFd) -> [libc::pollfd; FIXED + proto::MAX_CLIENTS] {
+    fn poll_set(&self, pidfd: RawFd, owner: RawFd) -> [libc::pollfd; FIXED + proto::MAX_CLIENTS] {
         let none = libc::pollfd {
             fd: -1,
             events: 0,
@@ -225,6 +242,7 @@ impl<'a> Relay<'a> {
         fds[3] = poll_in(self.stdout);
         fds[4] = poll_in(self.stderr);
         fds[5] = poll_in(self.master);
+        fds[7] = poll_in(owner);
         if waiting_input && self.tty {
             fds[5].events |= libc::POLLOUT;
         }
