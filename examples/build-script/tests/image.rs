@@ -22,9 +22,12 @@ async fn pack(
     let context = tempfile::tempdir_in(engine.root()).unwrap();
     let rootfs = context.path().join("rootfs");
     let spec = HostImage::new(Vec::<PathBuf>::new()).file(exe, "/usr/local/bin/hello");
-    let extra = tokio::task::spawn_blocking(move || spec.stage(&rootfs))
-        .await
-        .unwrap()?;
+    let extra = tokio::task::spawn_blocking(move || {
+        spec.stage(&rootfs).map_err(|e| e.report().to_string())
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("staging: {e}"));
     assert!(
         extra.is_empty(),
         "libraries outside the loader's directories: {extra:?}"
@@ -42,51 +45,31 @@ async fn pack(
     engine.build(request, None).await
 }
 
-/// Runs `image` with `args` after its entrypoint (its config applied), returns its stdout.
+/// `docker run --rm -h hello-box --network none IMAGE ARGS…`: its stdout (the exit code
+/// checked).
 async fn run(engine: &Engine, image: &str, args: &[&str]) -> String {
-    use boxwright::runtime::{Container, Network, RootFs};
+    use boxwright::runtime::{AttachOptions, Network, Stream};
+    use boxwright::RunOptions;
 
-    let image = engine.image(image).await.unwrap();
-    let store = engine.store().clone();
-    let (lower, config) = tokio::task::spawn_blocking(move || {
-        let lower: Vec<PathBuf> = store
-            .snapshots(&image)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.dir)
-            .collect();
-        let config = store.config(image.config().digest()).unwrap();
-        (lower, config.json["config"].clone())
-    })
-    .await
-    .unwrap();
-    let rw = tempfile::tempdir_in(engine.root()).unwrap();
-    let (upper, work) = (rw.path().join("upper"), rw.path().join("work"));
-    std::fs::create_dir(&upper).unwrap();
-    std::fs::create_dir(&work).unwrap();
-    let mut cmd: Vec<String> = config["Entrypoint"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect();
-    cmd.extend(args.iter().map(|s| s.to_string()));
-    let out = Container::builder(RootFs::Overlay { lower, upper, work })
-        .cmd(cmd)
+    let options = RunOptions::new()
+        .cmd(args.iter().copied())
         .hostname("hello-box")
         .network(Network::None)
-        .build()
-        .unwrap()
-        .output()
+        .auto_remove(true);
+    let mut attached = engine
+        .run_attached(image, options, AttachOptions::default())
         .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+        .unwrap_or_else(|e| panic!("{}", e.report()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    while let Some(chunk) = attached.next_chunk().await.unwrap() {
+        match chunk.stream {
+            Stream::Stdout => out.extend_from_slice(&chunk.data),
+            Stream::Stderr => err.extend_from_slice(&chunk.data),
+        }
+    }
+    let code = attached.wait().await.unwrap();
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    String::from_utf8(out).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
