@@ -108,11 +108,12 @@ impl HostImage {
             .collect();
         wanted.extend(self.files.iter().cloned());
         let closure = Resolver::host().closure(&wanted)?;
-        make_dirs(dir)?;
-        stage_closure(dir, &closure)?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+        // Trees first: a program inside one (npm's `npm-cli.js`) is then written over its copy.
         for tree in &self.trees {
             copy_tree(tree, &dir.join(relative(tree)))?;
         }
+        stage_closure(dir, &closure)?;
         stage_skeleton(dir)?;
         Ok(closure.extra_lib_dirs)
     }
@@ -226,10 +227,19 @@ fn relative(path: &Path) -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Creates `dir` and its missing parents with mode 0755 (whatever the umask).
+/// Creates `dir` and its missing parents with mode 0755 (whatever the umask). A link where a
+/// directory is wanted is refused: writing through it could reach the host's files.
 fn make_dirs(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+    match dir.symlink_metadata() {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => {
+            return Err(Error::invalid(
+                "host file",
+                dir.display().to_string(),
+                "a link or a file in the image where a directory is needed",
+            ))
+        }
+        Err(_) => {}
     }
     if let Some(parent) = dir.parent() {
         make_dirs(parent)?;
@@ -245,6 +255,10 @@ fn stage_closure(rootfs: &Path, closure: &Closure) -> Result<()> {
         let to = rootfs.join(relative(path));
         if let Some(parent) = to.parent() {
             make_dirs(parent)?;
+        }
+        // What a tree put there is replaced (never written through, were it a link).
+        if to.symlink_metadata().is_ok() {
+            std::fs::remove_file(&to).map_err(|e| Error::io("replacing", &to, e))?;
         }
         match entry {
             HostEntry::File(from) => {
