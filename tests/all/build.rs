@@ -244,3 +244,43 @@ async fn a_host_program_that_is_missing_is_an_error_naming_it() {
     assert!(report.contains("/no/such/program"), "{report}");
     assert!(report.contains("No such file"), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_cache_gc_over_its_size_drops_the_records_and_the_next_build_runs_again() {
+    use boxwright::build::{GcOptions, PruneOptions};
+
+    let (_root, engine) = support::engine();
+    let dir = tempfile::tempdir().unwrap();
+    support::busybox_image(&engine, "bb");
+    let ctx = dir.path().join("ctx");
+    support::write_files(&ctx, &[("deps.txt", "a\n"), ("src.txt", "b\n")]);
+    build(&engine, LESSON, &ctx, "gc:1").await.unwrap();
+
+    // Nothing over any limit: only unusable records would go, and there are none.
+    let report = engine
+        .build_cache_prune(PruneOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.unusable + report.expired + report.over_size, 0);
+    assert!(report.kept > 0);
+
+    // The built image removed and the cache capped at 0 bytes: its records go, and the
+    // store's gc takes the layers nothing holds any more.
+    engine.store().remove_image("gc:1", true).unwrap();
+    let prune = PruneOptions {
+        keep_bytes: Some(0),
+        ..PruneOptions::default()
+    };
+    let gc = GcOptions {
+        grace: std::time::Duration::ZERO,
+        ..GcOptions::default()
+    };
+    let report = engine.build_cache_gc(prune, gc).await.unwrap();
+    assert!(report.cache.over_size > 0, "{report:?}");
+    assert_eq!(report.cache.kept, 0, "{report:?}");
+
+    // Same inputs, but no record left: every step misses and both RUNs run again.
+    let (_, seen) = build(&engine, LESSON, &ctx, "gc:1").await.unwrap();
+    assert!(seen.cached.is_empty(), "{:#?}", seen.lines);
+    assert_eq!(seen.runs_ran(), 2, "{:#?}", seen.lines);
+}
