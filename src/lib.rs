@@ -31,12 +31,6 @@ mod image;
 #[path = "registry/mod.rs"]
 mod remote;
 
-// Build and host images (the `wip-build` helper's lines).
-#[cfg(feature = "build")]
-pub mod build;
-mod hostimage;
-pub use hostimage::HostImage;
-
 #[cfg(feature = "run")]
 pub use container::{
     parse_signal, CommitOptions, ContainerConfig, ContainerDetails, PsFilter, PsOptions,
@@ -45,6 +39,12 @@ pub use container::{
 
 #[cfg(feature = "registry")]
 pub use boxwright_builder::PullProgress;
+// Build and host images (the `wip-build` helper's lines).
+#[cfg(feature = "build")]
+pub mod build;
+mod hostimage;
+pub use hostimage::HostImage;
+
 pub use engine::{Engine, ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_NAME};
 pub use error::{BoxError, Error, Report, Result};
 pub use image::{

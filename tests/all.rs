@@ -1,9 +1,13 @@
-//! The facade's behaviour tests, in one binary (each test binary links the crate again):
-//! engines on temp roots, busybox (Debian's busybox-static) made into images, real
-//! namespaces, a real Distribution registry (`/usr/bin/docker-registry`) on 127.0.0.1.
-//! Shared fixtures live in `support`; each area is a module below.
+//! The facade's integration tests, one binary: each area a module under `tests/all/`, shared
+//! helpers in `tests/all/support.rs`. Real parts only: namespaces and overlayfs (as root),
+//! busybox from Debian's busybox-static, host programs, registries on 127.0.0.1.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 #[path = "all/support.rs"]
 mod support;
@@ -12,7 +16,6 @@ mod support;
 #[path = "all/containers.rs"]
 mod containers;
 
-#[cfg(feature = "build")]
 #[path = "all/build.rs"]
 mod build;
 #[cfg(feature = "run")]

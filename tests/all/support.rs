@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use boxwright::store::{
-    import, BlobStore as _, CreateOptions, Digest, ImportOptions as StoreImportOptions,
+    import, BlobStore as _, CreateOptions, Digest, Image, ImportOptions as StoreImportOptions,
     ImportSource, LayerSource,
 };
 use boxwright::{Engine, ImportFrom, ImportOptions};
@@ -399,29 +399,29 @@ pub(crate) fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
-/// The busybox applets of [`busybox_image`].
+/// The busybox applets the tests' images link.
 pub const BUSYBOX_APPLETS: [&str; 14] = [
     "sh", "cat", "echo", "ls", "tr", "wc", "true", "false", "sleep", "env", "mkdir", "rm", "touch",
     "grep",
 ];
 
-/// Imports a busybox root file system with more applets ([`BUSYBOX_APPLETS`]), `PATH=/bin` and
-/// `/etc/passwd` and `/etc/group` with root, as the image `name` (for build steps).
-pub fn busybox_image(engine: &Engine, name: &str) -> boxwright::store::Image {
+/// Imports a busybox root file system (Debian's `/bin/busybox`, applets as links, `/etc`
+/// with root) as the image `name`.
+pub fn busybox_image(engine: &Engine, name: &str) -> Image {
     let dir = tempfile::tempdir().expect("a staging directory");
     let root = dir.path();
-    for d in ["bin", "etc", "tmp"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(BUSYBOX, root.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
     for applet in BUSYBOX_APPLETS {
-        symlink("busybox", root.join("bin").join(applet)).unwrap();
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
     let options = StoreImportOptions {
         name: Some(name.to_owned()),
-        config: json!({"Env": ["PATH=/bin"], "Cmd": ["sh"]}),
+        config: serde_json::json!({"Env": ["PATH=/bin"], "Cmd": ["sh"]}),
         ..StoreImportOptions::default()
     };
     import(engine.store(), ImportSource::Directory(root), &options).expect("importing busybox")
@@ -434,4 +434,10 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }

@@ -358,12 +358,9 @@ impl ContainerBuilder {
         spec.set_root(Some(root));
         spec.set_mounts(Some(mounts));
         spec.set_linux(Some(linux));
-        spec.set_annotations((!self.annotations.is_empty()).then(|| {
-            self.annotations
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        }));
+        spec.set_annotations(
+            (!self.annotations.is_empty()).then(|| self.annotations.into_iter().collect()),
+        );
 
         let mut c = Container::new(spec, self.rootfs)?;
         c.id = id;
