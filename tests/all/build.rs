@@ -168,10 +168,13 @@ async fn a_failing_run_is_an_error_with_its_step() {
         "{report}"
     );
     match err {
-        boxwright::Error::Build(boxwright::build::BuildError::RunFailed { last_lines, .. }) => {
-            assert_eq!(last_lines, ["oops"]);
-        }
-        other => panic!("not a failed RUN: {other:?}"),
+        boxwright::Error::Build(build) => match *build {
+            boxwright::build::BuildError::RunFailed { last_lines, .. } => {
+                assert_eq!(last_lines, ["oops"]);
+            }
+            other => panic!("not a failed RUN: {other:?}"),
+        },
+        other => panic!("not a build error: {other:?}"),
     }
     // Nothing was tagged.
     assert!(engine.image("fails:1").await.is_err());
