@@ -5,7 +5,8 @@
 //!    shared libraries they load ([`Engine::import_host`]);
 //! 2. builds `examples/quickstart/Dockerfile` on it ([`Engine::build`]), its `RUN` steps in
 //!    containers;
-//! 3. runs a container of the image and shows its output;
+//! 3. runs a container of the image and shows its output ([`Engine::run_attached`], as
+//!    `docker run --rm`);
 //! 4. edits `greeting.txt` and builds again: the steps before its `COPY` come from the cache,
 //!    and the others say why they missed (the file that changed);
 //! 5. runs the new image.
@@ -146,57 +147,33 @@ async fn build(engine: &Engine, context: &Path, dockerfile: &str) -> Result<Buil
     Ok(result?)
 }
 
-/// Runs a container of `image` with its config (Cmd, Env, WorkingDir), over its layers and a
-/// fresh read-write layer that is removed afterwards; prints and returns its output.
+/// `docker run --rm --network none IMAGE`: prints the container's output as it comes and
+/// returns its stdout; an exit code other than 0 is an error.
 async fn run_image(engine: &Engine, image: &str) -> Result<String, AnyError> {
-    use boxwright::runtime::{Container, Network, RootFs};
+    use boxwright::runtime::{AttachOptions, Network, Stream};
+    use boxwright::RunOptions;
 
-    let image = engine.image(image).await?;
-    let store = engine.store().clone();
-    let (lower, config) = tokio::task::spawn_blocking(move || -> Result<_, AnyError> {
-        let lower: Vec<PathBuf> = store
-            .snapshots(&image)?
-            .into_iter()
-            .map(|s| s.dir)
-            .collect();
-        let config = store.config(image.config().digest())?;
-        Ok((lower, config.json["config"].clone()))
-    })
-    .await??;
-    let rw = tempfile::tempdir_in(engine.root().join("tmp"))?;
-    let (upper, work) = (rw.path().join("upper"), rw.path().join("work"));
-    std::fs::create_dir(&upper)?;
-    std::fs::create_dir(&work)?;
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut container = Container::builder(RootFs::Overlay { lower, upper, work })
-        .cmd(strings(&config["Cmd"]))
-        .network(Network::None);
-    for pair in strings(&config["Env"]) {
-        if let Some((k, v)) = pair.split_once('=') {
-            container = container.env(k, v);
+    let options = RunOptions::new().auto_remove(true).network(Network::None);
+    let mut attached = engine
+        .run_attached(image, options, AttachOptions::default())
+        .await?;
+    let mut stdout = String::new();
+    while let Some(chunk) = attached.next_chunk().await? {
+        let text = String::from_utf8_lossy(&chunk.data);
+        for line in text.lines() {
+            match chunk.stream {
+                Stream::Stdout => println!("   | {line}"),
+                Stream::Stderr => println!("   | (stderr) {line}"),
+            }
+        }
+        if chunk.stream == Stream::Stdout {
+            stdout.push_str(&text);
         }
     }
-    if let Some(dir) = config["WorkingDir"].as_str().filter(|d| !d.is_empty()) {
-        container = container.workdir(dir);
+    match attached.wait().await? {
+        0 => Ok(stdout),
+        code => Err(format!("the container exited with code {code}").into()),
     }
-    let out = container.build()?.output().await?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    for line in stdout.lines() {
-        println!("   | {line}");
-    }
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("the container failed ({:?}): {stderr}", out.status).into());
-    }
-    Ok(stdout)
 }
 
 /// The root: `--root DIR`, else `$BOXWRIGHT_ROOT`, else a temporary directory (returned too,

@@ -11,6 +11,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything an [`Engine`](crate::Engine) verb can fail with.
 ///
+/// The largest parts' errors (a build's, a snapshot's, an archive's) are boxed, so a
+/// `Result<T, Error>` stays under clippy's `result_large_err` threshold in callers' code.
+///
 /// A part's error is kept whole (`transparent`: its message and its `source()` chain are the
 /// part's own), so matching on it reaches the part's typed variants — for instance
 /// [`StoreError::NotFound`](boxwright_layer_store::StoreError::NotFound) for an unknown image
@@ -28,10 +31,11 @@ pub enum Error {
     #[cfg(feature = "run")]
     #[error(transparent)]
     Runtime(#[from] boxwright_runtime::Error),
-    /// A build failed (its step, line and cause are in the builder's error).
+    /// A build failed (its step, line and cause are in the builder's error). Boxed, so that
+    /// `Error` stays small enough for clippy's `result_large_err` in callers' code.
     #[cfg(feature = "build")]
     #[error(transparent)]
-    Build(#[from] boxwright_builder::BuildError),
+    Build(Box<boxwright_builder::BuildError>),
     /// The registry client failed: network, authentication, a digest mismatch.
     #[cfg(feature = "registry")]
     #[error(transparent)]
@@ -87,7 +91,7 @@ pub enum Error {
     Task(#[source] tokio::task::JoinError),
     /// An image's layers could not be unpacked as snapshots (the lower dirs of a container).
     #[error(transparent)]
-    Snapshot(#[from] boxwright_layer_store::SnapshotError),
+    Snapshot(Box<boxwright_layer_store::SnapshotError>),
     /// A container's changes could not be written as a layer (`docker commit`).
     #[error("writing the layer of container {container} failed")]
     Layer {
@@ -100,7 +104,7 @@ pub enum Error {
     /// `save` or `load` failed: an archive that cannot be read or written, a blob that is not
     /// what the archive says.
     #[error(transparent)]
-    Archive(#[from] boxwright_layer_store::ArchiveError),
+    Archive(Box<boxwright_layer_store::ArchiveError>),
     /// `import` failed: the directory or tar could not be read.
     #[error(transparent)]
     Import(#[from] boxwright_layer_store::ImportError),
@@ -141,6 +145,25 @@ pub enum Error {
         /// The directories searched, in order.
         searched: Vec<PathBuf>,
     },
+}
+
+#[cfg(feature = "build")]
+impl From<boxwright_builder::BuildError> for Error {
+    fn from(err: boxwright_builder::BuildError) -> Self {
+        Error::Build(Box::new(err))
+    }
+}
+
+impl From<boxwright_layer_store::SnapshotError> for Error {
+    fn from(err: boxwright_layer_store::SnapshotError) -> Self {
+        Error::Snapshot(Box::new(err))
+    }
+}
+
+impl From<boxwright_layer_store::ArchiveError> for Error {
+    fn from(err: boxwright_layer_store::ArchiveError) -> Self {
+        Error::Archive(Box::new(err))
+    }
 }
 
 impl Error {
@@ -207,5 +230,15 @@ impl fmt::Display for Report<'_> {
 impl fmt::Debug for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Callers return `Result<T, Error>` from their own functions: clippy's `result_large_err`
+    /// (128 bytes by default) must not fire on them.
+    #[test]
+    fn the_error_stays_small() {
+        assert!(std::mem::size_of::<super::Error>() < 128);
     }
 }

@@ -2,8 +2,6 @@
 //! engine's store, with the runtime for `RUN` steps and the registry for missing `FROM`
 //! images; [`BuildProgress`] renders its events as lines.
 
-mod render;
-
 use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -11,12 +9,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::engine::Engine;
 use crate::error::Result;
 
+pub use boxwright_builder::{describe_miss, BuildProgress};
 pub use boxwright_builder::{
     BuildError, BuildEvent, BuildRequest, BuildResult, Builder, CacheGcReport, DockerfileSource,
     MissReason, NoCache, OutputStream, PruneOptions, PruneReport, StepNetwork, StepResult,
 };
 pub use boxwright_layer_store::GcOptions;
-pub use render::{describe_miss, BuildProgress};
 
 impl Engine {
     /// The builder over this engine's store: `RUN` steps run by boxwright's runtime (feature

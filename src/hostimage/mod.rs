@@ -29,6 +29,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 #[derive(Debug, Clone, Default)]
 pub struct HostImage {
     programs: Vec<PathBuf>,
+    /// Programs placed at another path: (host path, image path).
+    files: Vec<(PathBuf, PathBuf)>,
     trees: Vec<PathBuf>,
     cmd: Option<Vec<String>>,
     env: Vec<(String, String)>,
@@ -51,6 +53,13 @@ impl HostImage {
     /// One more program (an absolute host path).
     pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
         self.programs.push(path.into());
+        self
+    }
+
+    /// A program (or any file) copied from the host path `from` to the image path `at`, its
+    /// libraries followed as a program's: a binary of `target/release/` as `/app`.
+    pub fn file(mut self, from: impl Into<PathBuf>, at: impl Into<PathBuf>) -> Self {
+        self.files.push((from.into(), at.into()));
         self
     }
 
@@ -83,6 +92,30 @@ impl HostImage {
     pub fn workdir(mut self, dir: impl Into<String>) -> Self {
         self.workdir = Some(dir.into());
         self
+    }
+
+    /// Writes the image's root file system into the directory `dir` (which may exist): what
+    /// [`Engine::import_host`] makes its layer of, for a Dockerfile `FROM scratch` that
+    /// `COPY`s it (as `examples/build-script` does). Returns the library directories the
+    /// image's loader must be told about in `LD_LIBRARY_PATH` (those outside its default
+    /// directories: usually none; `import_host` sets it in the config). Blocks: from async
+    /// code, call it on a blocking thread.
+    pub fn stage(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut wanted: Vec<(PathBuf, PathBuf)> = self
+            .programs
+            .iter()
+            .map(|p| (p.clone(), p.clone()))
+            .collect();
+        wanted.extend(self.files.iter().cloned());
+        let closure = Resolver::host().closure(&wanted)?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+        // Trees first: a program inside one (npm's `npm-cli.js`) is then written over its copy.
+        for tree in &self.trees {
+            copy_tree(tree, &dir.join(relative(tree)))?;
+        }
+        stage_closure(dir, &closure)?;
+        stage_skeleton(dir)?;
+        Ok(closure.extra_lib_dirs)
     }
 
     /// The programs, as given.
@@ -150,7 +183,6 @@ impl Engine {
     }
 
     fn import_host_blocking(&self, name: &str, spec: &HostImage) -> Result<Image> {
-        let closure = Resolver::host().closure(&spec.programs)?;
         let tmp = self.root().join("tmp");
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
         let stage = tempfile::Builder::new()
@@ -158,20 +190,21 @@ impl Engine {
             .tempdir_in(&tmp)
             .map_err(|e| Error::io("creating a directory in", &tmp, e))?;
         let rootfs = stage.path();
-        stage_closure(rootfs, &closure)?;
-        for tree in &spec.trees {
-            copy_tree(tree, &rootfs.join(relative(tree)))?;
-        }
-        stage_skeleton(rootfs)?;
+        let extra_lib_dirs = spec.stage(rootfs)?;
         let mut programs: Vec<String> = spec
             .programs
             .iter()
             .map(|p| p.display().to_string())
             .collect();
+        programs.extend(
+            spec.files
+                .iter()
+                .map(|(from, at)| format!("{} as {}", from.display(), at.display())),
+        );
         programs.extend(spec.trees.iter().map(|p| format!("{}/", p.display())));
         let options = ImportOptions {
             name: Some(name.to_owned()),
-            config: spec.config(&closure.extra_lib_dirs),
+            config: spec.config(&extra_lib_dirs),
             message: Some(format!("host files: {}", programs.join(" "))),
             create: CreateOptions {
                 source_date_epoch: Some(0),
@@ -181,7 +214,7 @@ impl Engine {
             ..ImportOptions::default()
         };
         let image = import(self.store(), ImportSource::Directory(rootfs), &options)?;
-        tracing::debug!(image = %image.id, files = closure.files.len(), "host image imported");
+        tracing::debug!(image = %image.id, "host image imported");
         Ok(image)
     }
 }
@@ -194,10 +227,19 @@ fn relative(path: &Path) -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Creates `dir` and its missing parents with mode 0755 (whatever the umask).
+/// Creates `dir` and its missing parents with mode 0755 (whatever the umask). A link where a
+/// directory is wanted is refused: writing through it could reach the host's files.
 fn make_dirs(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+    match dir.symlink_metadata() {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => {
+            return Err(Error::invalid(
+                "host file",
+                dir.display().to_string(),
+                "a link or a file in the image where a directory is needed",
+            ))
+        }
+        Err(_) => {}
     }
     if let Some(parent) = dir.parent() {
         make_dirs(parent)?;
@@ -214,9 +256,13 @@ fn stage_closure(rootfs: &Path, closure: &Closure) -> Result<()> {
         if let Some(parent) = to.parent() {
             make_dirs(parent)?;
         }
+        // What a tree put there is replaced (never written through, were it a link).
+        if to.symlink_metadata().is_ok() {
+            std::fs::remove_file(&to).map_err(|e| Error::io("replacing", &to, e))?;
+        }
         match entry {
-            HostEntry::File => {
-                std::fs::copy(path, &to).map_err(|e| Error::io("copying", path, e))?;
+            HostEntry::File(from) => {
+                std::fs::copy(from, &to).map_err(|e| Error::io("copying", from, e))?;
             }
             HostEntry::Symlink(target) => {
                 symlink(target, &to).map_err(|e| Error::io("making a link at", &to, e))?;

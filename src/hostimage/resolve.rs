@@ -38,8 +38,8 @@ pub(crate) fn loader_default_dirs() -> Vec<PathBuf> {
 /// One entry of the image, at the same path as on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum HostEntry {
-    /// A regular file, copied (its directories' links followed).
-    File,
+    /// A regular file, copied from this host path (its directories' links followed).
+    File(PathBuf),
     /// A symbolic link, kept with its target as written (`/bin/sh` -> `dash`); the target is
     /// in the closure too.
     Symlink(PathBuf),
@@ -77,62 +77,73 @@ impl Resolver {
         Resolver { dirs }
     }
 
-    /// Every file `programs` need, with the programs themselves.
-    pub(crate) fn closure(&self, programs: &[PathBuf]) -> Result<Closure> {
+    /// Every file `programs` need, with the programs themselves: each given as its host path
+    /// and its path in the image (the same but for [`HostImage::file`]'s).
+    ///
+    /// [`HostImage::file`]: crate::HostImage::file
+    pub(crate) fn closure(&self, programs: &[(PathBuf, PathBuf)]) -> Result<Closure> {
         let mut out = Closure::default();
         let defaults: BTreeSet<PathBuf> = loader_default_dirs().into_iter().collect();
-        let mut queue: VecDeque<PathBuf> = VecDeque::new();
-        for p in programs {
-            if !p.is_absolute() {
-                return Err(Error::invalid(
-                    "host file",
-                    p.display().to_string(),
-                    "the path must be absolute",
-                ));
+        // (host path, image path)
+        let mut queue: VecDeque<(PathBuf, PathBuf)> = VecDeque::new();
+        for (host, at) in programs {
+            for p in [host, at] {
+                if !p.is_absolute() {
+                    return Err(Error::invalid(
+                        "host file",
+                        p.display().to_string(),
+                        "the path must be absolute",
+                    ));
+                }
             }
-            queue.push_back(normalize(p));
+            queue.push_back((normalize(host), normalize(at)));
         }
-        while let Some(path) = queue.pop_front() {
+        while let Some((host, path)) = queue.pop_front() {
             if out.files.contains_key(&path) {
                 continue;
             }
             let meta =
-                std::fs::symlink_metadata(&path).map_err(|e| Error::io("reading", &path, e))?;
-            if meta.file_type().is_symlink() {
+                std::fs::symlink_metadata(&host).map_err(|e| Error::io("reading", &host, e))?;
+            if meta.file_type().is_symlink() && host == path {
                 let target =
                     std::fs::read_link(&path).map_err(|e| Error::io("reading", &path, e))?;
                 let parent = path.parent().unwrap_or(Path::new("/"));
-                queue.push_back(normalize(&parent.join(&target)));
+                let target_path = normalize(&parent.join(&target));
+                queue.push_back((target_path.clone(), target_path));
                 out.files.insert(path, HostEntry::Symlink(target));
                 continue;
             }
+            // A file placed elsewhere in the image is copied from what its link points to.
+            let meta = std::fs::metadata(&host).map_err(|e| Error::io("reading", &host, e))?;
             if !meta.is_file() {
                 return Err(Error::invalid(
                     "host file",
-                    path.display().to_string(),
+                    host.display().to_string(),
                     "not a regular file or a link to one",
                 ));
             }
-            let data = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
-            out.files.insert(path.clone(), HostEntry::File);
+            let data = std::fs::read(&host).map_err(|e| Error::io("reading", &host, e))?;
+            out.files
+                .insert(path.clone(), HostEntry::File(host.clone()));
             let Some(deps) = elf::parse(&data).map_err(|source| Error::Elf {
-                path: path.clone(),
+                path: host.clone(),
                 source,
             })?
             else {
                 continue;
             };
             if let Some(interp) = &deps.interp {
-                queue.push_back(normalize(Path::new(interp)));
+                let interp = normalize(Path::new(interp));
+                queue.push_back((interp.clone(), interp));
             }
             for name in &deps.needed {
-                let (lib, dir) = self.find(name, &path, &deps)?;
+                let (lib, dir) = self.find(name, &host, &deps)?;
                 if let Some(dir) = dir {
                     if !defaults.contains(&dir) && !out.extra_lib_dirs.contains(&dir) {
                         out.extra_lib_dirs.push(dir);
                     }
                 }
-                queue.push_back(lib);
+                queue.push_back((lib.clone(), lib));
             }
         }
         Ok(out)
@@ -296,7 +307,7 @@ mod tests {
     #[test]
     fn the_closure_of_this_test_binary_has_libc_and_the_loader() -> Result<()> {
         let exe = std::env::current_exe().map_err(|e| Error::io("locating", "current_exe", e))?;
-        let closure = Resolver::host().closure(std::slice::from_ref(&exe))?;
+        let closure = Resolver::host().closure(&[(exe.clone(), exe.clone())])?;
         assert!(closure.files.contains_key(&normalize(&exe)));
         assert!(
             closure

@@ -79,7 +79,8 @@ CMD [\"cat\", \"/app/out.txt\"]\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rebuild_is_all_cached_and_a_changed_file_reruns_only_what_follows() {
-    let (dir, engine) = support::engine();
+    let (_root, engine) = support::engine();
+    let dir = tempfile::tempdir().unwrap();
     support::busybox_image(&engine, "bb");
     let ctx = dir.path().join("ctx");
     support::write_files(&ctx, &[("deps.txt", "a\nb\n"), ("src.txt", "hello\n")]);
@@ -148,7 +149,8 @@ async fn rebuild_is_all_cached_and_a_changed_file_reruns_only_what_follows() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_run_is_an_error_with_its_step() {
-    let (dir, engine) = support::engine();
+    let (_root, engine) = support::engine();
+    let dir = tempfile::tempdir().unwrap();
     support::busybox_image(&engine, "bb");
     let ctx = dir.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
@@ -166,10 +168,13 @@ async fn a_failing_run_is_an_error_with_its_step() {
         "{report}"
     );
     match err {
-        boxwright::Error::Build(boxwright::build::BuildError::RunFailed { last_lines, .. }) => {
-            assert_eq!(last_lines, ["oops"]);
-        }
-        other => panic!("not a failed RUN: {other:?}"),
+        boxwright::Error::Build(build) => match *build {
+            boxwright::build::BuildError::RunFailed { last_lines, .. } => {
+                assert_eq!(last_lines, ["oops"]);
+            }
+            other => panic!("not a failed RUN: {other:?}"),
+        },
+        other => panic!("not a build error: {other:?}"),
     }
     // Nothing was tagged.
     assert!(engine.image("fails:1").await.is_err());
@@ -177,10 +182,11 @@ async fn a_failing_run_is_an_error_with_its_step() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn from_an_image_the_store_lacks_goes_to_its_registry() {
-    let (dir, engine) = support::engine();
+    let (_root, engine) = support::engine();
+    let dir = tempfile::tempdir().unwrap();
     let ctx = dir.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
-    let port = support::closed_port();
+    let port = support::free_port();
     let dockerfile = format!("FROM 127.0.0.1:{port}/nothing/here:1\nCMD [\"x\"]\n");
     let err = build(&engine, &dockerfile, &ctx, "never:1")
         .await
@@ -201,7 +207,8 @@ const HOST_PROGRAMS: [&str; 5] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_base_runs_build_steps_and_is_deterministic() {
-    let (dir, engine) = support::engine();
+    let (_root, engine) = support::engine();
+    let dir = tempfile::tempdir().unwrap();
     let spec = HostImage::new(HOST_PROGRAMS).cmd(["/bin/sh"]);
     let base = engine.import_host("hostbase:1", &spec).await.unwrap();
 
@@ -231,7 +238,7 @@ async fn a_host_base_runs_build_steps_and_is_deterministic() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_program_that_is_missing_is_an_error_naming_it() {
-    let (_dir, engine) = support::engine();
+    let (_root, engine) = support::engine();
     let err = engine
         .import_host("x", &HostImage::new(["/no/such/program"]))
         .await
@@ -239,4 +246,44 @@ async fn a_host_program_that_is_missing_is_an_error_naming_it() {
     let report = err.report().to_string();
     assert!(report.contains("/no/such/program"), "{report}");
     assert!(report.contains("No such file"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_cache_gc_over_its_size_drops_the_records_and_the_next_build_runs_again() {
+    use boxwright::build::{GcOptions, PruneOptions};
+
+    let (_root, engine) = support::engine();
+    let dir = tempfile::tempdir().unwrap();
+    support::busybox_image(&engine, "bb");
+    let ctx = dir.path().join("ctx");
+    support::write_files(&ctx, &[("deps.txt", "a\n"), ("src.txt", "b\n")]);
+    build(&engine, LESSON, &ctx, "gc:1").await.unwrap();
+
+    // Nothing over any limit: only unusable records would go, and there are none.
+    let report = engine
+        .build_cache_prune(PruneOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.unusable + report.expired + report.over_size, 0);
+    assert!(report.kept > 0);
+
+    // The built image removed and the cache capped at 0 bytes: its records go, and the
+    // store's gc takes the layers nothing holds any more.
+    engine.store().remove_image("gc:1", true).unwrap();
+    let prune = PruneOptions {
+        keep_bytes: Some(0),
+        ..PruneOptions::default()
+    };
+    let gc = GcOptions {
+        grace: std::time::Duration::ZERO,
+        ..GcOptions::default()
+    };
+    let report = engine.build_cache_gc(prune, gc).await.unwrap();
+    assert!(report.cache.over_size > 0, "{report:?}");
+    assert_eq!(report.cache.kept, 0, "{report:?}");
+
+    // Same inputs, but no record left: every step misses and both RUNs run again.
+    let (_, seen) = build(&engine, LESSON, &ctx, "gc:1").await.unwrap();
+    assert!(seen.cached.is_empty(), "{:#?}", seen.lines);
+    assert_eq!(seen.runs_ran(), 2, "{:#?}", seen.lines);
 }

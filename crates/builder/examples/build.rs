@@ -22,10 +22,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use boxwright_builder::{
-    BuildError, BuildEvent, BuildRequest, Builder, DockerfileSource, Executor, ImageSource,
-    MissReason, NoCache, OutputStream,
+    BuildError, BuildProgress, BuildRequest, Builder, DockerfileSource, Executor, ImageSource,
+    NoCache,
 };
-use boxwright_dockerfile_parser::InstructionKind;
 use boxwright_layer_store::{import, ImportOptions, ImportSource, Store};
 
 const USAGE: &str = "usage: build --root DIR [-t NAME]... [-f FILE] [--build-arg K=V]... \
@@ -88,187 +87,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// `12.3 kB`, as Docker prints sizes (powers of 1000).
-fn size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < units.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", units[unit])
-    }
-}
-
-/// Per stage of the Dockerfile: its `FROM` line as written and how many instructions it has
-/// (the `FROM` included), for `[stage 2/5]` labels. Empty when the file does not parse (the
-/// build then reports why).
-fn outline(text: &str) -> Vec<(String, usize)> {
-    let Ok(file) = boxwright_dockerfile_parser::parse(text) else {
-        return Vec::new();
-    };
-    let mut stages: Vec<(String, usize)> = Vec::new();
-    for ins in &file.instructions {
-        if let InstructionKind::From { .. } = ins.kind {
-            let first = ins
-                .text
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string();
-            stages.push((first, 1));
-        } else if let Some(last) = stages.last_mut() {
-            last.1 += 1;
-        }
-    }
-    stages
-}
-
-/// Renders events as lines, BuildKit's plain progress style.
-struct Render {
-    outline: Vec<(String, usize)>,
-    stage: usize,
-    stage_name: String,
-    in_stage: usize,
-    vertex: usize,
-    /// `#N` of each step index.
-    steps: BTreeMap<usize, usize>,
-    cached: BTreeMap<usize, bool>,
-}
-
-impl Render {
-    fn new(outline: Vec<(String, usize)>) -> Self {
-        Render {
-            outline,
-            stage: 0,
-            stage_name: String::new(),
-            in_stage: 0,
-            vertex: 0,
-            steps: BTreeMap::new(),
-            cached: BTreeMap::new(),
-        }
-    }
-
-    fn total(&self) -> usize {
-        self.outline
-            .get(self.stage)
-            .map_or(self.in_stage, |s| s.1)
-            .max(self.in_stage)
-    }
-
-    fn event(&mut self, event: BuildEvent) {
-        let mut out = std::io::stdout().lock();
-        let _ = match event {
-            BuildEvent::StageStarted { stage, name } => {
-                self.stage = stage;
-                self.stage_name = name.unwrap_or_else(|| format!("stage-{stage}"));
-                self.in_stage = 1;
-                self.vertex += 1;
-                let from = self
-                    .outline
-                    .get(stage)
-                    .map_or_else(|| "FROM".to_string(), |s| s.0.clone());
-                writeln!(
-                    out,
-                    "#{} [{} 1/{}] {from}",
-                    self.vertex,
-                    self.stage_name,
-                    self.total()
-                )
-            }
-            BuildEvent::StepStarted {
-                index, span, text, ..
-            } => {
-                self.in_stage += 1;
-                self.vertex += 1;
-                self.steps.insert(index, self.vertex);
-                writeln!(
-                    out,
-                    "#{} [{} {}/{}] {text}    (line {})",
-                    self.vertex,
-                    self.stage_name,
-                    self.in_stage,
-                    self.total(),
-                    span.start_line
-                )
-            }
-            BuildEvent::StepCached { index, .. } => {
-                self.cached.insert(index, true);
-                writeln!(out, "#{} CACHED", self.n(index))
-            }
-            BuildEvent::StepCacheMiss { index, reason } => {
-                let why = match &reason {
-                    MissReason::FilesChanged { paths, count } => {
-                        let more = count.saturating_sub(paths.len());
-                        let more = if more > 0 {
-                            format!(" and {more} more")
-                        } else {
-                            String::new()
-                        };
-                        let s = if *count == 1 { "" } else { "s" };
-                        format!("{}{more} changed ({count} file{s})", paths.join(", "))
-                    }
-                    other => other.to_string(),
-                };
-                writeln!(out, "#{} cache miss: {why}", self.n(index))
-            }
-            BuildEvent::RunOutput {
-                index,
-                stream,
-                line,
-            } => {
-                let tag = match stream {
-                    OutputStream::Stderr => " (stderr)",
-                    _ => "",
-                };
-                writeln!(out, "#{}{tag} {line}", self.n(index))
-            }
-            BuildEvent::StepDone {
-                index,
-                duration,
-                layer_size,
-            } => {
-                if self.cached.get(&index).copied().unwrap_or(false) {
-                    Ok(())
-                } else {
-                    let layer = layer_size.map_or_else(String::new, |s| format!(" ({})", size(s)));
-                    writeln!(
-                        out,
-                        "#{} ran in {:.2}s{layer}",
-                        self.n(index),
-                        duration.as_secs_f64()
-                    )
-                }
-            }
-            BuildEvent::Warning { span, message } => {
-                writeln!(out, "WARN: line {}: {message}", span.start_line)
-            }
-            BuildEvent::ImageWritten { image_id, tags, .. } => {
-                self.vertex += 1;
-                let mut r = writeln!(
-                    out,
-                    "#{} exporting to image\n#{} writing image {image_id} done",
-                    self.vertex, self.vertex
-                );
-                for tag in tags {
-                    r = r.and_then(|()| writeln!(out, "#{} naming to {tag} done", self.vertex));
-                }
-                r
-            }
-            other => writeln!(out, "{other:?}"),
-        };
-    }
-
-    fn n(&self, index: usize) -> usize {
-        self.steps.get(&index).copied().unwrap_or(index + 1)
-    }
-}
-
 /// Prints `error` and its causes, one per line.
 fn report(error: &(dyn Error + 'static)) {
     eprintln!("error: {error}");
@@ -327,8 +145,8 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn Error>> {
         return Ok(ExitCode::SUCCESS);
     };
     let path = dockerfile_path(&args, &context);
-    let outline = std::fs::read_to_string(&path)
-        .map(|t| outline(&t))
+    let mut progress = std::fs::read_to_string(&path)
+        .map(|t| BuildProgress::for_dockerfile(&t))
         .unwrap_or_default();
     let mut request = BuildRequest::new(DockerfileSource::Path(path), &context);
     request.tags = args.tags;
@@ -349,11 +167,13 @@ fn run(args: Args) -> Result<ExitCode, Box<dyn Error>> {
         .build()?;
     let started = std::time::Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut render = Render::new(outline);
     let result = rt.block_on(async {
         let render = async {
             while let Some(event) = rx.recv().await {
-                render.event(event);
+                let mut out = std::io::stdout().lock();
+                for line in progress.lines(&event) {
+                    let _ = writeln!(out, "{line}");
+                }
             }
         };
         let (result, ()) = tokio::join!(builder.build(request, Some(tx)), render);

@@ -162,6 +162,7 @@ mod layer;
 mod lower;
 #[cfg(feature = "registry")]
 mod registry_source;
+mod render;
 mod request;
 mod resolve;
 mod run;
@@ -187,6 +188,7 @@ pub use executor::{
 };
 #[cfg(feature = "registry")]
 pub use registry_source::{PullProgress, Pulled, RegistrySource, RegistrySourceError, StoreSink};
+pub use render::{describe_miss, BuildProgress};
 pub use request::{BuildRequest, BuildResult, DockerfileSource, NoCache, StepResult};
 #[cfg(feature = "runtime")]
 pub use runtime_executor::{RuntimeExecutor, RuntimeExecutorError};

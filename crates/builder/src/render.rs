@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use boxwright_builder::{BuildEvent, MissReason, OutputStream};
+use crate::events::{BuildEvent, MissReason};
+use crate::executor::OutputStream;
 use boxwright_dockerfile_parser::InstructionKind;
 
 /// Renders a build's [`BuildEvent`]s as lines, as `docker build --progress=plain` does, with
@@ -29,7 +30,7 @@ use boxwright_dockerfile_parser::InstructionKind;
 /// nothing).
 ///
 /// ```
-/// use boxwright::build::{BuildEvent, BuildProgress, MissReason};
+/// use boxwright_builder::{BuildEvent, BuildProgress, MissReason};
 ///
 /// let mut progress = BuildProgress::for_dockerfile("FROM scratch\nCOPY a /a\n");
 /// let event = BuildEvent::StepCacheMiss {
@@ -165,7 +166,6 @@ impl BuildProgress {
                 lines.extend(tags.iter().map(|t| format!("#{v} naming to {t} done")));
                 lines
             }
-            other => vec![format!("{other:?}")],
         }
     }
 
