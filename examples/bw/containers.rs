@@ -156,18 +156,21 @@ pub(crate) async fn logs(engine: &Engine, args: LogsArgs) -> Outcome {
     };
     let mut logs = engine.logs(&args.container, &opts).await?;
     while let Some(chunk) = logs.next_chunk().await? {
-        write_chunk(&chunk, args.timestamps);
+        if !write_chunk(&chunk, args.timestamps) {
+            break;
+        }
     }
     Ok(0)
 }
 
-/// Writes output to our stdout or stderr as the container wrote it.
-pub(crate) fn write_chunk(chunk: &Chunk, timestamps: bool) {
+/// Writes output to our stdout or stderr as the container wrote it; `false` once our side is
+/// closed (`bw logs -f web | head -1`: nobody reads any more).
+pub(crate) fn write_chunk(chunk: &Chunk, timestamps: bool) -> bool {
     let stamp = match (timestamps, chunk.time) {
         (true, Some(t)) => format!("{} ", format::rfc3339_ns(t)),
         _ => String::new(),
     };
-    let _ = match chunk.stream {
+    let written = match chunk.stream {
         Stream::Stdout => {
             let mut out = std::io::stdout().lock();
             out.write_all(stamp.as_bytes())
@@ -180,6 +183,7 @@ pub(crate) fn write_chunk(chunk: &Chunk, timestamps: bool) {
                 .and_then(|()| err.write_all(&chunk.data))
         }
     };
+    !matches!(written, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// `bw start`: prints each name as given; with `-a`, attaches and exits with the command's
@@ -246,7 +250,11 @@ pub(crate) async fn relay(
         }
     }
     while let Some(chunk) = attached.next_chunk().await? {
-        write_chunk(&chunk, false);
+        if !write_chunk(&chunk, false) {
+            // Our output is gone (a shell reports 141, SIGPIPE); the container goes on, as
+            // when a client detaches.
+            return Ok(141);
+        }
     }
     if attached.detached() {
         return Ok(0);
