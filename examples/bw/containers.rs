@@ -20,6 +20,19 @@ use crate::cli::{
 use crate::format::{self, ellipsis, Format, Table};
 use crate::{Failure, Outcome};
 
+/// Docker's column names of the fields, for `--format 'table …'`.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Status", "STATUS"),
+    ("State", "STATE"),
+    ("Ports", "PORTS"),
+    ("Names", "NAMES"),
+];
+
 /// `bw ps` / `bw container ls`.
 pub(crate) async fn ps(engine: &Engine, args: PsArgs) -> Outcome {
     let format = Format::parse(args.format.as_deref())?;
@@ -45,7 +58,7 @@ pub(crate) async fn ps(engine: &Engine, args: PsArgs) -> Outcome {
         return Ok(0);
     }
     let items: Vec<Value> = list.iter().map(|c| ps_json(c, args.no_trunc)).collect();
-    if let Some(text) = format.items(&items)? {
+    if let Some(text) = format.items(&items, HEADERS)? {
         format::print(&text);
         return Ok(0);
     }

@@ -11,15 +11,15 @@ use crate::Failure;
 
 /// A table: Docker's column headers and rows of cells.
 pub(crate) struct Table {
-    header: Vec<&'static str>,
+    header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// A table with these headers.
-    pub(crate) fn new(header: Vec<&'static str>) -> Table {
+    pub(crate) fn new(header: Vec<&str>) -> Table {
         Table {
-            header,
+            header: header.into_iter().map(str::to_owned).collect(),
             rows: Vec::new(),
         }
     }
@@ -33,14 +33,14 @@ impl Table {
     pub(crate) fn render(&self) -> String {
         let columns = self.header.len();
         let mut widths = vec![0usize; columns];
-        let header: Vec<String> = self.header.iter().map(|h| h.to_string()).collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
+        let header = &self.header;
+        for row in std::iter::once(header).chain(&self.rows) {
             for (i, cell) in row.iter().enumerate().take(columns) {
                 widths[i] = widths[i].max(cell.chars().count());
             }
         }
         let mut out = String::new();
-        for row in std::iter::once(&header).chain(&self.rows) {
+        for row in std::iter::once(header).chain(&self.rows) {
             let mut line = String::new();
             for (i, cell) in row.iter().enumerate().take(columns) {
                 line.push_str(cell);
@@ -63,36 +63,61 @@ pub(crate) enum Format {
     Table,
     /// `--format json`: one JSON object per line.
     Json,
+    /// `--format 'table {{.ID}}\t{{.Names}}'`: the columns the template picks, with Docker's
+    /// headers, aligned.
+    TableOf(Template),
     /// A Go template, one line per item.
     Template(Template),
 }
 
 impl Format {
-    /// Reads `--format` (`table`, `json`, `table {{…}}` is taken as its template).
+    /// Reads `--format` (`table`, `json`, `table TEMPLATE`, `TEMPLATE`); a typed `\t` or `\n`
+    /// is a tab or a line break, as Docker reads it.
     pub(crate) fn parse(format: Option<&str>) -> Result<Format, Failure> {
+        let parse = |t: &str| {
+            Template::parse(&t.replace("\\t", "\t").replace("\\n", "\n"))
+                .map_err(|e| Failure::usage(format!("template parsing error: {e}")))
+        };
         match format.map(str::trim) {
             None | Some("") | Some("table") => Ok(Format::Table),
             Some("json") => Ok(Format::Json),
-            Some(t) => {
-                let t = t.strip_prefix("table ").unwrap_or(t);
-                Template::parse(t)
-                    .map(Format::Template)
-                    .map_err(|e| Failure::usage(format!("template parsing error: {e}")))
-            }
+            Some(t) => match t.strip_prefix("table ") {
+                Some(columns) => parse(columns).map(Format::TableOf),
+                None => parse(t).map(Format::Template),
+            },
         }
     }
 
-    /// Prints `items` as JSON lines or through the template; `None` for the table.
-    pub(crate) fn items(&self, items: &[Value]) -> Result<Option<String>, Failure> {
+    /// Prints `items` as JSON lines, through the template, or as the template's table (whose
+    /// header is the template over `headers`: field name → Docker's column name); `None` for
+    /// the default table.
+    pub(crate) fn items(
+        &self,
+        items: &[Value],
+        headers: &[(&str, &str)],
+    ) -> Result<Option<String>, Failure> {
+        let render = |t: &Template, v: &Value| t.render(v).map_err(Failure::from_error);
         match self {
             Format::Table => Ok(None),
             Format::Json => Ok(Some(
                 items.iter().map(|v| format!("{v}\n")).collect::<String>(),
             )),
+            Format::TableOf(t) => {
+                let names: serde_json::Map<String, Value> = headers
+                    .iter()
+                    .map(|(k, h)| ((*k).to_owned(), Value::from(*h)))
+                    .collect();
+                let header = render(t, &Value::Object(names))?;
+                let mut table = Table::new(header.split('\t').collect());
+                for v in items {
+                    table.row(render(t, v)?.split('\t').map(str::to_owned).collect());
+                }
+                Ok(Some(table.render()))
+            }
             Format::Template(t) => {
                 let mut out = String::new();
                 for v in items {
-                    out.push_str(&t.render(v).map_err(Failure::from_error)?);
+                    out.push_str(&render(t, v)?);
                     out.push('\n');
                 }
                 Ok(Some(out))

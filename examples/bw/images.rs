@@ -13,6 +13,27 @@ use crate::cli::{
 use crate::format::{self, ellipsis, human_size, parse_rfc3339, Format, Table};
 use crate::{Failure, Outcome};
 
+/// Docker's column names of the fields, for `--format 'table …'`.
+const HEADERS: &[(&str, &str)] = &[
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("ID", "IMAGE ID"),
+    ("Digest", "DIGEST"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedSince", "CREATED"),
+    ("Size", "SIZE"),
+];
+
+/// `docker history`'s column names, for `--format 'table …'`.
+const HISTORY_HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedBy", "CREATED BY"),
+    ("Size", "SIZE"),
+    ("Comment", "COMMENT"),
+];
+
 /// `bw images [PATTERN]` / `bw image ls`.
 pub(crate) async fn images(engine: &Engine, args: ImagesArgs) -> Outcome {
     let format = Format::parse(args.format.as_deref())?;
@@ -58,7 +79,7 @@ pub(crate) async fn images(engine: &Engine, args: ImagesArgs) -> Outcome {
             })
         })
         .collect();
-    if let Some(text) = format.items(&items)? {
+    if let Some(text) = format.items(&items, HEADERS)? {
         format::print(&text);
         return Ok(0);
     }
@@ -131,7 +152,7 @@ pub(crate) async fn history(engine: &Engine, args: HistoryArgs) -> Outcome {
             })
         })
         .collect();
-    if let Some(text) = format.items(&items)? {
+    if let Some(text) = format.items(&items, HISTORY_HEADERS)? {
         format::print(&text);
         return Ok(0);
     }

@@ -32,7 +32,26 @@ pub(crate) async fn run(engine: &Engine, args: RunArgs) -> Outcome {
         .run_attached(&image, opts, attach)
         .await
         .map_err(Failure::run)?;
-    relay(engine, attached, args.interactive).await
+    let id = attached.id().to_owned();
+    let code = relay(engine, attached, args.interactive).await?;
+    if args.rm {
+        removed(engine, &id).await;
+    }
+    Ok(code)
+}
+
+/// Waits (a bounded poll) until the `--rm` container is gone: its monitor removes it just
+/// after its exit, and Docker's `run --rm` returns only once it is removed.
+async fn removed(engine: &Engine, id: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        match engine.container_inspect(id).await {
+            Ok(details) if details.info.is_running() || details.info.auto_remove => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            _ => return,
+        }
+    }
 }
 
 /// `bw create`: prints the new container's ID.

@@ -21,6 +21,14 @@ pub(crate) fn volume_json(v: &VolumeInfo) -> Value {
     })
 }
 
+/// Docker's column names of the fields, for `--format 'table …'`.
+const HEADERS: &[(&str, &str)] = &[
+    ("Name", "VOLUME NAME"),
+    ("Driver", "DRIVER"),
+    ("Mountpoint", "MOUNTPOINT"),
+    ("Scope", "SCOPE"),
+];
+
 /// `bw volume create [NAME]`: prints the name.
 pub(crate) async fn create(engine: &Engine, args: VolumeCreateArgs) -> Outcome {
     let info = engine.volume_create(args.name.as_deref()).await?;
@@ -40,7 +48,7 @@ pub(crate) async fn ls(engine: &Engine, args: VolumeLsArgs) -> Outcome {
         return Ok(0);
     }
     let items: Vec<Value> = list.iter().map(volume_json).collect();
-    if let Some(text) = format.items(&items)? {
+    if let Some(text) = format.items(&items, HEADERS)? {
         format::print(&text);
         return Ok(0);
     }

@@ -362,6 +362,19 @@ fn run_ps_logs_stop_rm_through_bw() {
         &id[..12]
     );
     assert_eq!(sh.ok("ps -q --filter status=exited").stdout.trim(), "");
+    let table = sh
+        .bw(&["ps", "--format", "table {{.Names}}\\t{{.Image}}"])
+        .ok("ps --format");
+    assert_eq!(table.stdout, "NAMES     IMAGE\nweb       app:1\n");
+    let json = sh
+        .bw(&["ps", "--format", "json"])
+        .ok("ps --format json")
+        .stdout;
+    assert!(json.contains("\"Names\":\"web\""), "{json}");
+    let tags = sh
+        .bw(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .ok("images --format");
+    assert_eq!(tags.stdout, "app:1\nbusybox:latest\n");
 
     poll(&sh, &["logs", "web"], "the server's first line", |o| {
         o == "serving\n"
