@@ -16,6 +16,10 @@ mod support;
 #[path = "all/containers.rs"]
 mod containers;
 
+#[cfg(feature = "run")]
+#[path = "all/harness.rs"]
+mod harness;
+
 #[path = "all/build.rs"]
 mod build;
 #[cfg(feature = "run")]
