@@ -157,8 +157,7 @@ impl Harness {
         let details = match engine.container_inspect(&id).await {
             Ok(details) => details,
             Err(e) => {
-                let container = TestContainer::new(engine, id, String::new(), Vec::new());
-                container.remove().await?;
+                discard(TestContainer::new(engine, id, String::new(), Vec::new())).await;
                 return Err(e);
             }
         };
@@ -179,7 +178,7 @@ impl Harness {
                 Unready::Exited(code) => (true, code, None),
                 Unready::TimedOut(last) => (false, None, last),
                 Unready::Failed(e) => {
-                    container.remove().await?;
+                    discard(container).await;
                     return Err(e);
                 }
             };
@@ -188,7 +187,7 @@ impl Harness {
                 .await
                 .unwrap_or_default();
             let name = container.name().to_owned();
-            container.remove().await?;
+            discard(container).await;
             return Err(Error::NotReady(Box::new(NotReady {
                 container: name,
                 image,
@@ -201,5 +200,14 @@ impl Harness {
             })));
         }
         Ok(container)
+    }
+}
+
+/// Removes a container that did not become ready; a failure is logged (the error the caller
+/// gets is why it was not ready), and the container still goes with this process.
+async fn discard(container: TestContainer) {
+    let id = container.id().to_owned();
+    if let Err(e) = container.remove().await {
+        tracing::warn!(%id, error = %crate::error::Report(&e), "removing a test container that was not ready");
     }
 }
