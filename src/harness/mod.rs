@@ -35,21 +35,27 @@ const OUTPUT_LINES: usize = 30;
 /// A container for a test, described: its image, its options, what makes it ready. Made by
 /// [`Engine::harness`]; [`Harness::start`] runs it.
 ///
+/// The test a user writes, under `#[tokio::test]` (`get` stands for the test's own HTTP
+/// client):
+///
 /// ```no_run
+/// # async fn get(addr: std::net::SocketAddr, _path: &str) -> std::io::Result<String> {
+/// #     Ok(addr.to_string())
+/// # }
 /// use boxwright::{Engine, WaitFor};
 ///
-/// # async fn f() -> boxwright::Result<()> {
-/// let engine = Engine::open_default()?;
-/// let web = engine
-///     .harness("busybox:1.36")
-///     .cmd(["sh", "-c", "echo hello > index.html && exec httpd -f -p 80"])
-///     .expose(80)
-///     .wait_for(WaitFor::http(80, "/"))
-///     .start()
-///     .await?;
-/// let addr = web.addr(80)?; // 127.0.0.1:N, ready: GET / answered 2xx
-/// # let _ = addr;
-/// # Ok(()) }
+/// async fn homepage_answers() -> Result<(), Box<dyn std::error::Error>> {
+///     let engine = Engine::open_default()?;
+///     let web = engine
+///         .harness("busybox:1.36")
+///         .cmd(["sh", "-c", "echo hello > index.html && exec httpd -f -p 80"])
+///         .expose(80)
+///         .wait_for(WaitFor::http(80, "/"))
+///         .start()
+///         .await?;
+///     assert!(get(web.addr(80)?, "/").await?.ends_with("hello\n"));
+///     Ok(())
+/// }
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "a harness does nothing until started"]
