@@ -75,15 +75,16 @@ pub(crate) async fn tcp_connect(addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("connecting to {addr}: {e}"))
 }
 
-/// Whether a TCP socket listens on `port` (any address) in the network namespace of the
-/// process `pid`, read from its `/proc/PID/net/tcp` and `tcp6` (blocking: call it on the
-/// blocking pool).
-pub(crate) fn listening(pid: i32, port: u16) -> Result<bool, String> {
+/// Whether a TCP socket listens on `port` in the network namespace of the process `pid`,
+/// read from its `/proc/PID/net/tcp` and `tcp6` (blocking: call it on the blocking pool).
+/// With `outside`, a socket bound to a loopback address does not count: a published port is
+/// forwarded to the container's own address, which such a socket does not accept on.
+pub(crate) fn listening(pid: i32, port: u16, outside: bool) -> Result<bool, String> {
     let mut found = false;
     for table in ["tcp", "tcp6"] {
         let path = format!("/proc/{pid}/net/{table}");
         match std::fs::read_to_string(&path) {
-            Ok(text) => found |= listens_on(&text, port),
+            Ok(text) => found |= listens_on(&text, port, outside),
             // No IPv6 in this kernel: nothing listens there.
             Err(e) if table == "tcp6" && e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("reading {path}: {e}")),
@@ -92,8 +93,9 @@ pub(crate) fn listening(pid: i32, port: u16) -> Result<bool, String> {
     Ok(found)
 }
 
-/// Whether a `/proc/net/tcp{,6}` table has a socket in state `LISTEN` (`0A`) on `port`.
-fn listens_on(table: &str, port: u16) -> bool {
+/// Whether a `/proc/net/tcp{,6}` table has a socket in state `LISTEN` (`0A`) on `port` (not
+/// on a loopback address, with `outside`).
+fn listens_on(table: &str, port: u16, outside: bool) -> bool {
     table.lines().skip(1).any(|line| {
         let mut fields = line.split_ascii_whitespace();
         let (Some(_slot), Some(local), Some(_remote), Some(state)) =
@@ -101,11 +103,27 @@ fn listens_on(table: &str, port: u16) -> bool {
         else {
             return false;
         };
-        let local_port = local
-            .rsplit_once(':')
-            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
-        state == "0A" && local_port == Some(port)
+        let Some((addr, local_port)) = local.rsplit_once(':') else {
+            return false;
+        };
+        state == "0A"
+            && u16::from_str_radix(local_port, 16).ok() == Some(port)
+            && !(outside && loopback(addr))
     })
+}
+
+/// Whether a `/proc/net/tcp{,6}` address (hex, each 32-bit word in host order, which is
+/// little-endian on every architecture this runs on) is a loopback address: 127.0.0.0/8,
+/// `::1`, or `::ffff:127.x.x.x`.
+fn loopback(hex: &str) -> bool {
+    match hex.len() {
+        8 => hex.ends_with("7F"),
+        32 => {
+            hex == "00000000000000000000000001000000"
+                || (hex.starts_with("0000000000000000FFFF0000") && hex.ends_with("7F"))
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -127,12 +145,24 @@ mod tests {
         let v4 = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
                   0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n\
                   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0\n";
-        assert!(listens_on(v4, 80));
+        assert!(listens_on(v4, 80, false));
+        assert!(listens_on(v4, 80, true));
         // 8080 is an established connection, not a listener.
-        assert!(!listens_on(v4, 8080));
-        assert!(!listens_on(v4, 443));
+        assert!(!listens_on(v4, 8080, false));
+        assert!(!listens_on(v4, 443, false));
         let v6 = "  sl  local_address                         remote_address                        st\n\
                   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 0\n";
-        assert!(listens_on(v6, 8080));
+        assert!(listens_on(v6, 8080, true));
+        // Bound to 127.0.0.1, ::1 and ::ffff:127.0.0.1: listening, but not for a published port.
+        let local = "  sl  local_address rem_address   st\n\
+                     0: 0100007F:0050 00000000:0000 0A 0\n\
+                     1: 00000000000000000000000001000000:0051 00000000000000000000000000000000:0000 0A 0\n\
+                     2: 0000000000000000FFFF00000100007F:0052 00000000000000000000000000000000:0000 0A 0\n";
+        for port in [80, 81, 82] {
+            assert!(listens_on(local, port, false), "{port}");
+            assert!(!listens_on(local, port, true), "{port}");
+        }
+        assert!(!loopback("0100000A"));
+        assert!(!loopback("00000000000000000000000000000000"));
     }
 }

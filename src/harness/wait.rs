@@ -19,8 +19,9 @@ use crate::harness::probe;
 #[non_exhaustive]
 pub enum WaitFor {
     /// The container listens on this TCP port (seen in its network namespace) and, when the
-    /// port is published, its host address accepts a connection. Not a bare TCP connect: a
-    /// published port's proxy accepts connections before the container listens.
+    /// port is published, on an address the published port reaches (not loopback only), and
+    /// the host address accepts a connection. Not a bare TCP connect: a published port's
+    /// proxy accepts connections before the container listens.
     Port(u16),
     /// `GET path` over HTTP/1.0 on this published container port answers 2xx.
     Http {
@@ -162,14 +163,19 @@ impl Target<'_> {
         Ok(match wait {
             WaitFor::Port(port) => {
                 let (pid, port) = (self.pid, *port);
+                let addr = published(self.ports, port);
+                let outside = addr.is_some();
                 let listening = self
                     .engine
-                    .blocking(move |_| Ok(probe::listening(pid, port)))
+                    .blocking(move |_| Ok(probe::listening(pid, port, outside)))
                     .await?;
-                match (listening, published(self.ports, port)) {
+                match (listening, addr) {
                     (Ok(true), Some(addr)) => probe::tcp_connect(addr).await,
                     (Ok(true), None) => Ok(()),
-                    (Ok(false), _) => Err(format!("nothing listens on port {port}")),
+                    (Ok(false), Some(_)) => Err(format!(
+                        "nothing listens on port {port} on an address its published port reaches (loopback only is not enough)"
+                    )),
+                    (Ok(false), None) => Err(format!("nothing listens on port {port}")),
                     (Err(why), _) => Err(why),
                 }
             }

@@ -233,6 +233,30 @@ async fn a_readiness_that_never_comes_times_out_and_leaves_nothing() {
     assert!(text.contains("waiting for nothing"), "{text}");
     assert!(engine.containers().list(true).unwrap().is_empty());
 
+    // A server on the container's loopback only: the published port never reaches it.
+    let err = engine
+        .harness(BUSYBOX)
+        .cmd([
+            "sh",
+            "-c",
+            "echo hi > index.html && exec httpd -f -p 127.0.0.1:80",
+        ])
+        .expose(80)
+        .wait_for(WaitFor::port(80))
+        .timeout(Duration::from_millis(500))
+        .start()
+        .await
+        .unwrap_err();
+    match &err {
+        Error::NotReady(e) => {
+            assert!(!e.exited, "{err}");
+            let last = e.last_attempt.as_deref().unwrap_or_default();
+            assert!(last.contains("loopback only"), "{err}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(engine.containers().list(true).unwrap().is_empty());
+
     // A log line that never comes, the same.
     let err = engine
         .harness(BUSYBOX)
