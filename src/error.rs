@@ -145,6 +145,71 @@ pub enum Error {
         /// The directories searched, in order.
         searched: Vec<PathBuf>,
     },
+    /// A test container ([`Harness::start`](crate::Harness::start)) did not become ready: its
+    /// command ended first, or the timeout passed (see [`NotReady`]). The harness removed it.
+    #[cfg(feature = "run")]
+    #[error(transparent)]
+    NotReady(Box<NotReady>),
+}
+
+/// Why a test container was not ready ([`Error::NotReady`]): what was waited for, how it
+/// ended, and the last lines of the container's output, which the message ends with.
+#[cfg(feature = "run")]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.message())]
+#[non_exhaustive]
+pub struct NotReady {
+    /// The container's name.
+    pub container: String,
+    /// Its image, as named.
+    pub image: String,
+    /// What was waited for (`GET / on 127.0.0.1:41234 (port 80) to answer 2xx`).
+    pub waited_for: String,
+    /// The harness's timeout.
+    pub timeout: std::time::Duration,
+    /// Whether its command ended before it was ready (else the timeout passed).
+    pub exited: bool,
+    /// The command's exit code, when it ended and the code is known.
+    pub exit_code: Option<i32>,
+    /// Why the last check failed (`connecting to 127.0.0.1:41234: Connection refused`).
+    pub last_attempt: Option<String>,
+    /// The last lines of its output (stdout and stderr).
+    pub output: String,
+}
+
+#[cfg(feature = "run")]
+impl NotReady {
+    /// The message: how it ended, what was waited for, the last attempt, the output.
+    fn message(&self) -> String {
+        let NotReady {
+            container,
+            image,
+            waited_for,
+            timeout,
+            ..
+        } = self;
+        let mut text = match (self.exited, self.exit_code) {
+            (true, Some(code)) => format!(
+                "container {container} ({image}) exited with code {code} before it was ready: waited for {waited_for}"
+            ),
+            (true, None) => format!(
+                "container {container} ({image}) exited before it was ready: waited for {waited_for}"
+            ),
+            (false, _) => format!(
+                "container {container} ({image}) was not ready within {timeout:?}: waited for {waited_for}"
+            ),
+        };
+        if let Some(last) = &self.last_attempt {
+            text.push_str(&format!(" (last attempt: {last})"));
+        }
+        if self.output.trim().is_empty() {
+            text.push_str("; it wrote nothing");
+        } else {
+            text.push_str("; its last output:\n");
+            text.push_str(self.output.trim_end());
+        }
+        text
+    }
 }
 
 #[cfg(feature = "build")]

@@ -45,6 +45,14 @@ pub mod build;
 mod hostimage;
 pub use hostimage::HostImage;
 
+// The test harness (the `wip-tharn` helper's lines).
+#[cfg(feature = "run")]
+mod harness;
+#[cfg(feature = "run")]
+pub use error::NotReady;
+#[cfg(feature = "run")]
+pub use harness::{Harness, TestContainer, WaitFor, DEFAULT_READY_TIMEOUT};
+
 pub use engine::{Engine, ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_NAME};
 pub use error::{BoxError, Error, Report, Result};
 pub use image::{

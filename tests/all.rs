@@ -16,6 +16,10 @@ mod support;
 #[path = "all/containers.rs"]
 mod containers;
 
+#[cfg(feature = "run")]
+#[path = "all/harness.rs"]
+mod harness;
+
 #[cfg(all(feature = "build", feature = "run"))]
 #[path = "all/build.rs"]
 mod build;

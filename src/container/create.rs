@@ -218,6 +218,7 @@ impl Engine {
             init: opts.init,
             interactive: opts.interactive,
             tty: opts.tty,
+            owner: opts.owner,
             ..CreateOptions::default()
         };
         Ok((container, create))

@@ -71,6 +71,10 @@ pub struct RunOptions {
     /// copy of the image when the kernel refuses it ([`OverlayMode::Auto`], the default), or
     /// always the copy ([`OverlayMode::Never`]).
     pub overlay: OverlayMode,
+    /// The process the container is tied to (no Docker flag): when it ends, even killed by
+    /// `SIGKILL`, the container is killed and removed (the runtime's
+    /// [`CreateOptions::owner`](boxwright_runtime::CreateOptions::owner)).
+    pub owner: Option<u32>,
 }
 
 impl RunOptions {
@@ -216,6 +220,13 @@ impl RunOptions {
     /// How the root is mounted (see [`RunOptions::overlay`](#structfield.overlay)).
     pub fn overlay(mut self, mode: OverlayMode) -> Self {
         self.overlay = mode;
+        self
+    }
+
+    /// Ties the container to this process ([`RunOptions::owner`]): when it ends, however it
+    /// ends, the container is killed and removed.
+    pub fn tied_to_caller(mut self) -> Self {
+        self.owner = Some(std::process::id());
         self
     }
 

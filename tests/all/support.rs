@@ -315,15 +315,19 @@ pub(crate) fn engine_with_busybox() -> (tempfile::TempDir, Engine) {
 
 /// Imports a busybox image named `name`: `/bin/busybox` with one symlink per applet,
 /// `/etc/passwd` and `/etc/group` (root, nobody), `/tmp`, `/root`; config `PATH` and
-/// `Cmd ["sh"]`.
+/// `Cmd ["sh"]`, and its name as a label.
 pub(crate) fn import_busybox(engine: &Engine, name: &str) {
     let dir = tempfile::tempdir().unwrap();
     fill_busybox(dir.path());
     let opts = StoreImportOptions {
         name: Some(name.to_owned()),
+        // The name as a label makes each import its own image: two imports of the same tree
+        // in the same second would otherwise be one image ID (tests of `ancestor=` tell them
+        // apart).
         config: json!({
             "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
             "Cmd": ["sh"],
+            "Labels": {"org.boxwright.test.import": name},
         }),
         ..StoreImportOptions::default()
     };
