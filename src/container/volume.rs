@@ -21,7 +21,11 @@ impl Engine {
 
     /// `docker volume ls`.
     pub async fn volume_ls(&self) -> Result<Vec<VolumeInfo>> {
-        self.blocking(|e| Ok(e.volumes().list()?)).await
+        self.blocking(|e| {
+            e.containers().sweep()?;
+            Ok(e.volumes().list()?)
+        })
+        .await
     }
 
     /// `docker volume inspect NAME`.
@@ -34,13 +38,21 @@ impl Engine {
     /// `docker volume rm [-f] NAME`: refused while a container uses it, unless forced.
     pub async fn volume_rm(&self, name: &str, force: bool) -> Result<()> {
         let name = name.to_owned();
-        self.blocking(move |e| Ok(e.volumes().remove(&name, force)?))
-            .await
+        self.blocking(move |e| {
+            // A `--rm` container that just ended may still hold the volume in the trash.
+            e.containers().sweep()?;
+            Ok(e.volumes().remove(&name, force)?)
+        })
+        .await
     }
 
     /// `docker volume prune [-a]`: removes unused anonymous volumes (`all`: unused named ones
     /// too); returns their names.
     pub async fn volume_prune(&self, all: bool) -> Result<Vec<String>> {
-        self.blocking(move |e| Ok(e.volumes().prune(all)?)).await
+        self.blocking(move |e| {
+            e.containers().sweep()?;
+            Ok(e.volumes().prune(all)?)
+        })
+        .await
     }
 }

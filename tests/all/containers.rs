@@ -173,6 +173,28 @@ async fn auto_remove_leaves_nothing_once_the_command_ends() {
     assert!(entries(&root.path().join("names")).is_empty());
 }
 
+/// `docker run --rm -v data:/data …` then `docker volume rm data`: once the container is gone,
+/// its named volume is free at once (not only after the next create or rm collects the trash).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_containers_volume_is_free_at_once() {
+    let (_root, engine) = engine_with_busybox();
+    engine.volume_create(Some("data")).await.unwrap();
+    let opts = RunOptions::new()
+        .auto_remove(true)
+        .volume("data:/data".parse().unwrap())
+        .cmd(["sh", "-c", "echo kept > /data/file"]);
+    let id = engine.run("busybox", opts).await.unwrap();
+    crate::support::wait_until("the --rm container to go", async || {
+        engine.container_inspect(&id).await.is_err()
+    })
+    .await;
+    let listed = engine.volume_ls().await.unwrap();
+    let data = listed.iter().find(|v| v.name == "data").unwrap();
+    assert!(data.users.is_empty(), "{data:?}");
+    engine.volume_rm("data", false).await.unwrap();
+    assert!(engine.volume_inspect("data").await.is_err());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cp_both_ways_and_exec() {
     let (_root, engine) = engine_with_busybox();

@@ -92,6 +92,18 @@ impl Containers {
         lock(&self.root.join("lock"))
     }
 
+    /// Finishes removals in the background, as the next `create` or `rm` would: deletes the
+    /// containers `rm` and `--rm` moved to the trash (releasing their volumes, and removing a
+    /// `--rm` container's anonymous ones) and removes tied containers whose owner has ended.
+    /// Call it before volume verbs, so that `docker volume rm` right after `docker run --rm -v`
+    /// does not find the removed container still using the volume.
+    pub fn sweep(&self) -> Result<(), Error> {
+        let _store = self.lock_store()?;
+        self.sweep_orphans();
+        self.collect_trash();
+        Ok(())
+    }
+
     /// Deletes what `rm` and `--rm` moved to the trash.
     pub(crate) fn collect_trash(&self) {
         let Ok(entries) = fs::read_dir(self.trash_dir()) else {
