@@ -50,17 +50,17 @@ impl Engine {
     /// let mut request = BuildRequest::new(DockerfileSource::Path("app/Dockerfile".into()), "app");
     /// request.tags = vec!["app:1".into()];
     /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    /// let printer = tokio::spawn(async move {
+    /// let render = tokio::spawn(async move {
     ///     let mut progress = BuildProgress::new();
     ///     while let Some(event) = rx.recv().await {
     ///         for line in progress.lines(&event) {
-    ///             println!("{line}");
+    ///             tracing::info!("{line}"); // a program would show it to its user
     ///         }
     ///     }
     /// });
     /// let built = engine.build(request, Some(tx)).await?;
-    /// let _ = printer.await;
-    /// println!("built {}", built.image_id);
+    /// let _ = render.await;
+    /// tracing::info!(image = %built.image_id, "built");
     /// # Ok(()) }
     /// ```
     pub async fn build(

@@ -172,7 +172,7 @@ impl Engine {
     /// # async fn f(engine: boxwright::Engine) -> boxwright::Result<()> {
     /// let spec = boxwright::HostImage::new(["/bin/sh", "/bin/cat", "/bin/ls"]).cmd(["/bin/sh"]);
     /// let image = engine.import_host("hostbase:1", &spec).await?;
-    /// println!("{}", image.short_id());
+    /// tracing::info!(id = image.short_id(), "imported");
     /// # Ok(()) }
     /// ```
     pub async fn import_host(&self, name: &str, spec: &HostImage) -> Result<Image> {
